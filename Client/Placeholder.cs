@@ -1,0 +1,4 @@
+namespace Bastion.Client;
+
+/// <summary>Placeholder.</summary>
+public static class Placeholder;

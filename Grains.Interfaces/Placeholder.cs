@@ -1,0 +1,4 @@
+namespace Bastion;
+
+/// <summary>Placeholder.</summary>
+public static class Placeholder;
