@@ -1,2 +1,19 @@
-var app = Microsoft.AspNetCore.Builder.WebApplication.CreateBuilder(args).Build();
-await app.RunAsync();
+using Bastion.Hosting;
+using Microsoft.Extensions.Options;
+
+try
+{
+    if (args is ["migrate", .. var rest])
+    {
+        return await MigrateCommand.RunAsync(rest);
+    }
+
+    await using var app = await BastionApplication.BuildAsync(args);
+    await app.RunAsync();
+    return 0;
+}
+catch (Exception exception) when (exception is StartupException or OptionsValidationException)
+{
+    Console.Error.WriteLine($"bastion: {exception.Message}");
+    return 2;
+}

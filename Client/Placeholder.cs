@@ -1,4 +1,0 @@
-namespace Bastion.Client;
-
-/// <summary>Placeholder.</summary>
-public static class Placeholder;

@@ -1,0 +1,32 @@
+namespace Bastion.Access;
+
+/// <summary>How a caller proved who they are, as far as the API silo could check at the edge.</summary>
+public enum CredentialKind
+{
+    /// <summary>A <c>bst_</c> API key sent directly as the bearer token.</summary>
+    ApiKey = 1,
+
+    /// <summary>A Bastion-issued JWT obtained by exchanging an API key.</summary>
+    AccessToken = 2,
+}
+
+/// <summary>
+/// The part of a credential that only the user grain can judge: whether the key still exists, is
+/// unexpired and unrevoked, and (for API keys) whether the keyed hash of the secret matches.
+/// </summary>
+/// <param name="Kind">The credential kind.</param>
+/// <param name="KeyId">The API key id (for an access token: the key it was exchanged for).</param>
+/// <param name="SecretHash">For API keys, the keyed hash of the presented secret; empty otherwise.</param>
+/// <param name="HashKeyVersion">The version of the hashing key that produced <paramref name="SecretHash"/>.</param>
+/// <param name="RevocationGeneration">For access tokens, the user's revocation generation at issue time.</param>
+[GenerateSerializer, Immutable, Alias("bastion.credential")]
+public sealed record Credential(
+    [property: Id(0)] CredentialKind Kind,
+    [property: Id(1)] string KeyId,
+    [property: Id(2)] byte[] SecretHash,
+    [property: Id(3)] int HashKeyVersion,
+    [property: Id(4)] long RevocationGeneration)
+{
+    /// <summary>Never print hashes.</summary>
+    public override string ToString() => $"{Kind} credential for key {KeyId}";
+}

@@ -1,0 +1,22 @@
+namespace Bastion.Generation;
+
+/// <summary>
+/// A request the worker cannot serve as asked (unknown model, prompt longer than the context).
+/// Its message is written for the caller and holds nothing internal.
+/// </summary>
+[GenerateSerializer, Alias("bastion.generation-rejected")]
+public sealed class GenerationRejectedException : Exception
+{
+    /// <summary>The code for a model this silo does not serve.</summary>
+    public const string ModelNotFound = "model_not_found";
+
+    /// <summary>The code for a prompt and <c>max_tokens</c> that do not fit the model's context.</summary>
+    public const string ContextLengthExceeded = "context_length_exceeded";
+
+    /// <summary>Creates the exception.</summary>
+    public GenerationRejectedException(string code, string message) : base(message) => Code = code;
+
+    /// <summary>A stable, machine-readable reason such as <c>model_not_found</c>.</summary>
+    [Id(0)]
+    public string Code { get; }
+}

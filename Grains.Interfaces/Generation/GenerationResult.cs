@@ -1,0 +1,33 @@
+namespace Bastion.Generation;
+
+/// <summary>A finished completion. Holds generated text, so it redacts itself when printed.</summary>
+/// <param name="Text">The generated text.</param>
+/// <param name="Usage">Exact prompt and completion token counts.</param>
+/// <param name="FinishReason"><c>stop</c> or <c>length</c>, as OpenAI reports it.</param>
+[GenerateSerializer, Immutable, Alias("bastion.generation-result")]
+public sealed record GenerationResult(
+    [property: Id(0)] string Text,
+    [property: Id(1)] TokenUsage Usage,
+    [property: Id(2)] string FinishReason)
+{
+    /// <summary>Completions never reach a log line.</summary>
+    public override string ToString() => $"GenerationResult {{ Usage = {Usage}, FinishReason = {FinishReason}, Text = [redacted] }}";
+}
+
+/// <summary>Token counts of one generation, or of a user's total.</summary>
+/// <param name="PromptTokens">Tokens in the prompt.</param>
+/// <param name="CompletionTokens">Tokens generated.</param>
+[GenerateSerializer, Immutable, Alias("bastion.token-usage")]
+public sealed record TokenUsage(
+    [property: Id(0)] long PromptTokens,
+    [property: Id(1)] long CompletionTokens)
+{
+    /// <summary>No usage.</summary>
+    public static TokenUsage None { get; } = new(0, 0);
+
+    /// <summary>Prompt plus completion tokens.</summary>
+    public long TotalTokens => PromptTokens + CompletionTokens;
+
+    /// <summary>The sum of two usages.</summary>
+    public TokenUsage Add(TokenUsage other) => new(PromptTokens + other.PromptTokens, CompletionTokens + other.CompletionTokens);
+}

@@ -1,0 +1,17 @@
+namespace Bastion.Generation;
+
+/// <summary>
+/// One generation, keyed by a fresh id per request and activated on a worker silo. It runs the
+/// model outside the caller's turn; the API silo reads the result from it.
+/// </summary>
+[Alias("bastion.generation")]
+public interface IGenerationGrain : IGrainWithGuidKey
+{
+    /// <summary>Starts generating for the user with the given pseudonym; returns once it has started.</summary>
+    [Alias("start")]
+    Task StartAsync(string ownerPseudonym, GenerationRequest request);
+
+    /// <summary>Waits for the generation to finish and returns its result.</summary>
+    [Alias("get-result")]
+    Task<GenerationResult> GetResultAsync(CancellationToken cancellationToken = default);
+}

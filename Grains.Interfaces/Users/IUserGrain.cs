@@ -1,0 +1,39 @@
+using Bastion.Access;
+using Bastion.Generation;
+
+namespace Bastion.Users;
+
+/// <summary>
+/// One user, keyed by their pseudonym (a keyed hash of the user id; the id itself is never a key).
+/// The authority on who the user is, what they may do, and what they have used.
+/// </summary>
+[Alias("bastion.user")]
+public interface IUserGrain : IGrainWithStringKey
+{
+    /// <summary>Creates the user with the given roles. Returns false when the user already exists.</summary>
+    [Alias("create")]
+    Task<bool> CreateAsync(IReadOnlyList<string> roles);
+
+    /// <summary>Stores a new API key (only the keyed hash of its secret). Returns false when the user does not exist.</summary>
+    [Alias("add-api-key")]
+    Task<bool> AddApiKeyAsync(NewApiKey key);
+
+    /// <summary>Judges a credential and whether the user holds <paramref name="permission"/>.</summary>
+    [Alias("authorize")]
+    Task<AccessDecision> AuthorizeAsync(Credential credential, Permission permission);
+
+    /// <summary>
+    /// Admits a completion request (credential, permission) and starts its generation on a worker,
+    /// returning the generation to read the result from. Denied requests return no generation.
+    /// </summary>
+    [Alias("submit")]
+    Task<Submission> SubmitAsync(Credential credential, GenerationRequest request);
+
+    /// <summary>Records the real usage of a finished generation.</summary>
+    [Alias("settle")]
+    Task SettleAsync(Guid generationId, TokenUsage usage);
+
+    /// <summary>The user's profile and accumulated usage.</summary>
+    [Alias("get-profile")]
+    Task<UserProfile?> GetProfileAsync();
+}

@@ -1,0 +1,84 @@
+using System.Collections.Frozen;
+using Bastion.Inference;
+
+namespace Bastion.Generation;
+
+/// <summary>A model this silo serves.</summary>
+/// <param name="Name">The name clients ask for.</param>
+/// <param name="ContextLength">The most tokens (prompt plus completion) one sequence may hold.</param>
+/// <param name="Created">When the model was loaded.</param>
+public sealed record ModelInfo(string Name, int ContextLength, DateTimeOffset Created);
+
+/// <summary>A validated request, tokenized and ready to decode.</summary>
+public sealed record PreparedGeneration(string Model, int[] PromptTokens, int MaxNewTokens)
+{
+    public override string ToString() => $"PreparedGeneration {{ Model = {Model}, PromptTokens = {PromptTokens.Length}, MaxNewTokens = {MaxNewTokens} }}";
+}
+
+/// <summary>The models loaded on this worker silo, and the one place requests are checked against them.</summary>
+public sealed class ModelCatalog(TimeProvider time) : IDisposable
+{
+    private sealed record LoadedModel(ModelInfo Info, DecoderModel Decoder, TextTokenizer Tokenizer);
+
+    private FrozenDictionary<string, LoadedModel> _models = FrozenDictionary<string, LoadedModel>.Empty;
+
+    /// <summary>True once at least one model is loaded.</summary>
+    public bool IsReady => _models.Count > 0;
+
+    public IReadOnlyList<ModelInfo> Models => [.. _models.Values.Select(m => m.Info).OrderBy(m => m.Name, StringComparer.Ordinal)];
+
+    /// <summary>The execution provider of each loaded model (CUDA or CPU).</summary>
+    public IReadOnlyDictionary<string, ExecutionProviderKind> Providers => _models.ToDictionary(m => m.Key, m => m.Value.Decoder.ExecutionProvider);
+
+    /// <summary>Loads <paramref name="modelPath"/> as <paramref name="name"/> with the GPT-2 tokenizer.</summary>
+    public void Load(string name, string modelPath, InferenceRuntimeOptions options, Microsoft.Extensions.Logging.ILogger? logger = null)
+    {
+        var decoder = DecoderModel.Load(modelPath, options, logger);
+        var info = new ModelInfo(name, decoder.ContextLength ?? int.MaxValue, time.GetUtcNow());
+        var models = new Dictionary<string, LoadedModel>(_models, StringComparer.Ordinal) { [name] = new(info, decoder, TextTokenizer.CreateGpt2()) };
+        _models = models.ToFrozenDictionary(StringComparer.Ordinal);
+    }
+
+    /// <summary>Tokenizes and checks a request; throws <see cref="GenerationRejectedException"/> when it cannot be served.</summary>
+    public PreparedGeneration Prepare(GenerationRequest request)
+    {
+        if (!_models.TryGetValue(request.Model, out var model))
+        {
+            throw new GenerationRejectedException(GenerationRejectedException.ModelNotFound, $"The model '{request.Model}' does not exist.");
+        }
+
+        var tokens = model.Tokenizer.EncodeToIds(request.Prompt);
+        if (tokens.Length == 0)
+        {
+            // GPT-2 cannot start from nothing; as in its training data, text begins after an end-of-text token.
+            tokens = [model.Tokenizer.EndOfTextId];
+        }
+
+        var requested = (long)tokens.Length + request.MaxTokens;
+        if (requested > model.Info.ContextLength)
+        {
+            throw new GenerationRejectedException(
+                GenerationRejectedException.ContextLengthExceeded,
+                $"This model's maximum context length is {model.Info.ContextLength} tokens; the request needs {requested} ({tokens.Length} in the prompt, {request.MaxTokens} in 'max_tokens').");
+        }
+
+        return new PreparedGeneration(request.Model, tokens, request.MaxTokens);
+    }
+
+    /// <summary>Greedy decoding with the KV cache; stops at end-of-text or <c>max_tokens</c>.</summary>
+    public GenerationResult Generate(PreparedGeneration prepared, CancellationToken cancellationToken)
+    {
+        var model = _models[prepared.Model];
+        var completion = model.Decoder.GenerateGreedy(prepared.PromptTokens, prepared.MaxNewTokens, cancellationToken).ToList();
+        var finishReason = completion.Count < prepared.MaxNewTokens ? "stop" : "length";
+        return new GenerationResult(model.Tokenizer.Decode(completion), new TokenUsage(prepared.PromptTokens.Length, completion.Count), finishReason);
+    }
+
+    public void Dispose()
+    {
+        foreach (var model in _models.Values)
+        {
+            model.Decoder.Dispose();
+        }
+    }
+}

@@ -1,0 +1,28 @@
+using Bastion.Generation;
+
+namespace Bastion.Users;
+
+/// <summary>The persisted state of one user. No user id, prompt or secret is ever stored here.</summary>
+[GenerateSerializer, Alias("bastion.user-state")]
+public sealed class UserState
+{
+    [Id(0)] public bool Exists { get; set; }
+    [Id(1)] public List<string> Roles { get; set; } = [];
+    [Id(2)] public Dictionary<string, StoredApiKey> ApiKeys { get; set; } = new(StringComparer.Ordinal);
+    [Id(3)] public bool Suspended { get; set; }
+    [Id(4)] public long RevocationGeneration { get; set; }
+    [Id(5)] public TokenUsage Usage { get; set; } = TokenUsage.None;
+    [Id(6)] public long Requests { get; set; }
+}
+
+/// <summary>A stored API key: the keyed hash of its secret and its metadata.</summary>
+[GenerateSerializer, Alias("bastion.stored-api-key")]
+public sealed class StoredApiKey
+{
+    [Id(0)] public byte[] SecretHash { get; set; } = [];
+    [Id(1)] public int HashKeyVersion { get; set; }
+    [Id(2)] public string Label { get; set; } = "";
+    [Id(3)] public DateTimeOffset CreatedAt { get; set; }
+    [Id(4)] public DateTimeOffset? ExpiresAt { get; set; }
+    [Id(5)] public bool Revoked { get; set; }
+}

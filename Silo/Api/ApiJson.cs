@@ -1,0 +1,51 @@
+using System.Text.Json.Serialization;
+
+namespace Bastion.Api;
+
+public sealed record TokenRequest(string? ApiKey);
+
+public sealed record TokenResponse(string AccessToken, string TokenType, int ExpiresIn);
+
+public sealed record CompletionRequest(string? Model, string? Prompt, int? MaxTokens, bool? Stream, int? N)
+{
+    public override string ToString() => $"CompletionRequest {{ Model = {Model}, MaxTokens = {MaxTokens}, Prompt = [redacted] }}";
+}
+
+public sealed record CompletionChoice(string Text, int Index, object? Logprobs, string FinishReason);
+
+public sealed record Usage(long PromptTokens, long CompletionTokens, long TotalTokens);
+
+public sealed record CompletionResponse(string Id, string Object, long Created, string Model, IReadOnlyList<CompletionChoice> Choices, Usage Usage);
+
+public sealed record ModelEntry(string Id, string Object, long Created, string OwnedBy);
+
+public sealed record ModelList(string Object, IReadOnlyList<ModelEntry> Data);
+
+public sealed record CreateUserRequest(string? Id, IReadOnlyList<string>? Roles);
+
+public sealed record UserResponse(string Id, IReadOnlyList<string> Roles);
+
+public sealed record CreateApiKeyRequest(string? Label, int? ExpiresInDays);
+
+public sealed record ApiKeyResponse(string Id, string ApiKey, string Label, DateTimeOffset CreatedAt, DateTimeOffset? ExpiresAt);
+
+public sealed record HealthResponse(string Status);
+
+/// <summary>Source-generated snake_case JSON for every HTTP body (OpenAI's wire convention).</summary>
+[JsonSourceGenerationOptions(
+    PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower,
+    DefaultIgnoreCondition = JsonIgnoreCondition.Never,
+    NumberHandling = JsonNumberHandling.Strict,
+    AllowTrailingCommas = false,
+    ReadCommentHandling = System.Text.Json.JsonCommentHandling.Disallow)]
+[JsonSerializable(typeof(TokenRequest))]
+[JsonSerializable(typeof(TokenResponse))]
+[JsonSerializable(typeof(CompletionRequest))]
+[JsonSerializable(typeof(CompletionResponse))]
+[JsonSerializable(typeof(ModelList))]
+[JsonSerializable(typeof(CreateUserRequest))]
+[JsonSerializable(typeof(UserResponse))]
+[JsonSerializable(typeof(CreateApiKeyRequest))]
+[JsonSerializable(typeof(ApiKeyResponse))]
+[JsonSerializable(typeof(HealthResponse))]
+public sealed partial class ApiJsonContext : JsonSerializerContext;

@@ -1,0 +1,41 @@
+using Bastion.Access;
+using Bastion.Security;
+using Bastion.Users;
+using Microsoft.AspNetCore.Http.HttpResults;
+
+namespace Bastion.Api;
+
+/// <summary><c>POST /v1/auth/token</c>: exchanges an API key for a short-lived access token.</summary>
+public static class AuthApi
+{
+    public static IEndpointRouteBuilder MapAuthApi(this IEndpointRouteBuilder routes)
+    {
+        // The key in the body is the credential, so the route checks it itself instead of a bearer header.
+        routes.MapPost("/v1/auth/token", ExchangeAsync).AllowAnonymousCaller();
+        return routes;
+    }
+
+    private static async Task<Results<Ok<TokenResponse>, ProblemHttpResult>> ExchangeAsync(
+        HttpContext context, CallerAuthenticator authenticator, AccessTokens accessTokens, IGrainFactory grains)
+    {
+        var (request, problem) = await JsonBody.ReadAsync(context, ApiJsonContext.Default.TokenRequest);
+        if (problem is not null)
+        {
+            return problem;
+        }
+
+        if (request!.ApiKey is not { } apiKey || await authenticator.AuthenticateApiKeyAsync(apiKey) is not { } caller)
+        {
+            return Problems.Unauthorized();
+        }
+
+        var decision = await grains.GetGrain<IUserGrain>(caller.Pseudonym).AuthorizeAsync(caller.Credential, Permission.Infer);
+        if (!decision.IsAllowed)
+        {
+            return Problems.Unauthorized();
+        }
+
+        var (token, expiresIn) = accessTokens.Issue(caller.Pseudonym, caller.Credential.KeyId, decision.RevocationGeneration);
+        return TypedResults.Ok(new TokenResponse(token, "Bearer", expiresIn));
+    }
+}

@@ -1,0 +1,51 @@
+using Bastion.Access;
+using Bastion.Security;
+using Bastion.Users;
+using Microsoft.Net.Http.Headers;
+
+namespace Bastion.Api;
+
+/// <summary>Who a request claims to be, as far as the edge can tell before asking the user grain.</summary>
+/// <param name="Pseudonym">The user's pseudonym (their grain key).</param>
+/// <param name="Credential">What the user grain must still judge.</param>
+public sealed record AuthenticatedCaller(string Pseudonym, Credential Credential);
+
+/// <summary>
+/// The edge half of authentication: parses the bearer token, validates a JWT's signature and claims,
+/// and routes an API key to its owner. Whatever depends on user state is left to the user grain.
+/// </summary>
+public sealed class CallerAuthenticator(ApiKeys apiKeys, AccessTokens accessTokens, IGrainFactory grains)
+{
+    public async Task<AuthenticatedCaller?> AuthenticateAsync(HttpContext context)
+    {
+        var header = context.Request.Headers[HeaderNames.Authorization];
+        if (header.Count != 1 || header[0] is not { } value
+            || !value.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
+        {
+            return null;
+        }
+
+        var token = value["Bearer ".Length..].Trim();
+        if (ApiKeys.LooksLikeApiKey(token))
+        {
+            return await AuthenticateApiKeyAsync(token);
+        }
+
+        return await accessTokens.ValidateAsync(token) is { } validated
+            ? new AuthenticatedCaller(validated.Pseudonym, validated.Credential)
+            : null;
+    }
+
+    public async Task<AuthenticatedCaller?> AuthenticateApiKeyAsync(string apiKey)
+    {
+        if (!ApiKeys.TryParse(apiKey, out var keyId, out var secret)
+            || await grains.GetGrain<IApiKeyRouteGrain>(keyId).GetOwnerAsync() is not { } owner)
+        {
+            return null;
+        }
+
+        var version = apiKeys.CurrentHashKeyVersion;
+        var hash = apiKeys.HashPresented(keyId, secret, version);
+        return hash is null ? null : new AuthenticatedCaller(owner, new Credential(CredentialKind.ApiKey, keyId, hash, version, 0));
+    }
+}

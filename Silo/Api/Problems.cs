@@ -1,0 +1,55 @@
+using System.Diagnostics;
+using Microsoft.AspNetCore.Http.HttpResults;
+
+namespace Bastion.Api;
+
+/// <summary>
+/// Every error Bastion returns, as <c>application/problem+json</c> with a stable <c>type</c>. Messages
+/// are written for the caller and never carry exception text, type names, SQL or paths.
+/// </summary>
+public static class Problems
+{
+    public const string TypePrefix = "urn:bastion:problem:";
+
+    public static ProblemHttpResult InvalidRequest(string detail) => Create(StatusCodes.Status400BadRequest, "invalid-request", "The request is invalid.", detail);
+
+    /// <summary>The one body every authentication failure gets, whatever the cause.</summary>
+    public static ProblemHttpResult Unauthorized() => Create(StatusCodes.Status401Unauthorized, "unauthorized", "Authentication failed.", "A valid API key or access token is required.");
+
+    public static ProblemHttpResult Forbidden() => Create(StatusCodes.Status403Forbidden, "forbidden", "Not allowed.", "Your roles do not permit this operation.");
+
+    public static ProblemHttpResult NotFound(string detail) => Create(StatusCodes.Status404NotFound, "not-found", "Not found.", detail);
+
+    public static ProblemHttpResult ModelNotFound(string detail) => Create(StatusCodes.Status404NotFound, "model-not-found", "Model not found.", detail);
+
+    public static ProblemHttpResult ContextLengthExceeded(string detail) => Create(StatusCodes.Status400BadRequest, "context-length-exceeded", "The request does not fit the model's context.", detail);
+
+    public static ProblemHttpResult Conflict(string detail) => Create(StatusCodes.Status409Conflict, "conflict", "Conflict.", detail);
+
+    public static ProblemHttpResult PayloadTooLarge() => Create(StatusCodes.Status413PayloadTooLarge, "payload-too-large", "The request body is too large.", "Send a smaller request body.");
+
+    public static ProblemHttpResult UnsupportedMediaType() => Create(StatusCodes.Status415UnsupportedMediaType, "unsupported-media-type", "Unsupported media type.", "Send the body as application/json.");
+
+    public static ProblemHttpResult Unavailable(string detail) => Create(StatusCodes.Status503ServiceUnavailable, "unavailable", "The service is unavailable.", detail);
+
+    /// <summary>The <c>type</c> for a status that has no more specific problem (unknown routes, unexpected failures).</summary>
+    public static string TypeFor(int status) => TypePrefix + status switch
+    {
+        StatusCodes.Status400BadRequest => "invalid-request",
+        StatusCodes.Status401Unauthorized => "unauthorized",
+        StatusCodes.Status403Forbidden => "forbidden",
+        StatusCodes.Status404NotFound => "not-found",
+        StatusCodes.Status405MethodNotAllowed => "method-not-allowed",
+        StatusCodes.Status413PayloadTooLarge => "payload-too-large",
+        StatusCodes.Status415UnsupportedMediaType => "unsupported-media-type",
+        StatusCodes.Status503ServiceUnavailable => "unavailable",
+        >= 500 => "internal-error",
+        _ => "http-" + status,
+    };
+
+    /// <summary>The trace id every problem carries, so an operator can find the request in the logs.</summary>
+    public static string TraceId(HttpContext context) => Activity.Current?.TraceId.ToString() ?? context.TraceIdentifier;
+
+    private static ProblemHttpResult Create(int status, string type, string title, string detail) =>
+        TypedResults.Problem(detail: detail, statusCode: status, title: title, type: TypePrefix + type);
+}

@@ -1,0 +1,27 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace Bastion.Hosting;
+
+/// <summary>The HTTPS edge.</summary>
+public sealed class HttpOptions
+{
+    public const string SectionName = "Bastion:Http";
+
+    /// <summary>The address to listen on; loopback unless configured.</summary>
+    [Required]
+    public string Address { get; set; } = "127.0.0.1";
+
+    /// <summary>The HTTPS port; 0 picks a free one (the chosen URL is printed as <c>BASTION_URL</c>).</summary>
+    [Range(0, 65535)]
+    public int Port { get; set; }
+
+    /// <summary>The largest accepted request body.</summary>
+    [Range(1024, 16 * 1024 * 1024)]
+    public int MaxRequestBodyBytes { get; set; } = 256 * 1024;
+
+    /// <summary>PEM certificate (chain) for HTTPS. Required outside Development.</summary>
+    public string? CertificateFile { get; set; }
+
+    /// <summary>PEM private key for <see cref="CertificateFile"/>.</summary>
+    public string? CertificateKeyFile { get; set; }
+}

@@ -1,0 +1,152 @@
+using System.Net;
+using Bastion.Api;
+using Bastion.Security;
+using Microsoft.AspNetCore.Diagnostics;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http.Json;
+
+namespace Bastion.Hosting;
+
+public static class HttpRegistration
+{
+    /// <summary>
+    /// The HTTPS edge: Kestrel on the configured address, problem+json for every error, the key
+    /// provider and credential handling, health checks, and the bootstrap admin on API silos.
+    /// </summary>
+    public static WebApplicationBuilder AddBastionHttp(this WebApplicationBuilder builder, NodeOptions node, DevelopmentPaths paths)
+    {
+        var http = builder.Configuration.BindValidated<HttpOptions>(HttpOptions.SectionName);
+        var (certificate, caFile) = LoadCertificate(http, builder.Environment.IsDevelopment(), paths);
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.AddServerHeader = false;
+            kestrel.Limits.MaxRequestBodySize = http.MaxRequestBodyBytes;
+            kestrel.Listen(IPAddress.Parse(http.Address), http.Port, listen => listen.UseHttps(certificate));
+        });
+        builder.Services.AddSingleton(new EdgeEndpoints(caFile));
+
+        builder.Services.AddProblemDetails(options => options.CustomizeProblemDetails = context =>
+        {
+            var status = context.ProblemDetails.Status ?? context.HttpContext.Response.StatusCode;
+            if (context.ProblemDetails.Type is null || !context.ProblemDetails.Type.StartsWith(Problems.TypePrefix, StringComparison.Ordinal))
+            {
+                context.ProblemDetails.Type = Problems.TypeFor(status);
+            }
+
+            if (status >= 500)
+            {
+                // Whatever failed inside stays inside: the trace id is what an operator needs.
+                context.ProblemDetails.Title = "The request failed.";
+                context.ProblemDetails.Detail = "An internal error occurred. Quote the traceId when reporting it.";
+            }
+
+            context.ProblemDetails.Extensions.Remove("exception");
+            context.ProblemDetails.Extensions["traceId"] = Problems.TraceId(context.HttpContext);
+        });
+        builder.Services.Configure<JsonOptions>(options =>
+        {
+            options.SerializerOptions.PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.SnakeCaseLower;
+            options.SerializerOptions.TypeInfoResolverChain.Insert(0, ApiJsonContext.Default);
+        });
+        builder.Services.AddHealthChecks()
+            .AddCheck<DatabaseHealthCheck>("database", tags: ["ready"])
+            .AddCheck<ModelHealthCheck>("models", tags: ["ready"]);
+
+        if (!node.HasRole(NodeOptions.ApiRole))
+        {
+            return builder;
+        }
+
+        var keys = builder.Configuration.BindValidated<KeyOptions>(KeyOptions.SectionName);
+        builder.Services.AddSingleton<IKeyProvider>(_ => DevelopmentKeyring.LoadOrCreate(keys.KeyringPath ?? paths.Keyring));
+        builder.Services.AddOptions<TokenOptions>().BindConfiguration(TokenOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
+        builder.Services.AddOptions<BootstrapOptions>().BindConfiguration(BootstrapOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
+        builder.Services.AddSingleton<Pseudonymizer>();
+        builder.Services.AddSingleton<ApiKeys>();
+        builder.Services.AddSingleton<AccessTokens>();
+        builder.Services.AddSingleton<CallerAuthenticator>();
+        builder.Services.AddSingleton(sp => new BootstrapAdmin(
+            sp.GetRequiredService<IGrainFactory>(), sp.GetRequiredService<Pseudonymizer>(), sp.GetRequiredService<ApiKeys>(),
+            sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<BootstrapOptions>>(), TimeProvider.System,
+            sp.GetRequiredService<ILogger<BootstrapAdmin>>(), paths.AdminKey));
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<BootstrapAdmin>());
+        return builder;
+    }
+
+    public static WebApplication MapBastionHttp(this WebApplication app, NodeOptions node)
+    {
+        app.UseExceptionHandler(new ExceptionHandlerOptions
+        {
+            StatusCodeSelector = exception => exception is BadHttpRequestException bad ? bad.StatusCode : StatusCodes.Status500InternalServerError,
+            SuppressDiagnosticsCallback = context => context.Exception is BadHttpRequestException,
+        });
+        app.UseStatusCodePages();
+        app.MapHealthChecks("/healthz", new() { Predicate = _ => false }).AllowAnonymousCaller();
+        app.MapHealthChecks("/readyz", new() { Predicate = check => check.Tags.Contains("ready") }).AllowAnonymousCaller();
+        if (node.HasRole(NodeOptions.ApiRole))
+        {
+            app.MapAuthApi();
+            app.MapCompletionsApi();
+            app.MapMeApi();
+            app.MapAdminApi();
+            app.Lifetime.ApplicationStarted.Register(() => PrintConnectionDetails(app));
+        }
+
+        return app;
+    }
+
+    private static (System.Security.Cryptography.X509Certificates.X509Certificate2 Certificate, string CaFile) LoadCertificate(
+        HttpOptions http, bool isDevelopment, DevelopmentPaths paths)
+    {
+        if (http.CertificateFile is { } certificateFile)
+        {
+            if (http.CertificateKeyFile is not { } keyFile)
+            {
+                throw new StartupException($"{HttpOptions.SectionName}:CertificateKeyFile must be set with {HttpOptions.SectionName}:CertificateFile.");
+            }
+
+            try
+            {
+                return (System.Security.Cryptography.X509Certificates.X509Certificate2.CreateFromPemFile(certificateFile, keyFile), certificateFile);
+            }
+            catch (Exception exception) when (exception is IOException or System.Security.Cryptography.CryptographicException or UnauthorizedAccessException)
+            {
+                throw new StartupException($"{HttpOptions.SectionName}:CertificateFile or CertificateKeyFile cannot be loaded: {exception.Message}", exception);
+            }
+        }
+
+        if (!isDevelopment)
+        {
+            throw new StartupException($"{HttpOptions.SectionName}:CertificateFile is not set. Outside Development Bastion serves HTTPS with a configured certificate.");
+        }
+
+        return DevelopmentCertificate.LoadOrCreate(paths.Tls, TimeProvider.System);
+    }
+
+    /// <summary>The values a developer needs to call the node, one per line, for people and scripts.</summary>
+    private static void PrintConnectionDetails(WebApplication app)
+    {
+        var addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses ?? [];
+        var edge = app.Services.GetRequiredService<EdgeEndpoints>();
+        var bootstrap = app.Services.GetRequiredService<BootstrapAdmin>();
+        edge.Url = addresses.FirstOrDefault(address => address.StartsWith("https://", StringComparison.Ordinal));
+        Console.Out.WriteLine($"BASTION_URL={edge.Url}");
+        Console.Out.WriteLine($"BASTION_CA_FILE={edge.CaFile}");
+        if (File.Exists(bootstrap.KeyFile))
+        {
+            Console.Out.WriteLine($"BASTION_ADMIN_KEY_FILE={bootstrap.KeyFile}");
+        }
+
+        Console.Out.Flush();
+    }
+}
+
+/// <summary>Where the edge listens and which CA file verifies it.</summary>
+public sealed class EdgeEndpoints(string caFile)
+{
+    public string CaFile { get; } = caFile;
+
+    /// <summary>The HTTPS base URL, known once the server has started.</summary>
+    public string? Url { get; set; }
+}

@@ -1,0 +1,52 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace Bastion.Hosting;
+
+/// <summary>What this silo is and where it keeps its local files.</summary>
+public sealed class NodeOptions : IValidatableObject
+{
+    public const string SectionName = "Bastion:Node";
+    public const string ApiRole = "api";
+    public const string WorkerRole = "worker";
+
+    /// <summary><c>api</c>, <c>worker</c> or both (the single-node default).</summary>
+    public string[] Roles { get; set; } = [ApiRole, WorkerRole];
+
+    /// <summary>Local state for development: embedded PostgreSQL, keyring, certificates, admin key.</summary>
+    [Required]
+    public string DataDirectory { get; set; } = ".bastion";
+
+    /// <summary>The Orleans cluster id. Required outside Development; a development node uses a fresh one per start.</summary>
+    public string? ClusterId { get; set; }
+
+    /// <summary>The Orleans service id: grain state is keyed by it, so it must never change.</summary>
+    [Required]
+    public string ServiceId { get; set; } = "bastion";
+
+    /// <summary>The address other silos reach this one at.</summary>
+    [Required]
+    public string AdvertisedAddress { get; set; } = "127.0.0.1";
+
+    /// <summary>Silo-to-silo port; 0 picks a free one.</summary>
+    [Range(0, 65535)]
+    public int SiloPort { get; set; }
+
+    /// <summary>Client gateway port; 0 picks a free one.</summary>
+    [Range(0, 65535)]
+    public int GatewayPort { get; set; }
+
+    public bool HasRole(string role) => Roles.Contains(role, StringComparer.Ordinal);
+
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        if (Roles.Length == 0 || Roles.Any(role => role is not (ApiRole or WorkerRole)))
+        {
+            yield return new ValidationResult($"{SectionName}:Roles must list '{ApiRole}', '{WorkerRole}' or both.", [nameof(Roles)]);
+        }
+
+        if (!System.Net.IPAddress.TryParse(AdvertisedAddress, out _))
+        {
+            yield return new ValidationResult($"{SectionName}:AdvertisedAddress must be an IP address.", [nameof(AdvertisedAddress)]);
+        }
+    }
+}

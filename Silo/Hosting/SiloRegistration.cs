@@ -1,0 +1,75 @@
+using System.Net;
+using Bastion.Generation;
+using Orleans.Configuration;
+
+namespace Bastion.Hosting;
+
+public static class SiloRegistration
+{
+    /// <summary>
+    /// The Orleans silo: ADO.NET clustering, grain storage and reminders on PostgreSQL (the same code
+    /// for one node and for a cluster), and the inference engine on worker silos.
+    /// </summary>
+    public static WebApplicationBuilder AddBastionSilo(this WebApplicationBuilder builder, NodeOptions node, BastionDatabase database, string modelsDirectory)
+    {
+        var clusterId = node.ClusterId;
+        if (string.IsNullOrWhiteSpace(clusterId))
+        {
+            if (!builder.Environment.IsDevelopment())
+            {
+                throw new StartupException($"{NodeOptions.SectionName}:ClusterId is not set; every silo of a cluster needs the same cluster id.");
+            }
+
+            // A development node is a cluster of one: a fresh id per start means a silo killed
+            // earlier is never waited for, while grain state (keyed by ServiceId) carries over.
+            clusterId = "dev-" + Guid.NewGuid().ToString("N")[..12];
+        }
+
+        // Registered before Orleans so that a worker has its models before it joins the cluster.
+        builder.Services.AddBastionInference(builder.Configuration, modelsDirectory, loadModels: node.HasRole(NodeOptions.WorkerRole));
+
+        const string invariant = "Npgsql";
+        var connectionString = database.RuntimeConnectionString;
+        builder.Services.AddSingleton(database);
+        builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.AddHostedService<DatabaseLifetime>();
+        builder.UseOrleans(silo =>
+        {
+            silo.Configure<ClusterOptions>(options =>
+            {
+                options.ClusterId = clusterId;
+                options.ServiceId = node.ServiceId;
+            });
+            silo.UseAdoNetClustering(options =>
+            {
+                options.Invariant = invariant;
+                options.ConnectionString = connectionString;
+            });
+            silo.AddAdoNetGrainStorage(StorageNames.Bastion, options =>
+            {
+                options.Invariant = invariant;
+                options.ConnectionString = connectionString;
+            });
+            silo.UseAdoNetReminderService(options =>
+            {
+                options.Invariant = invariant;
+                options.ConnectionString = connectionString;
+            });
+            silo.ConfigureEndpoints(
+                IPAddress.Parse(node.AdvertisedAddress),
+                FreePort.OrPick(node.SiloPort),
+                FreePort.OrPick(node.GatewayPort),
+                listenOnAnyHostAddress: false);
+        });
+
+        return builder;
+    }
+
+    /// <summary>Stops the embedded PostgreSQL once everything else has stopped (hosted services stop in reverse order).</summary>
+    private sealed class DatabaseLifetime(BastionDatabase database) : IHostedService
+    {
+        public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+        public async Task StopAsync(CancellationToken cancellationToken) => await database.DisposeAsync();
+    }
+}

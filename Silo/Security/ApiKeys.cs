@@ -1,0 +1,62 @@
+using System.Diagnostics.CodeAnalysis;
+using System.Security.Cryptography;
+using System.Text;
+
+namespace Bastion.Security;
+
+/// <summary>
+/// API keys of the form <c>bst_</c> + a 24-hex-digit key id + <c>_</c> + a 256-bit random secret
+/// (base64url). The id routes the key to its owner; only a keyed hash of the secret is stored.
+/// </summary>
+public sealed class ApiKeys(IKeyProvider keys)
+{
+    private const string Prefix = "bst_";
+    private const int KeyIdLength = 24;
+    private const int SecretLength = 43;
+
+    /// <summary>The length of every API key.</summary>
+    public const int Length = 4 + KeyIdLength + 1 + SecretLength;
+
+    /// <summary>A new key: its id, the full key to show once, and the hash to store.</summary>
+    public (string KeyId, string ApiKey, byte[] SecretHash, int HashKeyVersion) Generate()
+    {
+        var keyId = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(KeyIdLength / 2));
+        var secret = System.Buffers.Text.Base64Url.EncodeToString(RandomNumberGenerator.GetBytes(32));
+        var hashingKey = keys.CurrentApiKeyHashingKey;
+        return (keyId, $"{Prefix}{keyId}_{secret}", Hash(hashingKey.Key, keyId, secret), hashingKey.Version);
+    }
+
+    /// <summary>True when <paramref name="token"/> looks like an API key rather than a JWT.</summary>
+    public static bool LooksLikeApiKey(string token) => token.StartsWith(Prefix, StringComparison.Ordinal);
+
+    /// <summary>Splits a presented key into id and secret; false when its shape is wrong.</summary>
+    public static bool TryParse(string apiKey, [NotNullWhen(true)] out string? keyId, [NotNullWhen(true)] out string? secret)
+    {
+        keyId = secret = null;
+        if (apiKey.Length != Length || !LooksLikeApiKey(apiKey) || apiKey[Prefix.Length + KeyIdLength] != '_')
+        {
+            return false;
+        }
+
+        var id = apiKey.AsSpan(Prefix.Length, KeyIdLength);
+        var rest = apiKey.AsSpan(Prefix.Length + KeyIdLength + 1);
+        if (!id.ContainsOnly("0123456789abcdef") || !System.Buffers.Text.Base64Url.IsValid(rest))
+        {
+            return false;
+        }
+
+        keyId = id.ToString();
+        secret = rest.ToString();
+        return true;
+    }
+
+    /// <summary>The version of the hashing key new keys are hashed with.</summary>
+    public int CurrentHashKeyVersion => keys.CurrentApiKeyHashingKey.Version;
+
+    /// <summary>The keyed hash of a presented secret under the given hashing key version, or null for an unknown version.</summary>
+    public byte[]? HashPresented(string keyId, string secret, int version) =>
+        keys.FindApiKeyHashingKey(version) is { } hashingKey ? Hash(hashingKey.Key, keyId, secret) : null;
+
+    private static byte[] Hash(byte[] hashingKey, string keyId, string secret) =>
+        HMACSHA256.HashData(hashingKey, Encoding.UTF8.GetBytes($"{keyId}:{secret}"));
+}

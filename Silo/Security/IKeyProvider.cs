@@ -1,0 +1,34 @@
+using Microsoft.IdentityModel.Tokens;
+
+namespace Bastion.Security;
+
+/// <summary>
+/// The source of every secret key the silo uses: the pseudonym key, API-key hashing keys and JWT
+/// signing keys. Development reads a local keyring file; production reads Azure Key Vault.
+/// </summary>
+public interface IKeyProvider
+{
+    /// <summary>The long-lived key that turns user ids into pseudonyms.</summary>
+    ReadOnlySpan<byte> PseudonymKey { get; }
+
+    /// <summary>The hashing key new API keys are hashed with.</summary>
+    VersionedSecret CurrentApiKeyHashingKey { get; }
+
+    /// <summary>The hashing key of a given version, or null when that version is unknown.</summary>
+    VersionedSecret? FindApiKeyHashingKey(int version);
+
+    /// <summary>The key new access tokens are signed with (its <c>KeyId</c> is the JWT <c>kid</c>).</summary>
+    SigningCredentials SigningCredentials { get; }
+
+    /// <summary>Every public key an access token may be signed with.</summary>
+    IReadOnlyList<SecurityKey> ValidationKeys { get; }
+}
+
+/// <summary>A secret with its version number.</summary>
+/// <param name="Version">The version.</param>
+/// <param name="Key">The key bytes.</param>
+public sealed record VersionedSecret(int Version, byte[] Key)
+{
+    /// <summary>Never print key material.</summary>
+    public override string ToString() => $"secret version {Version}";
+}
