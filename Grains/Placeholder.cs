@@ -1,4 +1,0 @@
-namespace Bastion;
-
-/// <summary>Placeholder.</summary>
-public static class Placeholder;
