@@ -73,8 +73,66 @@ public sealed class Gpt2ModelBuilderTests(TinyModelFixture fixture, ITestOutputH
     }
 
     [Fact]
+    public void Build_TinyModel_ComputesGpt2ForwardPass()
+    {
+        int[] tokens = [15496, 995, 11, 428, 318];
+        var reference = new Gpt2ReferenceForward(fixture.ModelBytes, ModelShape.Tiny.Layers, ModelShape.Tiny.Heads).LastLogits(tokens);
+
+        var actual = RunWithoutPast(fixture.Model.Session, [.. tokens.Select(t => (long)t)], [1, 1, 1, 1, 1], [0, 1, 2, 3, 4]);
+
+        var worst = reference.Select((r, i) => Math.Abs(r - actual[i])).Max();
+        output.WriteLine($"largest deviation from the reference: {worst}");
+        Assert.True(worst < 1e-3, $"ONNX logits deviate from the GPT-2 reference by {worst}");
+    }
+
+    [Fact]
+    public void Build_TinyModel_MasksLeftPaddingOut()
+    {
+        var session = fixture.Model.Session;
+        var unpadded = RunWithoutPast(session, [15496, 995, 11], [1, 1, 1], [0, 1, 2]);
+
+        // Two pad slots hold arbitrary tokens; the mask must hide them from every real query.
+        var padded = RunWithoutPast(session, [464, 3290, 15496, 995, 11], [0, 0, 1, 1, 1], [0, 0, 0, 1, 2]);
+
+        Assert.Equal(unpadded.Length, padded.Length);
+        for (var i = 0; i < unpadded.Length; i++)
+        {
+            Assert.True(Math.Abs(unpadded[i] - padded[i]) <= 1e-4f, $"logit {i}: {unpadded[i]} vs padded {padded[i]}");
+        }
+    }
+
+    [Fact]
     public void Build_DifferentSeed_GivesDifferentWeights() =>
         Assert.NotEqual(fixture.ModelBytes, Gpt2ModelBuilder.Build(ModelShape.Tiny, seed: 1));
+
+    private static float[] RunWithoutPast(InferenceSession session, long[] tokens, long[] mask, long[] positions)
+    {
+        var shape = ModelShape.Tiny;
+        var names = new List<string> { "input_ids", "attention_mask", "position_ids" };
+        var values = new List<OrtValue>
+        {
+            OrtValue.CreateTensorValueFromMemory(tokens, [1, tokens.Length]),
+            OrtValue.CreateTensorValueFromMemory(mask, [1, mask.Length]),
+            OrtValue.CreateTensorValueFromMemory(positions, [1, positions.Length]),
+        };
+        for (var layer = 0; layer < shape.Layers; layer++)
+        {
+            names.AddRange([$"past_key_values.{layer}.key", $"past_key_values.{layer}.value"]);
+            values.Add(OrtValue.CreateTensorValueFromMemory(Array.Empty<float>(), [1, shape.Heads, 0, shape.HeadSize]));
+            values.Add(OrtValue.CreateTensorValueFromMemory(Array.Empty<float>(), [1, shape.Heads, 0, shape.HeadSize]));
+        }
+
+        try
+        {
+            using var runOptions = new RunOptions();
+            using var results = session.Run(runOptions, names, values, ["logits"]);
+            return results[0].GetTensorDataAsSpan<float>()[^shape.VocabSize..].ToArray();
+        }
+        finally
+        {
+            values.ForEach(v => v.Dispose());
+        }
+    }
 
     /// <summary>Each expected dimension is a fixed size (int) or a symbolic name (string).</summary>
     private static void AssertTensor(NodeMetadata metadata, Type elementType, object[] expected)
