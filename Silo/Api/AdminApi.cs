@@ -20,7 +20,7 @@ public static class AdminApi
         return routes;
     }
 
-    private static async Task<Results<Created<UserResponse>, ProblemHttpResult>> CreateUserAsync(
+    private static async Task<Results<JsonHttpResult<UserResponse>, ProblemHttpResult>> CreateUserAsync(
         HttpContext context, IGrainFactory grains, Pseudonymizer pseudonyms)
     {
         var (request, problem) = await JsonBody.ReadAsync(context, ApiJsonContext.Default.CreateUserRequest);
@@ -42,11 +42,11 @@ public static class AdminApi
 
         var created = await grains.GetGrain<IUserGrain>(pseudonyms.Pseudonymize(request.Id!)).CreateAsync(roles);
         return created
-            ? TypedResults.Created($"/admin/users/{Uri.EscapeDataString(request.Id!)}", new UserResponse(request.Id!, roles))
+            ? Created(context, $"/admin/users/{Uri.EscapeDataString(request.Id!)}", new UserResponse(request.Id!, roles), ApiJsonContext.Default.UserResponse)
             : Problems.Conflict("A user with this id already exists.");
     }
 
-    private static async Task<Results<Created<ApiKeyResponse>, ProblemHttpResult>> CreateApiKeyAsync(
+    private static async Task<Results<JsonHttpResult<ApiKeyResponse>, ProblemHttpResult>> CreateApiKeyAsync(
         string id, HttpContext context, IGrainFactory grains, Pseudonymizer pseudonyms, ApiKeys apiKeys, TimeProvider time)
     {
         if (ValidateUserId(id) is { } invalidId)
@@ -86,7 +86,13 @@ public static class AdminApi
             throw new InvalidOperationException("A freshly generated API key id was already bound.");
         }
 
-        return TypedResults.Created($"/admin/users/{Uri.EscapeDataString(id)}/api-keys/{keyId}", new ApiKeyResponse(keyId, apiKey, label, now, expiresAt));
+        return Created(context, $"/admin/users/{Uri.EscapeDataString(id)}/api-keys/{keyId}", new ApiKeyResponse(keyId, apiKey, label, now, expiresAt), ApiJsonContext.Default.ApiKeyResponse);
+    }
+
+    private static JsonHttpResult<T> Created<T>(HttpContext context, string location, T value, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> typeInfo)
+    {
+        context.Response.Headers.Location = location;
+        return TypedResults.Json(value, typeInfo, statusCode: StatusCodes.Status201Created);
     }
 
     private static ProblemHttpResult? ValidateUserId(string? id) =>

@@ -29,7 +29,7 @@ public sealed record CreateApiKeyRequest(string? Label, int? ExpiresInDays);
 
 public sealed record ApiKeyResponse(string Id, string ApiKey, string Label, DateTimeOffset CreatedAt, DateTimeOffset? ExpiresAt);
 
-public sealed record HealthResponse(string Status);
+public sealed record MeResponse(IReadOnlyList<string> Roles, IReadOnlyList<string> ApiKeyIds, long Requests, Usage Usage);
 
 /// <summary>Source-generated snake_case JSON for every HTTP body (OpenAI's wire convention).</summary>
 [JsonSourceGenerationOptions(
@@ -47,5 +47,5 @@ public sealed record HealthResponse(string Status);
 [JsonSerializable(typeof(UserResponse))]
 [JsonSerializable(typeof(CreateApiKeyRequest))]
 [JsonSerializable(typeof(ApiKeyResponse))]
-[JsonSerializable(typeof(HealthResponse))]
+[JsonSerializable(typeof(MeResponse))]
 public sealed partial class ApiJsonContext : JsonSerializerContext;

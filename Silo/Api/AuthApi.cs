@@ -15,7 +15,7 @@ public static class AuthApi
         return routes;
     }
 
-    private static async Task<Results<Ok<TokenResponse>, ProblemHttpResult>> ExchangeAsync(
+    private static async Task<Results<JsonHttpResult<TokenResponse>, ProblemHttpResult>> ExchangeAsync(
         HttpContext context, CallerAuthenticator authenticator, AccessTokens accessTokens, IGrainFactory grains)
     {
         var (request, problem) = await JsonBody.ReadAsync(context, ApiJsonContext.Default.TokenRequest);
@@ -36,6 +36,6 @@ public static class AuthApi
         }
 
         var (token, expiresIn) = accessTokens.Issue(caller.Pseudonym, caller.Credential.KeyId, decision.RevocationGeneration);
-        return TypedResults.Ok(new TokenResponse(token, "Bearer", expiresIn));
+        return TypedResults.Json(new TokenResponse(token, "Bearer", expiresIn), ApiJsonContext.Default.TokenResponse);
     }
 }

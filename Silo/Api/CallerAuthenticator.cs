@@ -38,7 +38,7 @@ public sealed class CallerAuthenticator(ApiKeys apiKeys, AccessTokens accessToke
 
     public async Task<AuthenticatedCaller?> AuthenticateApiKeyAsync(string apiKey)
     {
-        if (!ApiKeys.TryParse(apiKey, out var keyId, out var secret)
+        if (!ApiKeys.TrySplit(apiKey, out var keyId, out var secret)
             || await grains.GetGrain<IApiKeyRouteGrain>(keyId).GetOwnerAsync() is not { } owner)
         {
             return null;

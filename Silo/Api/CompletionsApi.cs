@@ -15,10 +15,11 @@ public static class CompletionsApi
         return routes;
     }
 
-    private static Ok<ModelList> ListModels(ModelCatalog models) =>
-        TypedResults.Ok(new ModelList("list", [.. models.Models.Select(m => new ModelEntry(m.Name, "model", m.Created.ToUnixTimeSeconds(), "bastion"))]));
+    private static JsonHttpResult<ModelList> ListModels(ModelCatalog models) => TypedResults.Json(
+        new ModelList("list", [.. models.Models.Select(m => new ModelEntry(m.Name, "model", m.Created.ToUnixTimeSeconds(), "bastion"))]),
+        ApiJsonContext.Default.ModelList);
 
-    private static async Task<Results<Ok<CompletionResponse>, ProblemHttpResult>> CompleteAsync(
+    private static async Task<Results<JsonHttpResult<CompletionResponse>, ProblemHttpResult>> CompleteAsync(
         HttpContext context, IGrainFactory grains, TimeProvider time)
     {
         var (request, problem) = await JsonBody.ReadAsync(context, ApiJsonContext.Default.CompletionRequest);
@@ -44,13 +45,14 @@ public static class CompletionsApi
 
             var result = await grains.GetGrain<IGenerationGrain>(generationId).GetResultAsync(context.RequestAborted);
             var usage = new Usage(result.Usage.PromptTokens, result.Usage.CompletionTokens, result.Usage.TotalTokens);
-            return TypedResults.Ok(new CompletionResponse(
+            return TypedResults.Json(new CompletionResponse(
                 "cmpl-" + generationId.ToString("N"),
                 "text_completion",
                 time.GetUtcNow().ToUnixTimeSeconds(),
                 generationRequest.Model,
                 [new CompletionChoice(result.Text, 0, null, result.FinishReason)],
-                usage));
+                usage),
+                ApiJsonContext.Default.CompletionResponse);
         }
         catch (GenerationRejectedException rejected)
         {

@@ -7,15 +7,13 @@ namespace Bastion.Api;
 /// <summary><c>GET /v1/me</c>: the caller's roles, keys and usage.</summary>
 public static class MeApi
 {
-    public sealed record MeResponse(IReadOnlyList<string> Roles, IReadOnlyList<string> ApiKeyIds, long Requests, Usage Usage);
-
     public static IEndpointRouteBuilder MapMeApi(this IEndpointRouteBuilder routes)
     {
         routes.MapGet("/v1/me", GetAsync).RequirePermission(Permission.ReadOwnUsage);
         return routes;
     }
 
-    private static async Task<Results<Ok<MeResponse>, ProblemHttpResult>> GetAsync(HttpContext context, IGrainFactory grains)
+    private static async Task<Results<JsonHttpResult<MeResponse>, ProblemHttpResult>> GetAsync(HttpContext context, IGrainFactory grains)
     {
         var profile = await grains.GetGrain<IUserGrain>(context.Caller().Caller.Pseudonym).GetProfileAsync();
         if (profile is null)
@@ -24,6 +22,6 @@ public static class MeApi
         }
 
         var usage = new Usage(profile.Usage.PromptTokens, profile.Usage.CompletionTokens, profile.Usage.TotalTokens);
-        return TypedResults.Ok(new MeResponse(profile.Roles, profile.ApiKeyIds, profile.Requests, usage));
+        return TypedResults.Json(new MeResponse(profile.Roles, profile.ApiKeyIds, profile.Requests, usage), ApiJsonContext.Default.MeResponse);
     }
 }

@@ -37,7 +37,8 @@ public sealed class BastionDatabase : IAsyncDisposable
                 $"ConnectionStrings:{DatabaseOptions.RuntimeConnectionStringName} is not set. Outside Development Bastion needs an external PostgreSQL; set it (environment: ConnectionStrings__{DatabaseOptions.RuntimeConnectionStringName}).");
         }
 
-        var embedded = await EmbeddedPostgres.StartAsync(EmbeddedPostgres.ChooseDataDirectory(embeddedDirectory), logger, cancellationToken);
+        var embedded = await EmbeddedPostgres.StartAsync(
+            await EmbeddedPostgres.ResolveDataDirectoryAsync(embeddedDirectory, cancellationToken), logger, cancellationToken);
         try
         {
             await SchemaMigrator.MigrateAsync(embedded.OwnerConnectionString, options.RuntimeRole, cancellationToken);

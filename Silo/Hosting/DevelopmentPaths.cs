@@ -1,7 +1,7 @@
 namespace Bastion.Hosting;
 
 /// <summary>The files a development node keeps under its data directory.</summary>
-internal sealed record DevelopmentPaths(string DataDirectory)
+public sealed record DevelopmentPaths(string DataDirectory)
 {
     public string Postgres => Path.Combine(DataDirectory, "postgres");
     public string Keyring => Path.Combine(DataDirectory, "keyring.json");

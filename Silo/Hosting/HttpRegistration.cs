@@ -1,10 +1,8 @@
 using System.Net;
 using Bastion.Api;
 using Bastion.Security;
-using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
-using Microsoft.AspNetCore.Http.Json;
 
 namespace Bastion.Hosting;
 
@@ -43,11 +41,6 @@ public static class HttpRegistration
 
             context.ProblemDetails.Extensions.Remove("exception");
             context.ProblemDetails.Extensions["traceId"] = Problems.TraceId(context.HttpContext);
-        });
-        builder.Services.Configure<JsonOptions>(options =>
-        {
-            options.SerializerOptions.PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.SnakeCaseLower;
-            options.SerializerOptions.TypeInfoResolverChain.Insert(0, ApiJsonContext.Default);
         });
         builder.Services.AddHealthChecks()
             .AddCheck<DatabaseHealthCheck>("database", tags: ["ready"])

@@ -18,8 +18,7 @@ public static class MigrateCommand
         var owner = configuration.GetConnectionString(DatabaseOptions.OwnerConnectionStringName);
         if (!string.IsNullOrWhiteSpace(owner))
         {
-            var applied = await SchemaMigrator.MigrateAsync(owner, database.RuntimeRole, CancellationToken.None);
-            Console.Out.WriteLine($"schema up to date ({applied} migration(s) applied)");
+            Report(await SchemaMigrator.MigrateAsync(owner, database.RuntimeRole, CancellationToken.None));
             return 0;
         }
 
@@ -31,9 +30,19 @@ public static class MigrateCommand
 
         var node = configuration.BindValidated<NodeOptions>(NodeOptions.SectionName);
         var paths = new DevelopmentPaths(Path.GetFullPath(node.DataDirectory, builder.Environment.ContentRootPath));
-        await using var embedded = await EmbeddedPostgres.StartAsync(EmbeddedPostgres.ChooseDataDirectory(paths.Postgres), logger, CancellationToken.None);
-        var count = await SchemaMigrator.MigrateAsync(embedded.OwnerConnectionString, database.RuntimeRole, CancellationToken.None);
-        Console.Out.WriteLine($"schema up to date ({count} migration(s) applied)");
+        var dataDirectory = await EmbeddedPostgres.ResolveDataDirectoryAsync(paths.Postgres, CancellationToken.None);
+        await using var embedded = await EmbeddedPostgres.StartAsync(dataDirectory, logger, CancellationToken.None);
+        Report(await SchemaMigrator.MigrateAsync(embedded.OwnerConnectionString, database.RuntimeRole, CancellationToken.None));
         return 0;
+    }
+
+    private static void Report(IReadOnlyList<SchemaMigration> applied)
+    {
+        foreach (var migration in applied)
+        {
+            Console.Out.WriteLine($"applied {migration.Version:D4} {migration.Name}");
+        }
+
+        Console.Out.WriteLine($"schema at version {SchemaMigrator.ExpectedVersion} ({applied.Count} migration(s) applied now)");
     }
 }

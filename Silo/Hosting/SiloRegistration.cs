@@ -1,5 +1,4 @@
 using System.Net;
-using Bastion.Generation;
 using Orleans.Configuration;
 
 namespace Bastion.Hosting;

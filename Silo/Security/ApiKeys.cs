@@ -30,7 +30,7 @@ public sealed class ApiKeys(IKeyProvider keys)
     public static bool LooksLikeApiKey(string token) => token.StartsWith(Prefix, StringComparison.Ordinal);
 
     /// <summary>Splits a presented key into id and secret; false when its shape is wrong.</summary>
-    public static bool TryParse(string apiKey, [NotNullWhen(true)] out string? keyId, [NotNullWhen(true)] out string? secret)
+    public static bool TrySplit(string apiKey, [NotNullWhen(true)] out string? keyId, [NotNullWhen(true)] out string? secret)
     {
         keyId = secret = null;
         if (apiKey.Length != Length || !LooksLikeApiKey(apiKey) || apiKey[Prefix.Length + KeyIdLength] != '_')
@@ -40,7 +40,7 @@ public sealed class ApiKeys(IKeyProvider keys)
 
         var id = apiKey.AsSpan(Prefix.Length, KeyIdLength);
         var rest = apiKey.AsSpan(Prefix.Length + KeyIdLength + 1);
-        if (!id.ContainsOnly("0123456789abcdef") || !System.Buffers.Text.Base64Url.IsValid(rest))
+        if (id.IndexOfAnyExcept("0123456789abcdef") >= 0 || !System.Buffers.Text.Base64Url.IsValid(rest))
         {
             return false;
         }
