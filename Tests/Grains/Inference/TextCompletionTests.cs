@@ -22,6 +22,20 @@ public sealed class TextCompletionTests(TinyModelFixture fixture)
     }
 
     [Fact]
+    public void Complete_ModelEmitsEos_FinishesWithStopAndCountsNoEos()
+    {
+        // Declare the greedy model's third token its EOS, so the completion must stop after two.
+        var third = fixture.Model.GenerateGreedy([15496, 995], 3, CancellationToken.None).Last();
+        using var model = DecoderModel.Load(fixture.ModelBytes, TinyModelFixture.RuntimeOptions, eosTokenId: third);
+
+        var result = new TextCompletion(Tokenizer, model).Complete("Hello world", 10, CancellationToken.None);
+
+        Assert.Equal("stop", result.FinishReason);
+        Assert.Equal(2, result.CompletionTokens);
+        Assert.Equal(Tokenizer.Decode(fixture.Model.GenerateGreedy([15496, 995], 2, CancellationToken.None)), result.Text);
+    }
+
+    [Fact]
     public void Complete_EmptyPrompt_StartsFromEndOfText()
     {
         var result = new TextCompletion(Tokenizer, fixture.Model).Complete(string.Empty, 2, CancellationToken.None);
