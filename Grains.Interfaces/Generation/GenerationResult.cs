@@ -22,12 +22,6 @@ public sealed record TokenUsage(
     [property: Id(0)] long PromptTokens,
     [property: Id(1)] long CompletionTokens)
 {
-    /// <summary>No usage.</summary>
-    public static TokenUsage None { get; } = new(0, 0);
-
     /// <summary>Prompt plus completion tokens.</summary>
     public long TotalTokens => PromptTokens + CompletionTokens;
-
-    /// <summary>The sum of two usages.</summary>
-    public TokenUsage Add(TokenUsage other) => new(PromptTokens + other.PromptTokens, CompletionTokens + other.CompletionTokens);
 }

@@ -71,13 +71,14 @@ public sealed partial class UserGrain(
 
     public async Task SettleAsync(Guid generationId, TokenUsage usage)
     {
-        state.State.Usage = state.State.Usage.Add(usage);
+        state.State.PromptTokens += usage.PromptTokens;
+        state.State.CompletionTokens += usage.CompletionTokens;
         await state.WriteStateAsync();
     }
 
     public Task<UserProfile?> GetProfileAsync() => Task.FromResult(
         state.State.Exists
-            ? new UserProfile([.. state.State.Roles], [.. state.State.ApiKeys.Keys], state.State.Usage, state.State.Requests)
+            ? new UserProfile([.. state.State.Roles], [.. state.State.ApiKeys.Keys], new TokenUsage(state.State.PromptTokens, state.State.CompletionTokens), state.State.Requests)
             : null);
 
     private AccessDecision Decide(Credential credential, Permission permission)

@@ -1,5 +1,3 @@
-using Bastion.Generation;
-
 namespace Bastion.Users;
 
 /// <summary>The persisted state of one user. No user id, prompt or secret is ever stored here.</summary>
@@ -11,8 +9,9 @@ public sealed class UserState
     [Id(2)] public Dictionary<string, StoredApiKey> ApiKeys { get; set; } = new(StringComparer.Ordinal);
     [Id(3)] public bool Suspended { get; set; }
     [Id(4)] public long RevocationGeneration { get; set; }
-    [Id(5)] public TokenUsage Usage { get; set; } = TokenUsage.None;
-    [Id(6)] public long Requests { get; set; }
+    [Id(5)] public long PromptTokens { get; set; }
+    [Id(6)] public long CompletionTokens { get; set; }
+    [Id(7)] public long Requests { get; set; }
 }
 
 /// <summary>A stored API key: the keyed hash of its secret and its metadata.</summary>

@@ -1,5 +1,8 @@
 using System.Net;
+using Microsoft.Extensions.Options;
 using Orleans.Configuration;
+using Orleans.Serialization;
+using Orleans.Storage;
 
 namespace Bastion.Hosting;
 
@@ -44,11 +47,14 @@ public static class SiloRegistration
                 options.Invariant = invariant;
                 options.ConnectionString = connectionString;
             });
-            silo.AddAdoNetGrainStorage(StorageNames.Bastion, options =>
+            silo.AddAdoNetGrainStorage(StorageNames.Bastion, (OptionsBuilder<AdoNetGrainStorageOptions> options) => options.Configure<Serializer>((storage, serializer) =>
             {
-                options.Invariant = invariant;
-                options.ConnectionString = connectionString;
-            });
+                storage.Invariant = invariant;
+                storage.ConnectionString = connectionString;
+                // Orleans' own version-tolerant binary format ([Id]-numbered fields): no type names
+                // in payloads, and no JSON serializer populating shared default instances.
+                storage.GrainStorageSerializer = new OrleansGrainStorageSerializer(serializer);
+            }));
             silo.UseAdoNetReminderService(options =>
             {
                 options.Invariant = invariant;

@@ -53,9 +53,10 @@ public sealed class CompletionsApiTests(SiloFixture fixture)
         Assert.Equal(HttpStatusCode.OK, completion.StatusCode);
 
         using var me = await Silo.Http.SendAsync(TestSilo.Request(HttpMethod.Get, "/v1/me", accessToken));
+
         using var meJson = JsonDocument.Parse(await me.Content.ReadAsStringAsync());
         Assert.Equal(1, meJson.RootElement.GetProperty("requests").GetInt64());
-        Assert.True(meJson.RootElement.GetProperty("usage").GetProperty("completion_tokens").GetInt64() is >= 1 and <= 4);
+        Assert.InRange(meJson.RootElement.GetProperty("usage").GetProperty("completion_tokens").GetInt64(), 1, 4);
     }
 
     [Fact]
