@@ -1,0 +1,61 @@
+using Bastion.Hosting;
+using Bastion.Tests.Silo.Storage;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Options;
+
+namespace Bastion.Tests.Silo.Hosting;
+
+/// <summary>A silo that cannot serve correctly refuses to start, and says which setting or command fixes it.</summary>
+[Collection("Postgres")]
+public sealed class StartupTests(PostgresFixture postgres)
+{
+    [Fact]
+    public async Task Build_SchemaBehind_RefusesAndNamesTheMigrateCommand()
+    {
+        var database = await postgres.CreateDatabaseAsync();
+
+        var refused = await Assert.ThrowsAsync<StartupException>(() => BuildAsync("Development", new() { ["ConnectionStrings:Bastion"] = database.RuntimeConnectionString }));
+
+        Assert.Contains("dotnet run --project Silo -- migrate", refused.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Build_OutsideDevelopmentWithoutDatabase_NamesTheConnectionString()
+    {
+        var refused = await Assert.ThrowsAsync<StartupException>(() => BuildAsync("Production", []));
+
+        Assert.Contains("ConnectionStrings:Bastion", refused.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("Bastion:Node:Roles:0", "gardener", "Bastion:Node:Roles")]
+    [InlineData("Bastion:Node:SiloPort", "70000", "Bastion:Node")]
+    [InlineData("Bastion:Http:Port", "-1", "Bastion:Http")]
+    [InlineData("Bastion:Http:MaxRequestBodyBytes", "1", "Bastion:Http")]
+    public async Task Build_InvalidSetting_NamesTheSetting(string key, string value, string named)
+    {
+        var database = await postgres.CreateMigratedDatabaseAsync();
+
+        var refused = await Assert.ThrowsAsync<OptionsValidationException>(() =>
+            BuildAsync("Development", new() { ["ConnectionStrings:Bastion"] = database.RuntimeConnectionString, [key] = value }));
+
+        Assert.Contains(named, refused.Message, StringComparison.Ordinal);
+    }
+
+    private static async Task BuildAsync(string environment, Dictionary<string, string?> settings)
+    {
+        var dataDirectory = Path.Combine(Path.GetTempPath(), "bastion-startup-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            await using var app = await BastionApplication.BuildAsync([$"--environment={environment}"], builder =>
+                builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>(settings) { ["Bastion:Node:DataDirectory"] = dataDirectory }));
+        }
+        finally
+        {
+            if (Directory.Exists(dataDirectory))
+            {
+                Directory.Delete(dataDirectory, recursive: true);
+            }
+        }
+    }
+}
