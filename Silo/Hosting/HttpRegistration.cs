@@ -43,6 +43,7 @@ public static class HttpRegistration
             context.ProblemDetails.Extensions["traceId"] = Problems.TraceId(context.HttpContext);
         });
         builder.Services.AddHealthChecks()
+            .AddCheck<ClusterHealthCheck>("cluster", tags: ["ready"])
             .AddCheck<DatabaseHealthCheck>("database", tags: ["ready"])
             .AddCheck<ModelHealthCheck>("models", tags: ["ready"]);
 
