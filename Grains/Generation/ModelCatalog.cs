@@ -30,10 +30,13 @@ public sealed class ModelCatalog(TimeProvider time) : IDisposable
     /// <summary>The execution provider of each loaded model (CUDA or CPU).</summary>
     public IReadOnlyDictionary<string, ExecutionProviderKind> Providers => _models.ToDictionary(m => m.Key, m => m.Value.Decoder.ExecutionProvider);
 
-    /// <summary>Loads <paramref name="modelPath"/> as <paramref name="name"/> with the GPT-2 tokenizer.</summary>
-    public void Load(string name, string modelPath, InferenceRuntimeOptions options, Microsoft.Extensions.Logging.ILogger? logger = null)
+    /// <summary>Loads <paramref name="modelPath"/> as <paramref name="name"/>.</summary>
+    public void Load(string name, string modelPath, InferenceRuntimeOptions options, Microsoft.Extensions.Logging.ILogger? logger = null) =>
+        Add(name, DecoderModel.Load(modelPath, options, logger));
+
+    /// <summary>Serves <paramref name="decoder"/> as <paramref name="name"/>, with the GPT-2 tokenizer; the catalog then owns it.</summary>
+    public void Add(string name, DecoderModel decoder)
     {
-        var decoder = DecoderModel.Load(modelPath, options, logger);
         var info = new ModelInfo(name, decoder.ContextLength ?? int.MaxValue, time.GetUtcNow());
         var models = new Dictionary<string, LoadedModel>(_models, StringComparer.Ordinal) { [name] = new(info, decoder, TextTokenizer.CreateGpt2()) };
         _models = models.ToFrozenDictionary(StringComparer.Ordinal);

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using Bastion.Inference;
-using Microsoft.ML.OnnxRuntime;
 using Xunit.Abstractions;
 
 namespace Bastion.Tests.Grains.Inference;
@@ -33,7 +32,8 @@ public sealed class DecoderModelTests(TinyModelFixture fixture, ITestOutputHelpe
         var cached = fixture.Model.GenerateGreedy(Prompt, Steps, (_, logits) => cachedLogits.Add(logits.ToArray()), CancellationToken.None).ToList();
         output.WriteLine($"{Steps} cached steps in {stopwatch.Elapsed.TotalMilliseconds:F1} ms: {string.Join(' ', cached)}");
 
-        var (uncached, lastLogits) = GenerateWithoutCache(Prompt, Steps);
+        var (uncached, uncachedLogits) = FullSequenceReference.Run(fixture.ModelBytes, Prompt, Steps);
+        var lastLogits = uncachedLogits[^1];
 
         // Greedy equality is only meaningful when no step is a near-tie that rounding could flip.
         var smallestMargin = cachedLogits.Min(TopTwoMargin);
@@ -93,62 +93,5 @@ public sealed class DecoderModelTests(TinyModelFixture fixture, ITestOutputHelpe
     {
         var sorted = logits.OrderDescending().Take(2).ToArray();
         return sorted[0] - sorted[1];
-    }
-
-    /// <summary>The reference: the whole sequence every step, zero-length past, argmax of the last position.</summary>
-    private (List<int> Tokens, float[] LastLogits) GenerateWithoutCache(int[] prompt, int steps)
-    {
-        using var sessionOptions = new SessionOptions { IntraOpNumThreads = 1 };
-        sessionOptions.AddSessionConfigEntry("session.intra_op.allow_spinning", "0");
-        using var session = new InferenceSession(fixture.ModelBytes, sessionOptions);
-        var shape = ModelShape.Tiny;
-        var sequence = prompt.Select(t => (long)t).ToList();
-        var generated = new List<int>();
-        var lastLogits = Array.Empty<float>();
-
-        for (var step = 0; step < steps; step++)
-        {
-            var length = sequence.Count;
-            var names = new List<string> { DecoderIo.InputIds, DecoderIo.AttentionMask, DecoderIo.PositionIds };
-            var values = new List<OrtValue>
-            {
-                OrtValue.CreateTensorValueFromMemory(sequence.ToArray(), [1, length]),
-                OrtValue.CreateTensorValueFromMemory(Enumerable.Repeat(1L, length).ToArray(), [1, length]),
-                OrtValue.CreateTensorValueFromMemory(Enumerable.Range(0, length).Select(p => (long)p).ToArray(), [1, length]),
-            };
-            for (var layer = 0; layer < shape.Layers; layer++)
-            {
-                names.Add(DecoderIo.PastKey(layer));
-                values.Add(OrtValue.CreateTensorValueFromMemory(Array.Empty<float>(), [1, shape.Heads, 0, shape.HeadSize]));
-                names.Add(DecoderIo.PastValue(layer));
-                values.Add(OrtValue.CreateTensorValueFromMemory(Array.Empty<float>(), [1, shape.Heads, 0, shape.HeadSize]));
-            }
-
-            try
-            {
-                using var runOptions = new RunOptions();
-                using var results = session.Run(runOptions, names, values, [DecoderIo.Logits]);
-                var logits = results[0].GetTensorDataAsSpan<float>();
-                lastLogits = logits.Slice((length - 1) * shape.VocabSize, shape.VocabSize).ToArray();
-            }
-            finally
-            {
-                values.ForEach(v => v.Dispose());
-            }
-
-            var best = 0;
-            for (var i = 1; i < lastLogits.Length; i++)
-            {
-                if (lastLogits[i] > lastLogits[best])
-                {
-                    best = i;
-                }
-            }
-
-            generated.Add(best);
-            sequence.Add(best);
-        }
-
-        return (generated, lastLogits);
     }
 }
