@@ -25,3 +25,16 @@ public sealed record TokenUsage(
     /// <summary>Prompt plus completion tokens.</summary>
     public long TotalTokens => PromptTokens + CompletionTokens;
 }
+
+/// <summary>Why a generation ended.</summary>
+public static class FinishReasons
+{
+    /// <summary>The model produced end-of-text.</summary>
+    public const string Stop = "stop";
+
+    /// <summary><c>max_tokens</c> was reached.</summary>
+    public const string Length = "length";
+
+    /// <summary>The generation was cancelled (the user was suspended or their tokens revoked).</summary>
+    public const string Cancelled = "cancelled";
+}

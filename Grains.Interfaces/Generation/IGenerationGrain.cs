@@ -11,6 +11,10 @@ public interface IGenerationGrain : IGrainWithGuidKey
     [Alias("start")]
     Task StartAsync(string ownerPseudonym, GenerationRequest request);
 
+    /// <summary>Stops the generation at its next decode step (the user was suspended or their tokens revoked).</summary>
+    [Alias("cancel")]
+    Task CancelAsync();
+
     /// <summary>Waits for the generation to finish and returns its result.</summary>
     [Alias("get-result")]
     Task<GenerationResult> GetResultAsync(CancellationToken cancellationToken = default);

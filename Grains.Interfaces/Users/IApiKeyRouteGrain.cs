@@ -11,6 +11,10 @@ public interface IApiKeyRouteGrain : IGrainWithStringKey
     [Alias("bind")]
     Task<bool> BindAsync(string ownerPseudonym);
 
+    /// <summary>Forgets the binding (the key's owner was deleted).</summary>
+    [Alias("unbind")]
+    Task UnbindAsync();
+
     /// <summary>The owner's pseudonym, or null for an unknown key id.</summary>
     [Alias("get-owner")]
     Task<string?> GetOwnerAsync();

@@ -12,5 +12,5 @@ public interface IBootstrapGrain : IGrainWithStringKey
     /// Returns true when it did; false when bootstrap had already happened.
     /// </summary>
     [Alias("ensure-admin")]
-    Task<bool> EnsureAdminAsync(string adminPseudonym, NewApiKey key);
+    Task<bool> EnsureAdminAsync(string adminUserId, string adminPseudonym, NewApiKey key);
 }

@@ -18,6 +18,26 @@ public interface IUserGrain : IGrainWithStringKey
     [Alias("add-api-key")]
     Task<bool> AddApiKeyAsync(NewApiKey key);
 
+    /// <summary>Replaces the user's roles. Returns false when the user does not exist.</summary>
+    [Alias("set-roles")]
+    Task<bool> SetRolesAsync(IReadOnlyList<string> roles);
+
+    /// <summary>Revokes one API key (and every access token exchanged for it). Returns false when there is no such key.</summary>
+    [Alias("revoke-api-key")]
+    Task<bool> RevokeApiKeyAsync(string keyId);
+
+    /// <summary>Suspends or resumes the user; suspending also cancels their running generations. False when the user does not exist.</summary>
+    [Alias("set-suspended")]
+    Task<bool> SetSuspendedAsync(bool suspended);
+
+    /// <summary>Invalidates every access token issued so far and cancels running generations. False when the user does not exist.</summary>
+    [Alias("revoke-tokens")]
+    Task<bool> RevokeTokensAsync();
+
+    /// <summary>Deletes the user and their state, cancelling running generations. Returns their API key ids, or null when there was no user.</summary>
+    [Alias("delete")]
+    Task<IReadOnlyList<string>?> DeleteAsync();
+
     /// <summary>Judges a credential and whether the user holds <paramref name="permission"/>.</summary>
     [Alias("authorize")]
     Task<AccessDecision> AuthorizeAsync(Credential credential, Permission permission);

@@ -10,6 +10,7 @@ namespace Bastion.Generation;
 [GrainType("bastion.generation")]
 public sealed partial class GenerationGrain(ModelCatalog models, ILogger<GenerationGrain> logger) : Grain, IGenerationGrain
 {
+    private readonly CancellationTokenSource _cancellation = new();
     private Task<GenerationResult>? _run;
 
     public Task StartAsync(string ownerPseudonym, GenerationRequest request)
@@ -23,6 +24,12 @@ public sealed partial class GenerationGrain(ModelCatalog models, ILogger<Generat
         // submit instead of surfacing later.
         var prepared = models.Prepare(request);
         _run = RunAsync(ownerPseudonym, prepared);
+        return Task.CompletedTask;
+    }
+
+    public Task CancelAsync()
+    {
+        _cancellation.Cancel();
         return Task.CompletedTask;
     }
 
@@ -41,7 +48,7 @@ public sealed partial class GenerationGrain(ModelCatalog models, ILogger<Generat
 
     private async Task<GenerationResult> RunAsync(string ownerPseudonym, PreparedGeneration prepared)
     {
-        var result = await Task.Run(() => models.Generate(prepared, CancellationToken.None));
+        var result = await Task.Run(() => models.Generate(prepared, _cancellation.Token));
         try
         {
             await GrainFactory.GetGrain<IUserGrain>(ownerPseudonym).SettleAsync(this.GetPrimaryKey(), result.Usage);
@@ -53,6 +60,13 @@ public sealed partial class GenerationGrain(ModelCatalog models, ILogger<Generat
         }
 
         return result;
+    }
+
+    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        _cancellation.Cancel();
+        _cancellation.Dispose();
+        return Task.CompletedTask;
     }
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Settling usage for user {Pseudonym} failed")]

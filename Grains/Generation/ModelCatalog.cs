@@ -68,12 +68,23 @@ public sealed class ModelCatalog(TimeProvider time) : IDisposable
         return new PreparedGeneration(request.Model, tokens, request.MaxTokens);
     }
 
-    /// <summary>Greedy decoding with the KV cache; stops at end-of-text or <c>max_tokens</c>.</summary>
+    /// <summary>Greedy decoding with the KV cache; stops at end-of-text, <c>max_tokens</c> or cancellation.</summary>
     public GenerationResult Generate(PreparedGeneration prepared, CancellationToken cancellationToken)
     {
         var model = _models[prepared.Model];
-        var completion = model.Decoder.GenerateGreedy(prepared.PromptTokens, prepared.MaxNewTokens, cancellationToken).ToList();
-        var finishReason = completion.Count < prepared.MaxNewTokens ? "stop" : "length";
+        var completion = new List<int>(prepared.MaxNewTokens);
+        string finishReason;
+        try
+        {
+            completion.AddRange(model.Decoder.GenerateGreedy(prepared.PromptTokens, prepared.MaxNewTokens, cancellationToken));
+            finishReason = completion.Count < prepared.MaxNewTokens ? FinishReasons.Stop : FinishReasons.Length;
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // What was generated before the cancellation still counts as usage.
+            finishReason = FinishReasons.Cancelled;
+        }
+
         return new GenerationResult(model.Tokenizer.Decode(completion), new TokenUsage(prepared.PromptTokens.Length, completion.Count), finishReason);
     }
 

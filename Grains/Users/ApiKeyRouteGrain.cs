@@ -17,6 +17,8 @@ public sealed class ApiKeyRouteGrain(
         return true;
     }
 
+    public Task UnbindAsync() => state.ClearStateAsync();
+
     public Task<string?> GetOwnerAsync() => Task.FromResult(state.State.OwnerPseudonym);
 }
 

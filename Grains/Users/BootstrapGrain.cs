@@ -12,13 +12,14 @@ public sealed partial class BootstrapGrain(
     [PersistentState("bootstrap", StorageNames.Bastion)] IPersistentState<BootstrapState> state,
     ILogger<BootstrapGrain> logger) : Grain, IBootstrapGrain
 {
-    public async Task<bool> EnsureAdminAsync(string adminPseudonym, NewApiKey key)
+    public async Task<bool> EnsureAdminAsync(string adminUserId, string adminPseudonym, NewApiKey key)
     {
         if (state.State.Completed)
         {
             return false;
         }
 
+        await GrainFactory.GetGrain<IUserDirectoryGrain>(DirectoryKey).AddAsync(adminPseudonym, adminUserId, isAdmin: true);
         var admin = GrainFactory.GetGrain<IUserGrain>(adminPseudonym);
         await admin.CreateAsync([Roles.Admin]);
         await admin.AddApiKeyAsync(key);
@@ -29,6 +30,9 @@ public sealed partial class BootstrapGrain(
         LogBootstrapped(logger, adminPseudonym, key.KeyId, key.ExpiresAt);
         return true;
     }
+
+    /// <summary>The key of the user directory singleton.</summary>
+    public const string DirectoryKey = "users";
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "AUDIT bootstrap admin {Pseudonym} created with API key {KeyId}, expiring {ExpiresAt}")]
     private static partial void LogBootstrapped(ILogger logger, string pseudonym, string keyId, DateTimeOffset? expiresAt);

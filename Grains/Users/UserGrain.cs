@@ -51,6 +51,80 @@ public sealed partial class UserGrain(
         return true;
     }
 
+    public async Task<bool> SetRolesAsync(IReadOnlyList<string> roles)
+    {
+        if (!state.State.Exists)
+        {
+            return false;
+        }
+
+        state.State.Roles = [.. roles.Distinct(StringComparer.Ordinal)];
+        await state.WriteStateAsync();
+        LogRolesChanged(logger, Pseudonym, string.Join(",", state.State.Roles));
+        return true;
+    }
+
+    public async Task<bool> RevokeApiKeyAsync(string keyId)
+    {
+        if (!state.State.Exists || !state.State.ApiKeys.TryGetValue(keyId, out var key))
+        {
+            return false;
+        }
+
+        key.Revoked = true;
+        await state.WriteStateAsync();
+        LogApiKeyRevoked(logger, Pseudonym, keyId);
+        return true;
+    }
+
+    public async Task<bool> SetSuspendedAsync(bool suspended)
+    {
+        if (!state.State.Exists)
+        {
+            return false;
+        }
+
+        state.State.Suspended = suspended;
+        await state.WriteStateAsync();
+        LogSuspension(logger, Pseudonym, suspended);
+        if (suspended)
+        {
+            await CancelOpenGenerationsAsync();
+        }
+
+        return true;
+    }
+
+    public async Task<bool> RevokeTokensAsync()
+    {
+        if (!state.State.Exists)
+        {
+            return false;
+        }
+
+        state.State.RevocationGeneration++;
+        await state.WriteStateAsync();
+        LogTokensRevoked(logger, Pseudonym, state.State.RevocationGeneration);
+        await CancelOpenGenerationsAsync();
+        return true;
+    }
+
+    public async Task<IReadOnlyList<string>?> DeleteAsync()
+    {
+        if (!state.State.Exists)
+        {
+            return null;
+        }
+
+        IReadOnlyList<string> keyIds = [.. state.State.ApiKeys.Keys];
+        var open = state.State.OpenGenerations.ToList();
+        await state.ClearStateAsync();
+        state.State = new UserState();
+        await CancelAsync(open);
+        LogUserDeleted(logger, Pseudonym);
+        return keyIds;
+    }
+
     public Task<AccessDecision> AuthorizeAsync(Credential credential, Permission permission) =>
         Task.FromResult(Decide(credential, permission));
 
@@ -65,21 +139,39 @@ public sealed partial class UserGrain(
         var generationId = Guid.NewGuid();
         await GrainFactory.GetGrain<IGenerationGrain>(generationId).StartAsync(Pseudonym, request);
         state.State.Requests++;
+        state.State.OpenGenerations.Add(generationId);
         await state.WriteStateAsync();
         return new Submission(decision, generationId);
     }
 
     public async Task SettleAsync(Guid generationId, TokenUsage usage)
     {
+        if (!state.State.Exists)
+        {
+            return;
+        }
+
         state.State.PromptTokens += usage.PromptTokens;
         state.State.CompletionTokens += usage.CompletionTokens;
+        state.State.OpenGenerations.Remove(generationId);
         await state.WriteStateAsync();
     }
 
     public Task<UserProfile?> GetProfileAsync() => Task.FromResult(
         state.State.Exists
-            ? new UserProfile([.. state.State.Roles], [.. state.State.ApiKeys.Keys], new TokenUsage(state.State.PromptTokens, state.State.CompletionTokens), state.State.Requests)
+            ? new UserProfile(
+                [.. state.State.Roles],
+                [.. state.State.ApiKeys.Select(pair => new ApiKeyInfo(pair.Key, pair.Value.Label, pair.Value.CreatedAt, pair.Value.ExpiresAt, pair.Value.Revoked))],
+                new TokenUsage(state.State.PromptTokens, state.State.CompletionTokens),
+                state.State.Requests,
+                state.State.Suspended)
             : null);
+
+    private Task CancelOpenGenerationsAsync() => CancelAsync([.. state.State.OpenGenerations]);
+
+    // Each generation stops at its next decode step and settles what it used, which closes it here.
+    private Task CancelAsync(IReadOnlyList<Guid> generations) =>
+        Task.WhenAll(generations.Select(id => GrainFactory.GetGrain<IGenerationGrain>(id).CancelAsync()));
 
     private AccessDecision Decide(Credential credential, Permission permission)
     {
@@ -126,6 +218,21 @@ public sealed partial class UserGrain(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "User {Pseudonym} was issued API key {KeyId}")]
     private static partial void LogApiKeyAdded(ILogger logger, string pseudonym, string keyId);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "User {Pseudonym} roles set to {Roles}")]
+    private static partial void LogRolesChanged(ILogger logger, string pseudonym, string roles);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "User {Pseudonym} API key {KeyId} revoked")]
+    private static partial void LogApiKeyRevoked(ILogger logger, string pseudonym, string keyId);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "User {Pseudonym} suspended: {Suspended}")]
+    private static partial void LogSuspension(ILogger logger, string pseudonym, bool suspended);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "User {Pseudonym} tokens revoked (generation {Generation})")]
+    private static partial void LogTokensRevoked(ILogger logger, string pseudonym, long generation);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "User {Pseudonym} deleted")]
+    private static partial void LogUserDeleted(ILogger logger, string pseudonym);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "User {Pseudonym} denied {Permission}: {Reason}")]
     private static partial void LogDenied(ILogger logger, string pseudonym, Permission permission, DenialReason reason);

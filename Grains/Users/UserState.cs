@@ -12,6 +12,9 @@ public sealed class UserState
     [Id(5)] public long PromptTokens { get; set; }
     [Id(6)] public long CompletionTokens { get; set; }
     [Id(7)] public long Requests { get; set; }
+
+    /// <summary>Generations admitted and not yet settled, so suspension and revocation can cancel them.</summary>
+    [Id(8)] public HashSet<Guid> OpenGenerations { get; set; } = [];
 }
 
 /// <summary>A stored API key: the keyed hash of its secret and its metadata.</summary>

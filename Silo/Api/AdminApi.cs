@@ -5,19 +5,45 @@ using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace Bastion.Api;
 
-/// <summary>User and API-key administration under <c>/admin</c>.</summary>
+/// <summary>User, role and API-key administration under <c>/admin</c>; every route needs <see cref="Permission.ManageUsers"/> and is audited.</summary>
 public static class AdminApi
 {
     private const int MaxUserIdLength = 128;
     private const int MaxLabelLength = 100;
     private const int MaxKeyLifetimeDays = 3650;
+    private const int MaxPageSize = 500;
 
     public static IEndpointRouteBuilder MapAdminApi(this IEndpointRouteBuilder routes)
     {
         var admin = routes.MapGroup("/admin");
-        admin.MapPost("/users", CreateUserAsync).RequirePermission(Permission.ManageUsers);
-        admin.MapPost("/users/{id}/api-keys", CreateApiKeyAsync).RequirePermission(Permission.ManageUsers);
+        admin.MapGet("/users", ListUsersAsync).RequirePermission(Permission.ManageUsers);
+        admin.MapPost("/users", CreateUserAsync).RequirePermission(Permission.ManageUsers).Audited("user.create");
+        admin.MapGet("/users/{id}", GetUserAsync).RequirePermission(Permission.ManageUsers);
+        admin.MapDelete("/users/{id}", DeleteUserAsync).RequirePermission(Permission.ManageUsers).Audited("user.delete");
+        admin.MapPut("/users/{id}/roles", SetRolesAsync).RequirePermission(Permission.ManageUsers).Audited("user.roles");
+        admin.MapPost("/users/{id}/api-keys", CreateApiKeyAsync).RequirePermission(Permission.ManageUsers).Audited("api-key.create");
+        admin.MapDelete("/users/{id}/api-keys/{keyId}", RevokeApiKeyAsync).RequirePermission(Permission.ManageUsers).Audited("api-key.revoke");
+        admin.MapPost("/users/{id}/suspend", (string id, IGrainFactory grains, Pseudonymizer pseudonyms) => UpdateAsync(id, grains, pseudonyms, user => user.SetSuspendedAsync(true)))
+            .RequirePermission(Permission.ManageUsers).Audited("user.suspend");
+        admin.MapPost("/users/{id}/resume", (string id, IGrainFactory grains, Pseudonymizer pseudonyms) => UpdateAsync(id, grains, pseudonyms, user => user.SetSuspendedAsync(false)))
+            .RequirePermission(Permission.ManageUsers).Audited("user.resume");
+        admin.MapPost("/users/{id}/revoke-tokens", (string id, IGrainFactory grains, Pseudonymizer pseudonyms) => UpdateAsync(id, grains, pseudonyms, user => user.RevokeTokensAsync()))
+            .RequirePermission(Permission.ManageUsers).Audited("user.revoke-tokens");
+        admin.MapGet("/audit", ReadAuditAsync).RequirePermission(Permission.ManageUsers);
         return routes;
+    }
+
+    private static async Task<Results<JsonHttpResult<UserList>, ProblemHttpResult>> ListUsersAsync(IGrainFactory grains, string? after, int? limit)
+    {
+        if (limit is < 1 or > MaxPageSize)
+        {
+            return Problems.InvalidRequest($"'limit' must be between 1 and {MaxPageSize}.");
+        }
+
+        var pageSize = limit ?? 100;
+        var page = await grains.GetGrain<IUserDirectoryGrain>(DirectoryKey).ListAsync(after, pageSize);
+        var next = page.Count == pageSize ? page[^1].UserId : null;
+        return TypedResults.Json(new UserList([.. page.Select(u => new UserListEntry(u.UserId, u.IsAdmin, u.CreatedAt))], next), ApiJsonContext.Default.UserList);
     }
 
     private static async Task<Results<JsonHttpResult<UserResponse>, ProblemHttpResult>> CreateUserAsync(
@@ -29,21 +55,88 @@ public static class AdminApi
             return problem;
         }
 
-        if (ValidateUserId(request!.Id) is { } invalidId)
+        if ((ValidateUserId(request!.Id) ?? ValidateRoles(request.Roles ?? [Roles.User])) is { } invalid)
         {
-            return invalidId;
+            return invalid;
         }
 
-        var roles = request.Roles ?? [Roles.User];
-        if (roles.Count == 0 || roles.FirstOrDefault(role => !RolePermissions.IsKnown(role)) is { } unknown)
+        var id = request.Id!;
+        IReadOnlyList<string> roles = [.. (request.Roles ?? [Roles.User]).Distinct(StringComparer.Ordinal)];
+        var pseudonym = pseudonyms.Pseudonymize(id);
+        if (!await grains.GetGrain<IUserDirectoryGrain>(DirectoryKey).AddAsync(pseudonym, id, roles.Contains(Roles.Admin)))
         {
-            return Problems.InvalidRequest($"'roles' must name one or more of: {string.Join(", ", Roles.All)}.");
+            return Problems.Conflict("A user with this id already exists.");
         }
 
-        var created = await grains.GetGrain<IUserGrain>(pseudonyms.Pseudonymize(request.Id!)).CreateAsync(roles);
-        return created
-            ? Created(context, $"/admin/users/{Uri.EscapeDataString(request.Id!)}", new UserResponse(request.Id!, roles), ApiJsonContext.Default.UserResponse)
-            : Problems.Conflict("A user with this id already exists.");
+        await grains.GetGrain<IUserGrain>(pseudonym).CreateAsync(roles);
+        return Created(context, $"/admin/users/{Uri.EscapeDataString(id)}", new UserResponse(id, roles), ApiJsonContext.Default.UserResponse);
+    }
+
+    private static async Task<Results<JsonHttpResult<ProfileResponse>, ProblemHttpResult>> GetUserAsync(string id, IGrainFactory grains, Pseudonymizer pseudonyms)
+    {
+        if (ValidateUserId(id) is { } invalid)
+        {
+            return invalid;
+        }
+
+        return await grains.GetGrain<IUserGrain>(pseudonyms.Pseudonymize(id)).GetProfileAsync() is { } profile
+            ? TypedResults.Json(MeApi.ToResponse(id, profile), ApiJsonContext.Default.ProfileResponse)
+            : UserNotFound();
+    }
+
+    private static async Task<Results<NoContent, ProblemHttpResult>> DeleteUserAsync(string id, IGrainFactory grains, Pseudonymizer pseudonyms)
+    {
+        if (ValidateUserId(id) is { } invalid)
+        {
+            return invalid;
+        }
+
+        return await DeleteAsync(pseudonyms.Pseudonymize(id), grains);
+    }
+
+    /// <summary>Deletes a user everywhere: directory first (it enforces the last-admin rule), then state, then key routes.</summary>
+    internal static async Task<Results<NoContent, ProblemHttpResult>> DeleteAsync(string pseudonym, IGrainFactory grains)
+    {
+        switch (await grains.GetGrain<IUserDirectoryGrain>(DirectoryKey).RemoveAsync(pseudonym))
+        {
+            case DirectoryChange.LastAdmin:
+                return LastAdmin();
+            case DirectoryChange.NotFound:
+                return UserNotFound();
+        }
+
+        var keyIds = await grains.GetGrain<IUserGrain>(pseudonym).DeleteAsync() ?? [];
+        await Task.WhenAll(keyIds.Select(keyId => grains.GetGrain<IApiKeyRouteGrain>(keyId).UnbindAsync()));
+        return TypedResults.NoContent();
+    }
+
+    private static async Task<Results<JsonHttpResult<UserResponse>, ProblemHttpResult>> SetRolesAsync(
+        string id, HttpContext context, IGrainFactory grains, Pseudonymizer pseudonyms)
+    {
+        var (request, problem) = await JsonBody.ReadAsync(context, ApiJsonContext.Default.RolesRequest);
+        if (problem is not null)
+        {
+            return problem;
+        }
+
+        if ((ValidateUserId(id) ?? ValidateRoles(request!.Roles)) is { } invalid)
+        {
+            return invalid;
+        }
+
+        IReadOnlyList<string> roles = [.. request!.Roles!.Distinct(StringComparer.Ordinal)];
+        var pseudonym = pseudonyms.Pseudonymize(id);
+        switch (await grains.GetGrain<IUserDirectoryGrain>(DirectoryKey).SetAdminAsync(pseudonym, roles.Contains(Roles.Admin)))
+        {
+            case DirectoryChange.LastAdmin:
+                return LastAdmin();
+            case DirectoryChange.NotFound:
+                return UserNotFound();
+        }
+
+        return await grains.GetGrain<IUserGrain>(pseudonym).SetRolesAsync(roles)
+            ? TypedResults.Json(new UserResponse(id, roles), ApiJsonContext.Default.UserResponse)
+            : UserNotFound();
     }
 
     private static async Task<Results<JsonHttpResult<ApiKeyResponse>, ProblemHttpResult>> CreateApiKeyAsync(
@@ -77,7 +170,7 @@ public static class AdminApi
         var (keyId, apiKey, hash, version) = apiKeys.Generate();
         if (!await grains.GetGrain<IUserGrain>(pseudonym).AddApiKeyAsync(new NewApiKey(keyId, hash, version, label, now, expiresAt)))
         {
-            return Problems.NotFound("No user with this id exists.");
+            return UserNotFound();
         }
 
         // Key ids are 96 random bits, so a bind conflict means a bug, not bad luck.
@@ -89,11 +182,56 @@ public static class AdminApi
         return Created(context, $"/admin/users/{Uri.EscapeDataString(id)}/api-keys/{keyId}", new ApiKeyResponse(keyId, apiKey, label, now, expiresAt), ApiJsonContext.Default.ApiKeyResponse);
     }
 
-    private static JsonHttpResult<T> Created<T>(HttpContext context, string location, T value, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> typeInfo)
+    private static async Task<Results<NoContent, ProblemHttpResult>> RevokeApiKeyAsync(string id, string keyId, IGrainFactory grains, Pseudonymizer pseudonyms)
+    {
+        if (ValidateUserId(id) is { } invalid)
+        {
+            return invalid;
+        }
+
+        return await grains.GetGrain<IUserGrain>(pseudonyms.Pseudonymize(id)).RevokeApiKeyAsync(keyId)
+            ? TypedResults.NoContent()
+            : Problems.NotFound("No such API key for this user.");
+    }
+
+    private static async Task<Results<NoContent, ProblemHttpResult>> UpdateAsync(
+        string id, IGrainFactory grains, Pseudonymizer pseudonyms, Func<IUserGrain, Task<bool>> update)
+    {
+        if (ValidateUserId(id) is { } invalid)
+        {
+            return invalid;
+        }
+
+        return await update(grains.GetGrain<IUserGrain>(pseudonyms.Pseudonymize(id))) ? TypedResults.NoContent() : UserNotFound();
+    }
+
+    private static async Task<Results<JsonHttpResult<AuditList>, ProblemHttpResult>> ReadAuditAsync(IGrainFactory grains, int? limit)
+    {
+        if (limit is < 1 or > AuditLogGrain.Capacity)
+        {
+            return Problems.InvalidRequest($"'limit' must be between 1 and {AuditLogGrain.Capacity}.");
+        }
+
+        var events = await grains.GetGrain<IAuditLogGrain>("audit").ReadAsync(limit ?? 100);
+        return TypedResults.Json(new AuditList([.. events.Select(e => new AuditEntry(e.Time, e.ActorPseudonym, e.Action, e.TargetPseudonym, e.Status))]), ApiJsonContext.Default.AuditList);
+    }
+
+    internal const string DirectoryKey = BootstrapGrain.DirectoryKey;
+
+    internal static JsonHttpResult<T> Created<T>(HttpContext context, string location, T value, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> typeInfo)
     {
         context.Response.Headers.Location = location;
         return TypedResults.Json(value, typeInfo, statusCode: StatusCodes.Status201Created);
     }
+
+    private static ProblemHttpResult UserNotFound() => Problems.NotFound("No user with this id exists.");
+
+    private static ProblemHttpResult LastAdmin() => Problems.Conflict("This is the last admin: create or promote another admin first.");
+
+    private static ProblemHttpResult? ValidateRoles(IReadOnlyList<string>? roles) =>
+        roles is { Count: > 0 } && roles.All(RolePermissions.IsKnown)
+            ? null
+            : Problems.InvalidRequest($"'roles' must name one or more of: {string.Join(", ", Roles.All)}.");
 
     private static ProblemHttpResult? ValidateUserId(string? id) =>
         id is { Length: > 0 and <= MaxUserIdLength } && id.All(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-' or '@')

@@ -29,7 +29,19 @@ public sealed record CreateApiKeyRequest(string? Label, int? ExpiresInDays);
 
 public sealed record ApiKeyResponse(string Id, string ApiKey, string Label, DateTimeOffset CreatedAt, DateTimeOffset? ExpiresAt);
 
-public sealed record MeResponse(IReadOnlyList<string> Roles, IReadOnlyList<string> ApiKeyIds, long Requests, Usage Usage);
+public sealed record RolesRequest(IReadOnlyList<string>? Roles);
+
+public sealed record ApiKeyEntry(string Id, string Label, DateTimeOffset CreatedAt, DateTimeOffset? ExpiresAt, bool Revoked);
+
+public sealed record ProfileResponse(string? Id, IReadOnlyList<string> Roles, bool Suspended, IReadOnlyList<ApiKeyEntry> ApiKeys, long Requests, Usage Usage);
+
+public sealed record UserListEntry(string Id, bool IsAdmin, DateTimeOffset CreatedAt);
+
+public sealed record UserList(IReadOnlyList<UserListEntry> Data, string? Next);
+
+public sealed record AuditEntry(DateTimeOffset Time, string Actor, string Action, string? Target, int Status);
+
+public sealed record AuditList(IReadOnlyList<AuditEntry> Data);
 
 /// <summary>Source-generated snake_case JSON for every HTTP body (OpenAI's wire convention).</summary>
 [JsonSourceGenerationOptions(
@@ -47,5 +59,9 @@ public sealed record MeResponse(IReadOnlyList<string> Roles, IReadOnlyList<strin
 [JsonSerializable(typeof(UserResponse))]
 [JsonSerializable(typeof(CreateApiKeyRequest))]
 [JsonSerializable(typeof(ApiKeyResponse))]
-[JsonSerializable(typeof(MeResponse))]
+[JsonSerializable(typeof(RolesRequest))]
+[JsonSerializable(typeof(ProfileResponse))]
+[JsonSerializable(typeof(Usage))]
+[JsonSerializable(typeof(UserList))]
+[JsonSerializable(typeof(AuditList))]
 public sealed partial class ApiJsonContext : JsonSerializerContext;

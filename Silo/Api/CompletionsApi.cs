@@ -44,6 +44,12 @@ public static class CompletionsApi
             }
 
             var result = await grains.GetGrain<IGenerationGrain>(generationId).GetResultAsync(context.RequestAborted);
+            if (result.FinishReason == FinishReasons.Cancelled)
+            {
+                // Only suspension or revocation cancels a generation: the credential no longer holds.
+                return Problems.Unauthorized();
+            }
+
             var usage = new Usage(result.Usage.PromptTokens, result.Usage.CompletionTokens, result.Usage.TotalTokens);
             return TypedResults.Json(new CompletionResponse(
                 "cmpl-" + generationId.ToString("N"),

@@ -16,7 +16,7 @@ public static class Problems
     /// <summary>The one body every authentication failure gets, whatever the cause.</summary>
     public static ProblemHttpResult Unauthorized() => Create(StatusCodes.Status401Unauthorized, "unauthorized", "Authentication failed.", "A valid API key or access token is required.");
 
-    public static ProblemHttpResult Forbidden() => Create(StatusCodes.Status403Forbidden, "forbidden", "Not allowed.", "Your roles do not permit this operation.");
+    public static ProblemHttpResult Forbidden(string detail = "Your roles do not permit this operation.") => Create(StatusCodes.Status403Forbidden, "forbidden", "Not allowed.", detail);
 
     public static ProblemHttpResult NotFound(string detail) => Create(StatusCodes.Status404NotFound, "not-found", "Not found.", detail);
 

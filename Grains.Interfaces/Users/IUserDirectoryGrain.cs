@@ -1,0 +1,48 @@
+namespace Bastion.Users;
+
+/// <summary>
+/// The cluster-wide list of users (a singleton keyed <c>"users"</c>): who exists and who is an admin.
+/// It is what makes "the last admin cannot be removed or demoted" a single atomic check.
+/// </summary>
+[Alias("bastion.user-directory")]
+public interface IUserDirectoryGrain : IGrainWithStringKey
+{
+    /// <summary>Adds a user. Returns false when the pseudonym is already listed.</summary>
+    [Alias("add")]
+    Task<bool> AddAsync(string pseudonym, string userId, bool isAdmin);
+
+    /// <summary>Users ordered by id, starting after <paramref name="afterUserId"/>.</summary>
+    [Alias("list")]
+    Task<IReadOnlyList<DirectoryEntry>> ListAsync(string? afterUserId, int limit);
+
+    /// <summary>Records whether the user is an admin; refuses to demote the last admin.</summary>
+    [Alias("set-admin")]
+    Task<DirectoryChange> SetAdminAsync(string pseudonym, bool isAdmin);
+
+    /// <summary>Removes a user; refuses to remove the last admin.</summary>
+    [Alias("remove")]
+    Task<DirectoryChange> RemoveAsync(string pseudonym);
+}
+
+/// <summary>One listed user.</summary>
+/// <param name="UserId">The user id.</param>
+/// <param name="IsAdmin">Whether the user holds the admin role.</param>
+/// <param name="CreatedAt">When the user was created.</param>
+[GenerateSerializer, Immutable, Alias("bastion.directory-entry")]
+public sealed record DirectoryEntry(
+    [property: Id(0)] string UserId,
+    [property: Id(1)] bool IsAdmin,
+    [property: Id(2)] DateTimeOffset CreatedAt);
+
+/// <summary>The outcome of a directory change.</summary>
+public enum DirectoryChange
+{
+    /// <summary>Done.</summary>
+    Applied = 0,
+
+    /// <summary>No such user.</summary>
+    NotFound = 1,
+
+    /// <summary>Refused: it would leave no admin.</summary>
+    LastAdmin = 2,
+}
