@@ -1,3 +1,5 @@
+using Orleans.Concurrency;
+
 namespace Bastion.Generation;
 
 /// <summary>
@@ -12,7 +14,8 @@ public interface IGenerationGrain : IGrainWithGuidKey
     Task StartAsync(string ownerPseudonym, GenerationRequest request);
 
     /// <summary>Stops the generation at its next decode step (the user was suspended or their tokens revoked).</summary>
-    [Alias("cancel")]
+    /// <remarks>Interleaves with the pending <see cref="GetResultAsync"/>, which holds the activation until the run ends.</remarks>
+    [Alias("cancel"), AlwaysInterleave]
     Task CancelAsync();
 
     /// <summary>Waits for the generation to finish and returns its result.</summary>

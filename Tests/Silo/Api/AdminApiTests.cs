@@ -1,0 +1,188 @@
+using System.Net;
+using System.Text.Json;
+
+namespace Bastion.Tests.Silo.Api;
+
+/// <summary>Administrative changes take effect on the very next request.</summary>
+[Collection(SiloCollection.Name)]
+public sealed class AdminApiTests(SiloFixture fixture)
+{
+    private const string Model = "bastion-tiny-gpt2";
+    private TestSilo Silo => fixture.Silo;
+
+    [Fact]
+    public async Task Suspend_RefusesKeyAndToken_ResumeRestoresBoth()
+    {
+        var id = NewId("suspend");
+        var apiKey = await Silo.CreateUserWithKeyAsync(id, "user");
+        var token = await ExchangeAsync(apiKey);
+
+        Assert.Equal(HttpStatusCode.NoContent, await AdminAsync(HttpMethod.Post, $"/admin/users/{id}/suspend"));
+        Assert.Equal(HttpStatusCode.Unauthorized, await StatusAsync(HttpMethod.Get, "/v1/me", apiKey));
+        Assert.Equal(HttpStatusCode.Unauthorized, await StatusAsync(HttpMethod.Get, "/v1/me", token));
+        Assert.Equal(HttpStatusCode.Unauthorized, (await SendAsync(HttpMethod.Post, "/v1/auth/token", null, new { api_key = apiKey })).StatusCode);
+
+        Assert.Equal(HttpStatusCode.NoContent, await AdminAsync(HttpMethod.Post, $"/admin/users/{id}/resume"));
+        Assert.Equal(HttpStatusCode.OK, await StatusAsync(HttpMethod.Get, "/v1/me", apiKey));
+        Assert.Equal(HttpStatusCode.OK, await StatusAsync(HttpMethod.Get, "/v1/me", token));
+    }
+
+    [Fact]
+    public async Task RevokeTokens_RefusesEarlierTokensButNotTheKeyOrNewTokens()
+    {
+        var id = NewId("revoke");
+        var apiKey = await Silo.CreateUserWithKeyAsync(id, "user");
+        var before = await ExchangeAsync(apiKey);
+
+        Assert.Equal(HttpStatusCode.NoContent, await AdminAsync(HttpMethod.Post, $"/admin/users/{id}/revoke-tokens"));
+
+        Assert.Equal(HttpStatusCode.Unauthorized, await StatusAsync(HttpMethod.Get, "/v1/me", before));
+        Assert.Equal(HttpStatusCode.OK, await StatusAsync(HttpMethod.Get, "/v1/me", apiKey));
+        Assert.Equal(HttpStatusCode.OK, await StatusAsync(HttpMethod.Get, "/v1/me", await ExchangeAsync(apiKey)));
+    }
+
+    [Fact]
+    public async Task RevokeApiKey_RefusesTheKeyAndTokensExchangedForIt()
+    {
+        var id = NewId("revoke-key");
+        var apiKey = await Silo.CreateUserWithKeyAsync(id, "user");
+        var token = await ExchangeAsync(apiKey);
+        var keyId = apiKey.Split('_')[1];
+
+        Assert.Equal(HttpStatusCode.NoContent, await AdminAsync(HttpMethod.Delete, $"/admin/users/{id}/api-keys/{keyId}"));
+
+        Assert.Equal(HttpStatusCode.Unauthorized, await StatusAsync(HttpMethod.Get, "/v1/me", apiKey));
+        Assert.Equal(HttpStatusCode.Unauthorized, await StatusAsync(HttpMethod.Get, "/v1/me", token));
+        Assert.Equal(HttpStatusCode.NotFound, await AdminAsync(HttpMethod.Delete, $"/admin/users/{id}/api-keys/000000000000000000000000"));
+    }
+
+    [Fact]
+    public async Task Roles_Changed_TakeEffectOnTheNextRequest()
+    {
+        var id = NewId("promote");
+        var apiKey = await Silo.CreateUserWithKeyAsync(id, "user");
+        Assert.Equal(HttpStatusCode.Forbidden, await StatusAsync(HttpMethod.Get, "/admin/users", apiKey));
+
+        Assert.Equal(HttpStatusCode.OK, (await SendAsync(HttpMethod.Put, $"/admin/users/{id}/roles", Silo.AdminKey, new { roles = new[] { "admin" } })).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, await StatusAsync(HttpMethod.Get, "/admin/users", apiKey));
+
+        Assert.Equal(HttpStatusCode.OK, (await SendAsync(HttpMethod.Put, $"/admin/users/{id}/roles", Silo.AdminKey, new { roles = new[] { "user" } })).StatusCode);
+        Assert.Equal(HttpStatusCode.Forbidden, await StatusAsync(HttpMethod.Get, "/admin/users", apiKey));
+    }
+
+    [Fact]
+    public async Task DeleteUser_RemovesThemAndTheirKeys()
+    {
+        var id = NewId("delete");
+        var apiKey = await Silo.CreateUserWithKeyAsync(id, "user");
+
+        Assert.Equal(HttpStatusCode.NoContent, await AdminAsync(HttpMethod.Delete, $"/admin/users/{id}"));
+
+        Assert.Equal(HttpStatusCode.Unauthorized, await StatusAsync(HttpMethod.Get, "/v1/me", apiKey));
+        Assert.Equal(HttpStatusCode.NotFound, await AdminAsync(HttpMethod.Get, $"/admin/users/{id}"));
+        Assert.Equal(HttpStatusCode.NotFound, await AdminAsync(HttpMethod.Delete, $"/admin/users/{id}"));
+    }
+
+    [Fact]
+    public async Task DeleteMe_NeedsTheApiKeyNotAnAccessToken()
+    {
+        var id = NewId("me");
+        var apiKey = await Silo.CreateUserWithKeyAsync(id, "user");
+
+        Assert.Equal(HttpStatusCode.Forbidden, await StatusAsync(HttpMethod.Delete, "/v1/me", await ExchangeAsync(apiKey)));
+        Assert.Equal(HttpStatusCode.NoContent, await StatusAsync(HttpMethod.Delete, "/v1/me", apiKey));
+        Assert.Equal(HttpStatusCode.Unauthorized, await StatusAsync(HttpMethod.Get, "/v1/me", apiKey));
+    }
+
+    [Fact]
+    public async Task LastAdmin_CannotBeDemotedOrDeleted()
+    {
+        // A fresh node, so that its bootstrap admin really is the only admin.
+        var (database, directory) = await fixture.CreateDatabaseAsync();
+        await using var silo = await TestSilo.StartAsync(database, directory);
+        var admin = silo.AdminKey;
+
+        using var demote = await silo.Http.SendAsync(TestSilo.Request(HttpMethod.Put, "/admin/users/admin/roles", admin, new { roles = new[] { "user" } }));
+        using var delete = await silo.Http.SendAsync(TestSilo.Request(HttpMethod.Delete, "/admin/users/admin", admin));
+        using var deleteMe = await silo.Http.SendAsync(TestSilo.Request(HttpMethod.Delete, "/v1/me", admin));
+
+        Assert.Equal(HttpStatusCode.Conflict, demote.StatusCode);
+        Assert.Equal(HttpStatusCode.Conflict, delete.StatusCode);
+        Assert.Equal(HttpStatusCode.Conflict, deleteMe.StatusCode);
+
+        // With a second admin, the first may go.
+        var second = await silo.CreateUserWithKeyAsync("second-admin", "admin");
+        using var demoted = await silo.Http.SendAsync(TestSilo.Request(HttpMethod.Put, "/admin/users/admin/roles", second, new { roles = new[] { "user" } }));
+        Assert.Equal(HttpStatusCode.OK, demoted.StatusCode);
+    }
+
+    [Fact]
+    public async Task ListUsers_PagesInIdOrder_AndAuditRecordsTheChanges()
+    {
+        var prefix = NewId("list");
+        foreach (var suffix in new[] { "c", "a", "b" })
+        {
+            await Silo.CreateUserWithKeyAsync($"{prefix}-{suffix}", "user");
+        }
+
+        using var page = await SendAsync(HttpMethod.Get, $"/admin/users?after={prefix}&limit=2", Silo.AdminKey);
+        using var json = JsonDocument.Parse(await page.Content.ReadAsStringAsync());
+        var ids = json.RootElement.GetProperty("data").EnumerateArray().Select(u => u.GetProperty("id").GetString()).ToList();
+        Assert.Equal([$"{prefix}-a", $"{prefix}-b"], ids);
+        Assert.Equal($"{prefix}-b", json.RootElement.GetProperty("next").GetString());
+
+        using var audit = await SendAsync(HttpMethod.Get, "/admin/audit?limit=1000", Silo.AdminKey);
+        var auditText = await audit.Content.ReadAsStringAsync();
+        Assert.Contains("\"user.create\"", auditText, StringComparison.Ordinal);
+        Assert.DoesNotContain(prefix, auditText, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Suspension_CancelsARunningGeneration()
+    {
+        var id = NewId("cancel");
+        var apiKey = await Silo.CreateUserWithKeyAsync(id, "user");
+
+        // ~1000 decode steps take long enough to suspend the user while the generation runs.
+        var completion = SendAsync(HttpMethod.Post, "/v1/completions", apiKey, new { model = Model, prompt = "Go", max_tokens = 1000 });
+        while (await OpenRequestsAsync(id) == 0)
+        {
+            Assert.False(completion.IsCompleted, "the generation finished before it could be suspended");
+        }
+
+        Assert.Equal(HttpStatusCode.NoContent, await AdminAsync(HttpMethod.Post, $"/admin/users/{id}/suspend"));
+
+        using var response = await completion;
+        Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+        using var profile = JsonDocument.Parse(await (await SendAsync(HttpMethod.Get, $"/admin/users/{id}", Silo.AdminKey)).Content.ReadAsStringAsync());
+        Assert.InRange(profile.RootElement.GetProperty("usage").GetProperty("completion_tokens").GetInt64(), 0, 999);
+    }
+
+    private async Task<long> OpenRequestsAsync(string id)
+    {
+        using var response = await SendAsync(HttpMethod.Get, $"/admin/users/{id}", Silo.AdminKey);
+        using var json = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+        return json.RootElement.GetProperty("requests").GetInt64();
+    }
+
+    private static string NewId(string prefix) => $"{prefix}-{Guid.NewGuid():N}";
+
+    private async Task<string> ExchangeAsync(string apiKey)
+    {
+        using var response = await SendAsync(HttpMethod.Post, "/v1/auth/token", null, new { api_key = apiKey });
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        using var json = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+        return json.RootElement.GetProperty("access_token").GetString()!;
+    }
+
+    private Task<HttpStatusCode> AdminAsync(HttpMethod method, string path) => StatusAsync(method, path, Silo.AdminKey);
+
+    private async Task<HttpStatusCode> StatusAsync(HttpMethod method, string path, string bearer)
+    {
+        using var response = await SendAsync(method, path, bearer);
+        return response.StatusCode;
+    }
+
+    private Task<HttpResponseMessage> SendAsync(HttpMethod method, string path, string? bearer, object? body = null) =>
+        Silo.Http.SendAsync(TestSilo.Request(method, path, bearer, body));
+}
