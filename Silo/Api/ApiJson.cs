@@ -31,6 +31,21 @@ public sealed record ApiKeyResponse(string Id, string ApiKey, string Label, Date
 
 public sealed record MeResponse(IReadOnlyList<string> Roles, IReadOnlyList<string> ApiKeyIds, long Requests, Usage Usage);
 
+/// <summary>A JSON Web Key Set (RFC 7517) of public signing keys.</summary>
+public sealed record JsonWebKeySetResponse(IReadOnlyList<PublicJsonWebKey> Keys);
+
+/// <summary>One public key: <c>crv</c>/<c>x</c>/<c>y</c> for EC, <c>n</c>/<c>e</c> for RSA, never a private member.</summary>
+public sealed record PublicJsonWebKey(
+    string Kty,
+    string Use,
+    string Kid,
+    string Alg,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Crv,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? X,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Y,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? N,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? E);
+
 /// <summary>Source-generated snake_case JSON for every HTTP body (OpenAI's wire convention).</summary>
 [JsonSourceGenerationOptions(
     PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower,
@@ -48,4 +63,5 @@ public sealed record MeResponse(IReadOnlyList<string> Roles, IReadOnlyList<strin
 [JsonSerializable(typeof(CreateApiKeyRequest))]
 [JsonSerializable(typeof(ApiKeyResponse))]
 [JsonSerializable(typeof(MeResponse))]
+[JsonSerializable(typeof(JsonWebKeySetResponse))]
 public sealed partial class ApiJsonContext : JsonSerializerContext;
