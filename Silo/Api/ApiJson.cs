@@ -43,6 +43,21 @@ public sealed record AuditEntry(DateTimeOffset Time, string Actor, string Action
 
 public sealed record AuditList(IReadOnlyList<AuditEntry> Data);
 
+/// <summary>A JSON Web Key Set (RFC 7517) of public signing keys.</summary>
+public sealed record JsonWebKeySetResponse(IReadOnlyList<PublicJsonWebKey> Keys);
+
+/// <summary>One public key: <c>crv</c>/<c>x</c>/<c>y</c> for EC, <c>n</c>/<c>e</c> for RSA, never a private member.</summary>
+public sealed record PublicJsonWebKey(
+    string Kty,
+    string Use,
+    string Kid,
+    string Alg,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Crv,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? X,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Y,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? N,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? E);
+
 /// <summary>Source-generated snake_case JSON for every HTTP body (OpenAI's wire convention).</summary>
 [JsonSourceGenerationOptions(
     PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower,
@@ -64,4 +79,5 @@ public sealed record AuditList(IReadOnlyList<AuditEntry> Data);
 [JsonSerializable(typeof(Usage))]
 [JsonSerializable(typeof(UserList))]
 [JsonSerializable(typeof(AuditList))]
+[JsonSerializable(typeof(JsonWebKeySetResponse))]
 public sealed partial class ApiJsonContext : JsonSerializerContext;

@@ -1,4 +1,3 @@
-using System.Text;
 using Bastion.Access;
 using Microsoft.Extensions.Options;
 using Microsoft.IdentityModel.JsonWebTokens;
@@ -8,16 +7,19 @@ namespace Bastion.Security;
 
 /// <summary>
 /// Issues and validates Bastion's short-lived access tokens (JWT, <c>typ: at+jwt</c>, ES256).
-/// Validation is strict: one algorithm, keys only from the key provider, 30 s skew, 8 KB at most.
+/// Validation is strict (RFC 8725): ES256 or RS256 as the <c>kid</c>'s key dictates, a header of only
+/// <c>alg</c>/<c>typ</c>/<c>kid</c>, keys only from the key provider, 30 s skew, 15 minutes and 8 KB at most.
 /// </summary>
 public sealed class AccessTokens(IKeyProvider keys, IOptions<TokenOptions> options, TimeProvider time)
 {
     /// <summary>The largest token accepted.</summary>
     public const int MaxTokenBytes = 8 * 1024;
 
-    private const string TokenType = "at+jwt";
-    private const string KeyIdClaim = "key_id";
-    private const string GenerationClaim = "rev";
+    /// <summary>How far a token's times may disagree with Bastion's clock.</summary>
+    public static readonly TimeSpan ClockSkew = TimeSpan.FromSeconds(30);
+
+    /// <summary>The longest lifetime accepted, whatever is configured.</summary>
+    public static readonly TimeSpan MaxLifetime = TimeSpan.FromMinutes(15);
 
     private readonly JsonWebTokenHandler _handler = new() { MapInboundClaims = false, SetDefaultTimesOnTokenCreation = false };
 
@@ -33,23 +35,33 @@ public sealed class AccessTokens(IKeyProvider keys, IOptions<TokenOptions> optio
             IssuedAt = now.UtcDateTime,
             NotBefore = now.UtcDateTime,
             Expires = now.Add(lifetime).UtcDateTime,
-            TokenType = TokenType,
+            TokenType = AccessTokenReader.TokenType,
             SigningCredentials = keys.SigningCredentials,
             Claims = new Dictionary<string, object>
             {
                 [JwtRegisteredClaimNames.Sub] = pseudonym,
                 [JwtRegisteredClaimNames.Jti] = Guid.NewGuid().ToString("N"),
-                [KeyIdClaim] = keyId,
-                [GenerationClaim] = revocationGeneration,
+                [AccessTokenReader.KeyIdClaim] = keyId,
+                [AccessTokenReader.GenerationClaim] = revocationGeneration,
             },
         };
         return (_handler.CreateToken(descriptor), (int)lifetime.TotalSeconds);
     }
 
     /// <summary>The caller a token names, or null when the token is not one Bastion accepts.</summary>
+    /// <remarks>
+    /// Every check that needs no key runs first (see <see cref="AccessTokenReader"/>); then the
+    /// <c>kid</c> picks exactly one configured key, whose type fixes the only acceptable <c>alg</c>;
+    /// times are judged on the injected clock; the handler verifies the signature last.
+    /// </remarks>
     public async Task<(string Pseudonym, Credential Credential)?> ValidateAsync(string token)
     {
-        if (Encoding.UTF8.GetByteCount(token) > MaxTokenBytes)
+        if (!AccessTokenReader.TryRead(token, MaxTokenBytes, out var header, out var claims)
+            || FindKey(header!.KeyId) is not { } key
+            || SigningKeyAlgorithms.For(key) != header.Algorithm
+            || !string.Equals(claims!.Issuer, options.Value.Issuer, StringComparison.Ordinal)
+            || !string.Equals(claims.Audience, options.Value.Audience, StringComparison.Ordinal)
+            || !IsCurrent(claims))
         {
             return null;
         }
@@ -58,35 +70,46 @@ public sealed class AccessTokens(IKeyProvider keys, IOptions<TokenOptions> optio
         {
             ValidIssuer = options.Value.Issuer,
             ValidAudience = options.Value.Audience,
-            ValidTypes = [TokenType],
-            ValidAlgorithms = [SecurityAlgorithms.EcdsaSha256],
-            IssuerSigningKeys = keys.ValidationKeys,
+            ValidTypes = [AccessTokenReader.TokenType],
+            ValidAlgorithms = [header.Algorithm],
+            IssuerSigningKey = key,
             TryAllIssuerSigningKeys = false,
-            RequireExpirationTime = true,
             RequireSignedTokens = true,
-            ValidateIssuerSigningKey = true,
-            ClockSkew = TimeSpan.FromSeconds(30),
-            LifetimeValidator = ValidateLifetime,
+            RequireExpirationTime = true,
+
+            // Judged above on Bastion's injected clock; the handler's own check reads the machine clock.
+            ValidateLifetime = false,
         };
         var result = await _handler.ValidateTokenAsync(token, parameters);
-        if (!result.IsValid
-            || result.ClaimsIdentity.FindFirst(JwtRegisteredClaimNames.Sub)?.Value is not { Length: > 0 } pseudonym
-            || result.ClaimsIdentity.FindFirst(KeyIdClaim)?.Value is not { Length: > 0 } keyId
-            || !long.TryParse(result.ClaimsIdentity.FindFirst(GenerationClaim)?.Value, out var generation))
-        {
-            return null;
-        }
-
-        return (pseudonym, new Credential(CredentialKind.AccessToken, keyId, [], 0, generation));
+        return result.IsValid
+            ? (claims.Subject, new Credential(CredentialKind.AccessToken, claims.KeyId, [], 0, claims.RevocationGeneration))
+            : null;
     }
 
-    // The handler's default lifetime check reads the machine clock; Bastion's time is injected.
-    private bool ValidateLifetime(DateTime? notBefore, DateTime? expires, SecurityToken token, TokenValidationParameters parameters)
+    // An exact match on the configured set: a kid is never a path, a query or a URL, and keys are never tried in turn.
+    private SecurityKey? FindKey(string keyId)
     {
-        var now = time.GetUtcNow().UtcDateTime;
-        return expires is { } exp
-            && now <= exp.Add(parameters.ClockSkew)
-            && (notBefore is not { } nbf || nbf <= now.Add(parameters.ClockSkew))
-            && exp - (notBefore ?? exp) <= options.Value.Lifetime;
+        foreach (var key in keys.ValidationKeys)
+        {
+            if (string.Equals(key.KeyId, keyId, StringComparison.Ordinal))
+            {
+                return key;
+            }
+        }
+
+        return null;
+    }
+
+    private bool IsCurrent(AccessTokenClaims claims)
+    {
+        var now = time.GetUtcNow().ToUnixTimeSeconds();
+        var skew = (long)ClockSkew.TotalSeconds;
+        var lifetime = (long)Math.Min(options.Value.Lifetime.TotalSeconds, MaxLifetime.TotalSeconds);
+        return now <= claims.Expires + skew
+            && claims.IssuedAt <= now + skew
+            && claims.NotBefore <= now + skew
+            && claims.IssuedAt <= claims.Expires
+            && claims.NotBefore <= claims.Expires
+            && claims.Expires - claims.IssuedAt <= lifetime;
     }
 }

@@ -6,25 +6,39 @@ using Microsoft.IdentityModel.Tokens;
 namespace Bastion.Security;
 
 /// <summary>
-/// A generated keyring file for development: one pseudonym key, one API-key hashing key and one
-/// ES256 signing key. The file is created with mode 0600, and a file that group or others can read
+/// A generated keyring file for development: one pseudonym key, one API-key hashing key and one or
+/// more ES256 signing keys (the newest signs, every one validates). The file is created with mode 0600, and a file that group or others can read
 /// is refused, because anyone who can read it can forge tokens and link pseudonyms to users.
 /// </summary>
 public sealed class DevelopmentKeyring : IKeyProvider, IDisposable
 {
     private readonly byte[] _pseudonymKey;
     private readonly VersionedSecret _hashingKey;
-    private readonly ECDsa _signingKey;
+    private readonly List<ECDsa> _signingKeys = [];
 
-    private DevelopmentKeyring(KeyringFile file)
+    private DevelopmentKeyring(KeyringFile file, string path)
     {
         _pseudonymKey = Convert.FromBase64String(file.PseudonymKey);
         _hashingKey = new VersionedSecret(1, Convert.FromBase64String(file.ApiKeyHashingKey));
-        _signingKey = ECDsa.Create();
-        _signingKey.ImportPkcs8PrivateKey(Convert.FromBase64String(file.SigningKey), out _);
-        var securityKey = new ECDsaSecurityKey(_signingKey) { KeyId = file.SigningKeyId };
-        SigningCredentials = new SigningCredentials(securityKey, SecurityAlgorithms.EcdsaSha256);
-        ValidationKeys = [securityKey];
+        var entries = SigningKeysOf(file);
+        if (entries.Count == 0 || entries.DistinctBy(entry => entry.KeyId, StringComparer.Ordinal).Count() != entries.Count)
+        {
+            throw new InvalidOperationException(
+                $"The development keyring {path} needs at least one signing key and no key id twice (Bastion:Keys:KeyringPath).");
+        }
+
+        // The newest key signs; older ones stay until removed from the file, so tokens they signed still validate.
+        var validationKeys = new List<SecurityKey>();
+        foreach (var entry in entries.OrderByDescending(entry => entry.CreatedAt))
+        {
+            var ecdsa = ECDsa.Create();
+            _signingKeys.Add(ecdsa);
+            ecdsa.ImportPkcs8PrivateKey(Convert.FromBase64String(entry.Key), out _);
+            validationKeys.Add(new ECDsaSecurityKey(ecdsa) { KeyId = entry.KeyId });
+        }
+
+        SigningCredentials = new SigningCredentials(validationKeys[0], SecurityAlgorithms.EcdsaSha256);
+        ValidationKeys = validationKeys;
     }
 
     public ReadOnlySpan<byte> PseudonymKey => _pseudonymKey;
@@ -38,11 +52,14 @@ public sealed class DevelopmentKeyring : IKeyProvider, IDisposable
     public VersionedSecret? FindApiKeyHashingKey(int version) => version == _hashingKey.Version ? _hashingKey : null;
 
     /// <summary>Loads the keyring at <paramref name="path"/>, creating it first when it does not exist.</summary>
-    public static DevelopmentKeyring LoadOrCreate(string path)
+    public static DevelopmentKeyring LoadOrCreate(string path) => LoadOrCreate(path, TimeProvider.System);
+
+    /// <inheritdoc cref="LoadOrCreate(string)"/>
+    public static DevelopmentKeyring LoadOrCreate(string path, TimeProvider time)
     {
         if (!File.Exists(path))
         {
-            Create(path);
+            Create(path, time);
         }
 
         if (!OperatingSystem.IsWindows()
@@ -52,20 +69,61 @@ public sealed class DevelopmentKeyring : IKeyProvider, IDisposable
                 $"The development keyring {path} is readable or writable by group or others. Restrict it (chmod 600) or delete it to generate a new one (Bastion:Keys:KeyringPath).");
         }
 
-        var file = JsonSerializer.Deserialize(File.ReadAllText(path), KeyringJsonContext.Default.KeyringFile)
-            ?? throw new InvalidOperationException($"The development keyring {path} is empty (Bastion:Keys:KeyringPath).");
-        return new DevelopmentKeyring(file);
+        return new DevelopmentKeyring(Read(path), path);
     }
 
-    private static void Create(string path)
+    /// <summary>
+    /// Adds a new signing key to the keyring at <paramref name="path"/>: it signs from the next load on,
+    /// and the keys before it still validate. A file in the single-key format is rewritten as a list.
+    /// </summary>
+    public static void AddSigningKey(string path, TimeProvider time)
+    {
+        var file = Read(path);
+        Write(path, file with
+        {
+            SigningKeyId = null,
+            SigningKey = null,
+            SigningKeys = [.. SigningKeysOf(file), NewSigningKey(time)],
+        });
+    }
+
+    private static KeyringFile Read(string path) =>
+        JsonSerializer.Deserialize(File.ReadAllText(path), KeyringJsonContext.Default.KeyringFile)
+            ?? throw new InvalidOperationException($"The development keyring {path} is empty (Bastion:Keys:KeyringPath).");
+
+    // The first format held one key as signing_key_id/signing_key; it reads as a list of one, created at the epoch.
+    private static List<SigningKeyEntry> SigningKeysOf(KeyringFile file)
+    {
+        var entries = new List<SigningKeyEntry>(file.SigningKeys ?? []);
+        if (file.SigningKeyId is { } keyId && file.SigningKey is { } key)
+        {
+            entries.Add(new SigningKeyEntry(keyId, DateTimeOffset.UnixEpoch, key));
+        }
+
+        return entries;
+    }
+
+    private static SigningKeyEntry NewSigningKey(TimeProvider time)
+    {
+        using var signingKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        return new SigningKeyEntry(
+            Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8)), time.GetUtcNow(), Convert.ToBase64String(signingKey.ExportPkcs8PrivateKey()));
+    }
+
+    private static void Create(string path, TimeProvider time)
     {
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
-        using var signingKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         var file = new KeyringFile(
             Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)),
             Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)),
-            Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8)),
-            Convert.ToBase64String(signingKey.ExportPkcs8PrivateKey()));
+            SigningKeyId: null,
+            SigningKey: null,
+            SigningKeys: [NewSigningKey(time)]);
+        Write(path, file, overwrite: false);
+    }
+
+    private static void Write(string path, KeyringFile file, bool overwrite = true)
+    {
         var temporary = path + ".tmp";
         var options = new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write };
         if (!OperatingSystem.IsWindows())
@@ -78,16 +136,29 @@ public sealed class DevelopmentKeyring : IKeyProvider, IDisposable
             JsonSerializer.Serialize(stream, file, KeyringJsonContext.Default.KeyringFile);
         }
 
-        File.Move(temporary, path, overwrite: false);
+        File.Move(temporary, path, overwrite);
     }
 
-    public void Dispose() => _signingKey.Dispose();
+    public void Dispose()
+    {
+        foreach (var key in _signingKeys)
+        {
+            key.Dispose();
+        }
+    }
 
     internal sealed record KeyringFile(
         [property: JsonPropertyName("pseudonym_key")] string PseudonymKey,
         [property: JsonPropertyName("api_key_hashing_key")] string ApiKeyHashingKey,
-        [property: JsonPropertyName("signing_key_id")] string SigningKeyId,
-        [property: JsonPropertyName("signing_key")] string SigningKey);
+        [property: JsonPropertyName("signing_key_id"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? SigningKeyId,
+        [property: JsonPropertyName("signing_key"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? SigningKey,
+        [property: JsonPropertyName("signing_keys"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<SigningKeyEntry>? SigningKeys);
+
+    /// <summary>One ES256 signing key; <c>kid</c> names it in tokens and in the JWKS.</summary>
+    internal sealed record SigningKeyEntry(
+        [property: JsonPropertyName("kid")] string KeyId,
+        [property: JsonPropertyName("created_at")] DateTimeOffset CreatedAt,
+        [property: JsonPropertyName("key")] string Key);
 }
 
 [JsonSerializable(typeof(DevelopmentKeyring.KeyringFile))]

@@ -1,0 +1,182 @@
+using System.Buffers;
+using System.Text.Json;
+
+namespace Bastion.Security;
+
+/// <summary>The only JOSE header an access token may carry.</summary>
+/// <param name="Algorithm">ES256 or RS256.</param>
+/// <param name="KeyId">The <c>kid</c> of the key that must verify the signature.</param>
+internal sealed record AccessTokenHeader(string Algorithm, string KeyId);
+
+/// <summary>The claims Bastion reads from an access token, each present with its JSON type.</summary>
+internal sealed record AccessTokenClaims(
+    string Issuer, string Audience, string Subject, string TokenId, long IssuedAt, long NotBefore, long Expires, string KeyId, long RevocationGeneration);
+
+/// <summary>
+/// Reads a compact JWS strictly, before any signature check (RFC 8725): size and alphabet, exactly
+/// three non-empty parts, a header of only <c>alg</c>, <c>typ</c> and <c>kid</c>, every required claim
+/// with its JSON type, and no member named twice. The handler's own parser takes the last of
+/// duplicate members, so duplicates are found here, where the decoded JSON is read token by token.
+/// Unknown payload claims are allowed (RFC 9068) but never read.
+/// </summary>
+internal static class AccessTokenReader
+{
+    public const string TokenType = "at+jwt";
+    public const string KeyIdClaim = "key_id";
+    public const string GenerationClaim = "rev";
+
+    private static readonly SearchValues<char> CompactAlphabet =
+        SearchValues.Create("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.");
+
+    public static bool TryRead(string token, int maxBytes, out AccessTokenHeader? header, out AccessTokenClaims? claims)
+    {
+        header = null;
+        claims = null;
+
+        // The alphabet is ASCII, so once it holds, characters and UTF-8 bytes are the same count.
+        var span = token.AsSpan();
+        if (span.Length is 0 || span.Length > maxBytes || span.ContainsAnyExcept(CompactAlphabet))
+        {
+            return false;
+        }
+
+        var firstDot = span.IndexOf('.');
+        var lastDot = span.LastIndexOf('.');
+        if (firstDot <= 0 || lastDot == firstDot || lastDot == span.Length - 1
+            || span[(firstDot + 1)..lastDot].Contains('.') || lastDot == firstDot + 1)
+        {
+            return false;
+        }
+
+        try
+        {
+            header = ReadHeader(System.Buffers.Text.Base64Url.DecodeFromChars(span[..firstDot]));
+            claims = ReadClaims(System.Buffers.Text.Base64Url.DecodeFromChars(span[(firstDot + 1)..lastDot]));
+        }
+        catch (Exception exception) when (exception is FormatException or JsonException or InvalidOperationException)
+        {
+            // Not base64url, not JSON, or a string that is not valid UTF-8: not a token.
+            header = null;
+            claims = null;
+        }
+
+        return header is not null && claims is not null;
+    }
+
+    private static AccessTokenHeader? ReadHeader(ReadOnlySpan<byte> json)
+    {
+        var reader = new Utf8JsonReader(json);
+        string? algorithm = null, type = null, keyId = null;
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
+        {
+            return null;
+        }
+
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+        {
+            var name = reader.GetString()!;
+            if (!seen.Add(name) || !reader.Read() || reader.TokenType != JsonTokenType.String)
+            {
+                return null;
+            }
+
+            switch (name)
+            {
+                case "alg":
+                    algorithm = reader.GetString();
+                    break;
+                case "typ":
+                    type = reader.GetString();
+                    break;
+                case "kid":
+                    keyId = reader.GetString();
+                    break;
+                default:
+                    // crit, jku, x5u, x5c, x5t, jwk, zip, b64, cty, enc…: none is ever honoured, so none is accepted.
+                    return null;
+            }
+        }
+
+        if (!IsWholeObject(ref reader)
+            || algorithm is not (Microsoft.IdentityModel.Tokens.SecurityAlgorithms.EcdsaSha256 or Microsoft.IdentityModel.Tokens.SecurityAlgorithms.RsaSha256)
+            || type is not TokenType
+            || keyId is not { Length: > 0 })
+        {
+            return null;
+        }
+
+        return new AccessTokenHeader(algorithm, keyId);
+    }
+
+    private static AccessTokenClaims? ReadClaims(ReadOnlySpan<byte> json)
+    {
+        var reader = new Utf8JsonReader(json);
+        string? issuer = null, audience = null, subject = null, tokenId = null, keyId = null;
+        long? issuedAt = null, notBefore = null, expires = null, generation = null;
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
+        {
+            return null;
+        }
+
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+        {
+            var name = reader.GetString()!;
+            if (!seen.Add(name) || !reader.Read())
+            {
+                return null;
+            }
+
+            var valid = name switch
+            {
+                "iss" => TryString(ref reader, out issuer),
+                "aud" => TryString(ref reader, out audience),
+                "sub" => TryString(ref reader, out subject),
+                "jti" => TryString(ref reader, out tokenId),
+                KeyIdClaim => TryString(ref reader, out keyId),
+                "iat" => TryNumericDate(ref reader, out issuedAt),
+                "nbf" => TryNumericDate(ref reader, out notBefore),
+                "exp" => TryNumericDate(ref reader, out expires),
+                GenerationClaim => TryGeneration(ref reader, out generation),
+                _ => reader.TrySkip(),
+            };
+            if (!valid)
+            {
+                return null;
+            }
+        }
+
+        if (!IsWholeObject(ref reader)
+            || issuer is null || audience is null || subject is null || tokenId is null || keyId is null
+            || issuedAt is not { } iat || notBefore is not { } nbf || expires is not { } exp || generation is not { } rev)
+        {
+            return null;
+        }
+
+        return new AccessTokenClaims(issuer, audience, subject, tokenId, iat, nbf, exp, keyId, rev);
+    }
+
+    // The loop ended on the object's end, and nothing follows it (trailing data makes Read throw).
+    private static bool IsWholeObject(ref Utf8JsonReader reader) =>
+        reader.TokenType == JsonTokenType.EndObject && reader.CurrentDepth == 0 && !reader.Read();
+
+    private static bool TryString(ref Utf8JsonReader reader, out string? value)
+    {
+        value = reader.TokenType == JsonTokenType.String ? reader.GetString() : null;
+        return value is { Length: > 0 };
+    }
+
+    // Bastion issues whole seconds; a fraction, a string or an exponent is not a token it wrote.
+    private static bool TryNumericDate(ref Utf8JsonReader reader, out long? value)
+    {
+        value = reader.TokenType == JsonTokenType.Number && reader.TryGetInt64(out var seconds) && seconds > 0 ? seconds : null;
+        return value is not null;
+    }
+
+    private static bool TryGeneration(ref Utf8JsonReader reader, out long? value)
+    {
+        value = reader.TokenType == JsonTokenType.Number && reader.TryGetInt64(out var generation) && generation >= 0 ? generation : null;
+        return value is not null;
+    }
+}

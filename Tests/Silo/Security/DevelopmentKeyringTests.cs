@@ -1,0 +1,86 @@
+using System.Text.Json;
+using Bastion.Security;
+using Microsoft.Extensions.Options;
+using Microsoft.Extensions.Time.Testing;
+
+namespace Bastion.Tests.Silo.Security;
+
+/// <summary>Signing keys rotate by kid: the newest signs, the ones before it still validate.</summary>
+public sealed class DevelopmentKeyringTests : IDisposable
+{
+    private readonly string _directory = Path.Combine(Path.GetTempPath(), "bastion-keyring-tests-" + Guid.NewGuid().ToString("N")[..8]);
+    private readonly FakeTimeProvider _time = new(new DateTimeOffset(2030, 1, 1, 12, 0, 0, TimeSpan.Zero));
+
+    private string KeyringPath => Path.Combine(_directory, "keyring.json");
+
+    private AccessTokens Tokens(IKeyProvider keys) => new(keys, Options.Create(new TokenOptions()), _time);
+
+    [Fact]
+    public async Task TokenSignedByThePreviousKey_StillValidates_AfterRotation()
+    {
+        using var before = DevelopmentKeyring.LoadOrCreate(KeyringPath, _time);
+        var (oldToken, _) = Tokens(before).Issue("pseudonym-1", "key-1", 1);
+
+        _time.Advance(TimeSpan.FromMinutes(1));
+        DevelopmentKeyring.AddSigningKey(KeyringPath, _time);
+        using var after = DevelopmentKeyring.LoadOrCreate(KeyringPath, _time);
+        var (newToken, _) = Tokens(after).Issue("pseudonym-1", "key-1", 1);
+
+        Assert.Equal(2, after.ValidationKeys.Count);
+        Assert.NotEqual(before.SigningCredentials.Key.KeyId, after.SigningCredentials.Key.KeyId);
+        Assert.Equal(before.SigningCredentials.Key.KeyId, after.ValidationKeys[1].KeyId);
+        Assert.NotNull(await Tokens(after).ValidateAsync(oldToken));
+        Assert.NotNull(await Tokens(after).ValidateAsync(newToken));
+        Assert.Null(await Tokens(before).ValidateAsync(newToken));
+    }
+
+    [Fact]
+    public async Task TokenWhoseKidIsUnknown_IsRefused()
+    {
+        using var ours = DevelopmentKeyring.LoadOrCreate(KeyringPath, _time);
+        using var theirs = DevelopmentKeyring.LoadOrCreate(Path.Combine(_directory, "other.json"), _time);
+        var (foreignToken, _) = Tokens(theirs).Issue("pseudonym-1", "key-1", 1);
+        var ourKey = ((Microsoft.IdentityModel.Tokens.ECDsaSecurityKey)ours.SigningCredentials.Key).ECDsa;
+        var now = _time.GetUtcNow().ToUnixTimeSeconds();
+
+        Assert.Null(await Tokens(ours).ValidateAsync(foreignToken));
+        Assert.Null(await Tokens(ours).ValidateAsync(ForgedToken.Valid("retired-or-invented", now).SignEs256(ourKey)));
+        Assert.NotNull(await Tokens(ours).ValidateAsync(ForgedToken.Valid(ours.SigningCredentials.Key.KeyId, now).SignEs256(ourKey)));
+    }
+
+    [Fact]
+    public async Task SingleKeyFileFromBeforeRotation_StillLoads_AndMigratesOnRotation()
+    {
+        using (var original = DevelopmentKeyring.LoadOrCreate(KeyringPath, _time))
+        {
+            // Rewrite the new file in the first, single-key format.
+            var file = JsonSerializer.Deserialize(File.ReadAllText(KeyringPath), KeyringJsonContext.Default.KeyringFile)!;
+            var legacy = file with { SigningKeyId = "legacy", SigningKey = file.SigningKeys![0].Key, SigningKeys = null };
+            File.WriteAllText(KeyringPath, JsonSerializer.Serialize(legacy, KeyringJsonContext.Default.KeyringFile));
+        }
+
+        Assert.Contains("\"signing_key_id\"", File.ReadAllText(KeyringPath), StringComparison.Ordinal);
+        using var loaded = DevelopmentKeyring.LoadOrCreate(KeyringPath, _time);
+        var (token, _) = Tokens(loaded).Issue("pseudonym-1", "key-1", 1);
+        Assert.Equal("legacy", loaded.SigningCredentials.Key.KeyId);
+
+        DevelopmentKeyring.AddSigningKey(KeyringPath, _time);
+        using var rotated = DevelopmentKeyring.LoadOrCreate(KeyringPath, _time);
+
+        Assert.DoesNotContain("\"signing_key_id\"", File.ReadAllText(KeyringPath), StringComparison.Ordinal);
+        Assert.NotEqual("legacy", rotated.SigningCredentials.Key.KeyId);
+        Assert.NotNull(await Tokens(rotated).ValidateAsync(token));
+        if (!OperatingSystem.IsWindows())
+        {
+            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(KeyringPath));
+        }
+    }
+
+    public void Dispose()
+    {
+        if (Directory.Exists(_directory))
+        {
+            Directory.Delete(_directory, recursive: true);
+        }
+    }
+}
