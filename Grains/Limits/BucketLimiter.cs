@@ -38,10 +38,20 @@ internal static class BucketLimiter
         return LimitDecision.Grant(Remaining(after, window, limit), TimeToDrain(after, limit));
     }
 
-    public static void Refund(LimitPolicy policy, LimiterState state, long amount, long at)
+    public static void Refund(LimitPolicy policy, LimiterState state, long amount, long grantedAt, long at)
     {
+        // Crediting the full amount would be wrong once the grant has drained away: the credit would come out of
+        // later grants' units (grant N, drain for a window, grant N again, refund the first N: 2N in one instant).
+        // Whatever of this grant is still in the level has drained by at most N per window since it was made, so
+        // the amount less that drain is always safe to credit; a prompt settlement gets (nearly) all of it back.
         var window = policy.Window.Ticks;
-        var level = LevelAt(state, window, policy.Limit, at) - (Int128)amount * window;
+        var credit = ((Int128)amount * window) - ((Int128)(at - grantedAt) * policy.Limit);
+        if (credit <= 0)
+        {
+            return;
+        }
+
+        var level = LevelAt(state, window, policy.Limit, at) - credit;
         Store(state, Int128.Max(level, 0), window, at);
     }
 

@@ -22,8 +22,11 @@ public static class RateLimiter
 
     /// <summary>
     /// Gives back <paramref name="amount"/> units of a grant made at <paramref name="grantedAt"/> that went unused
-    /// (a token reservation larger than the generation). Refunds never raise capacity above the limit, and never
-    /// credit a window other than the one the grant was counted in, so the units used never exceed N.
+    /// (a token reservation larger than the generation). A refund is credited only while the grant still counts:
+    /// the buckets credit the amount less what could have drained since <paramref name="grantedAt"/> (all of it
+    /// when settled at once, nothing a full window later) and never go above capacity; the fixed window credits
+    /// only the window the grant was counted in; the sliding window credits the grant's own log entry. So the
+    /// units really used never exceed N, whatever the timing of refunds.
     /// </summary>
     public static void Refund(LimitPolicy policy, LimiterState state, long amount, DateTimeOffset grantedAt, DateTimeOffset now)
     {
@@ -43,7 +46,7 @@ public static class RateLimiter
         {
             case LimitAlgorithm.TokenBucket:
             case LimitAlgorithm.LeakyBucket:
-                BucketLimiter.Refund(policy, state, amount, at);
+                BucketLimiter.Refund(policy, state, amount, grantedAtTicks, at);
                 break;
             case LimitAlgorithm.FixedWindow:
                 FixedWindowLimiter.Refund(state, amount, grantedAtTicks, at);
