@@ -10,9 +10,14 @@ internal static class FixedWindowLimiter
     public static LimitDecision Decide(LimitPolicy policy, LimiterState state, long cost, long at, bool commit)
     {
         var limit = policy.Limit;
-        var (start, end, used) = at >= state.WindowEndUtcTicks
-            ? (WindowStart(at, policy.Window.Ticks), WindowStart(at, policy.Window.Ticks) + policy.Window.Ticks, 0L)
-            : (state.WindowStartUtcTicks, state.WindowEndUtcTicks, state.Used);
+        var (start, end, used) = (state.WindowStartUtcTicks, state.WindowEndUtcTicks, state.Used);
+        if (at >= end)
+        {
+            start = WindowStart(at, policy.Window.Ticks);
+            end = start + policy.Window.Ticks;
+            used = 0;
+        }
+
         var resetAfter = TimeSpan.FromTicks(end - at);
         if (cost > limit)
         {
