@@ -14,6 +14,9 @@ public enum DenialReason
 
     /// <summary>Authenticated, but no role grants the permission.</summary>
     Forbidden = 3,
+
+    /// <summary>Allowed, but a rate limit, quota or concurrency limit is exhausted.</summary>
+    LimitExceeded = 4,
 }
 
 /// <summary>The user grain's verdict on one request.</summary>

@@ -9,9 +9,21 @@ namespace Bastion.Generation;
 [Alias("bastion.generation")]
 public interface IGenerationGrain : IGrainWithGuidKey
 {
-    /// <summary>Starts generating for the user with the given pseudonym; returns once it has started.</summary>
+    /// <summary>
+    /// Checks and tokenizes the request for the user with the given pseudonym, without running it yet,
+    /// and returns the number of prompt tokens (what the user grain reserves against). Throws
+    /// <see cref="GenerationRejectedException"/> when the request cannot be served.
+    /// </summary>
+    [Alias("prepare")]
+    Task<int> PrepareAsync(string ownerPseudonym, GenerationRequest request);
+
+    /// <summary>Starts the prepared generation; returns once it has started.</summary>
     [Alias("start")]
-    Task StartAsync(string ownerPseudonym, GenerationRequest request);
+    Task StartAsync();
+
+    /// <summary>Drops a prepared generation that was not admitted.</summary>
+    [Alias("abandon")]
+    Task AbandonAsync();
 
     /// <summary>Stops the generation at its next decode step (the user was suspended or their tokens revoked).</summary>
     /// <remarks>Interleaves with the pending <see cref="GetResultAsync"/>, which holds the activation until the run ends.</remarks>

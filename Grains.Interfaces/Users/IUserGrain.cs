@@ -1,5 +1,6 @@
 using Bastion.Access;
 using Bastion.Generation;
+using Bastion.Limits;
 
 namespace Bastion.Users;
 
@@ -37,6 +38,10 @@ public interface IUserGrain : IGrainWithStringKey
     /// <summary>Deletes the user and their state, cancelling running generations. Returns their API key ids, or null when there was no user.</summary>
     [Alias("delete")]
     Task<IReadOnlyList<string>?> DeleteAsync();
+
+    /// <summary>Overrides some of the role's limits for this user (unset fields keep earlier overrides); returns the effective limits, or null when the user does not exist.</summary>
+    [Alias("set-limits")]
+    Task<UserLimits?> SetLimitsAsync(UserLimits overrides);
 
     /// <summary>Judges a credential and whether the user holds <paramref name="permission"/>.</summary>
     [Alias("authorize")]

@@ -11,19 +11,35 @@ namespace Bastion.Generation;
 public sealed partial class GenerationGrain(ModelCatalog models, ILogger<GenerationGrain> logger) : Grain, IGenerationGrain
 {
     private readonly CancellationTokenSource _cancellation = new();
+    private (string Owner, PreparedGeneration Prepared)? _prepared;
     private Task<GenerationResult>? _run;
 
-    public Task StartAsync(string ownerPseudonym, GenerationRequest request)
+    public Task<int> PrepareAsync(string ownerPseudonym, GenerationRequest request)
     {
-        if (_run is not null)
+        if (_prepared is not null)
         {
-            throw new InvalidOperationException("This generation has already started.");
+            throw new InvalidOperationException("This generation has already been prepared.");
         }
 
-        // Validation (model, prompt length) happens here so that a bad request fails the caller's
-        // submit instead of surfacing later.
         var prepared = models.Prepare(request);
-        _run = RunAsync(ownerPseudonym, prepared);
+        _prepared = (ownerPseudonym, prepared);
+        return Task.FromResult(prepared.PromptTokens.Length);
+    }
+
+    public Task StartAsync()
+    {
+        if (_prepared is not { } prepared || _run is not null)
+        {
+            throw new InvalidOperationException("Only a prepared generation can start, and only once.");
+        }
+
+        _run = RunAsync(prepared.Owner, prepared.Prepared);
+        return Task.CompletedTask;
+    }
+
+    public Task AbandonAsync()
+    {
+        DeactivateOnIdle();
         return Task.CompletedTask;
     }
 

@@ -1,7 +1,10 @@
 using System.Security.Cryptography;
 using Bastion.Access;
 using Bastion.Generation;
+using Bastion.Limits;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Orleans.Storage;
 
 namespace Bastion.Users;
 
@@ -13,6 +16,7 @@ namespace Bastion.Users;
 public sealed partial class UserGrain(
     [PersistentState("user", StorageNames.Bastion)] IPersistentState<UserState> state,
     TimeProvider time,
+    IOptions<LimitOptions> limitOptions,
     ILogger<UserGrain> logger) : Grain, IUserGrain
 {
     private string Pseudonym => this.GetPrimaryKeyString();
@@ -117,7 +121,7 @@ public sealed partial class UserGrain(
         }
 
         IReadOnlyList<string> keyIds = [.. state.State.ApiKeys.Keys];
-        var open = state.State.OpenGenerations.ToList();
+        var open = Admission.Open(state.State.Admission);
         await state.ClearStateAsync();
         state.State = new UserState();
         await CancelAsync(open);
@@ -130,18 +134,67 @@ public sealed partial class UserGrain(
 
     public async Task<Submission> SubmitAsync(Credential credential, GenerationRequest request)
     {
-        var decision = Decide(credential, Permission.Infer);
-        if (!decision.IsAllowed)
+        var generationId = Guid.NewGuid();
+        var generation = GrainFactory.GetGrain<IGenerationGrain>(generationId);
+        var promptTokens = -1;
+        for (var attempt = 1; ; attempt++)
         {
-            return new Submission(decision, null);
+            var decision = Decide(credential, Permission.Infer);
+            if (!decision.IsAllowed)
+            {
+                return await RefuseAsync(decision, null);
+            }
+
+            // The worker tokenizes, so the reservation is the real prompt size plus max_tokens.
+            if (promptTokens < 0)
+            {
+                promptTokens = await generation.PrepareAsync(Pseudonym, request);
+            }
+
+            var (admitted, status) = Admission.TryAdmit(
+                state.State.Admission, Limits, generationId, promptTokens + request.MaxTokens, time.GetUtcNow(), limitOptions.Value.LeaseDuration);
+            if (!admitted)
+            {
+                LogLimited(logger, Pseudonym, status!.Kind);
+                return await RefuseAsync(AccessDecision.Deny(DenialReason.LimitExceeded), status);
+            }
+
+            state.State.Requests++;
+            try
+            {
+                // The grant counts only once this ETag-checked write succeeds.
+                await state.WriteStateAsync();
+            }
+            catch (InconsistentStateException) when (attempt == 1)
+            {
+                // Another activation wrote first (a duplicate during failover): decide again on its state.
+                await state.ReadStateAsync();
+                continue;
+            }
+
+            try
+            {
+                await generation.StartAsync();
+            }
+            catch
+            {
+                Admission.Settle(state.State.Admission, Limits, generationId, 0, time.GetUtcNow());
+                await state.WriteStateAsync();
+                throw;
+            }
+
+            return new Submission(decision, generationId, status);
         }
 
-        var generationId = Guid.NewGuid();
-        await GrainFactory.GetGrain<IGenerationGrain>(generationId).StartAsync(Pseudonym, request);
-        state.State.Requests++;
-        state.State.OpenGenerations.Add(generationId);
-        await state.WriteStateAsync();
-        return new Submission(decision, generationId);
+        async Task<Submission> RefuseAsync(AccessDecision decision, LimitStatus? status)
+        {
+            if (promptTokens >= 0)
+            {
+                await generation.AbandonAsync();
+            }
+
+            return new Submission(decision, null, status);
+        }
     }
 
     public async Task SettleAsync(Guid generationId, TokenUsage usage)
@@ -153,9 +206,23 @@ public sealed partial class UserGrain(
 
         state.State.PromptTokens += usage.PromptTokens;
         state.State.CompletionTokens += usage.CompletionTokens;
-        state.State.OpenGenerations.Remove(generationId);
+        Admission.Settle(state.State.Admission, Limits, generationId, usage.TotalTokens, time.GetUtcNow());
         await state.WriteStateAsync();
     }
+
+    public async Task<UserLimits?> SetLimitsAsync(UserLimits overrides)
+    {
+        if (!state.State.Exists)
+        {
+            return null;
+        }
+
+        state.State.LimitOverrides = (state.State.LimitOverrides ?? UserLimits.None).With(overrides);
+        await state.WriteStateAsync();
+        return Limits;
+    }
+
+    private UserLimits Limits => limitOptions.Value.For(state.State.Roles).With(state.State.LimitOverrides);
 
     public Task<UserProfile?> GetProfileAsync() => Task.FromResult(
         state.State.Exists
@@ -167,7 +234,7 @@ public sealed partial class UserGrain(
                 state.State.Suspended)
             : null);
 
-    private Task CancelOpenGenerationsAsync() => CancelAsync([.. state.State.OpenGenerations]);
+    private Task CancelOpenGenerationsAsync() => CancelAsync(Admission.Open(state.State.Admission));
 
     // Each generation stops at its next decode step and settles what it used, which closes it here.
     private Task CancelAsync(IReadOnlyList<Guid> generations) =>
@@ -233,6 +300,9 @@ public sealed partial class UserGrain(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "User {Pseudonym} deleted")]
     private static partial void LogUserDeleted(ILogger logger, string pseudonym);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "User {Pseudonym} refused by the {Limit} limit")]
+    private static partial void LogLimited(ILogger logger, string pseudonym, LimitKind limit);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "User {Pseudonym} denied {Permission}: {Reason}")]
     private static partial void LogDenied(ILogger logger, string pseudonym, Permission permission, DenialReason reason);

@@ -1,3 +1,5 @@
+using Bastion.Limits;
+
 namespace Bastion.Users;
 
 /// <summary>The persisted state of one user. No user id, prompt or secret is ever stored here.</summary>
@@ -13,8 +15,11 @@ public sealed class UserState
     [Id(6)] public long CompletionTokens { get; set; }
     [Id(7)] public long Requests { get; set; }
 
-    /// <summary>Generations admitted and not yet settled, so suspension and revocation can cancel them.</summary>
-    [Id(8)] public HashSet<Guid> OpenGenerations { get; set; } = [];
+    /// <summary>Limit counters and the generations admitted but not yet settled (so suspension can cancel them).</summary>
+    [Id(8)] public AdmissionState Admission { get; set; } = new();
+
+    /// <summary>An admin's per-user overrides of the role's limits.</summary>
+    [Id(9)] public UserLimits? LimitOverrides { get; set; }
 }
 
 /// <summary>A stored API key: the keyed hash of its secret and its metadata.</summary>

@@ -43,6 +43,11 @@ public sealed record AuditEntry(DateTimeOffset Time, string Actor, string Action
 
 public sealed record AuditList(IReadOnlyList<AuditEntry> Data);
 
+public sealed record PolicyBody(string? Algorithm, long? Limit, long? WindowSeconds);
+
+/// <summary>A user's limits: the request body of <c>PUT /admin/users/{id}/limits</c> (any subset) and its answer (effective limits).</summary>
+public sealed record LimitsBody(PolicyBody? Requests, PolicyBody? Tokens, int? Concurrency, long? DailyTokens, long? MonthlyTokens);
+
 /// <summary>A JSON Web Key Set (RFC 7517) of public signing keys.</summary>
 public sealed record JsonWebKeySetResponse(IReadOnlyList<PublicJsonWebKey> Keys);
 
@@ -79,5 +84,6 @@ public sealed record PublicJsonWebKey(
 [JsonSerializable(typeof(Usage))]
 [JsonSerializable(typeof(UserList))]
 [JsonSerializable(typeof(AuditList))]
+[JsonSerializable(typeof(LimitsBody))]
 [JsonSerializable(typeof(JsonWebKeySetResponse))]
 public sealed partial class ApiJsonContext : JsonSerializerContext;

@@ -40,7 +40,17 @@ public static class CompletionsApi
             var submission = await grains.GetGrain<IUserGrain>(caller.Pseudonym).SubmitAsync(caller.Credential, generationRequest);
             if (submission.GenerationId is not { } generationId)
             {
-                return submission.Decision.Reason == DenialReason.Forbidden ? Problems.Forbidden() : Problems.Unauthorized();
+                return submission.Decision.Reason switch
+                {
+                    DenialReason.LimitExceeded => RateLimitHeaders.Refuse(context, submission.Limit!),
+                    DenialReason.Forbidden => Problems.Forbidden(),
+                    _ => Problems.Unauthorized(),
+                };
+            }
+
+            if (submission.Limit is { } standing)
+            {
+                RateLimitHeaders.Write(context, standing);
             }
 
             var result = await grains.GetGrain<IGenerationGrain>(generationId).GetResultAsync(context.RequestAborted);

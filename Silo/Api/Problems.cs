@@ -30,6 +30,10 @@ public static class Problems
 
     public static ProblemHttpResult UnsupportedMediaType() => Create(StatusCodes.Status415UnsupportedMediaType, "unsupported-media-type", "Unsupported media type.", "Send the body as application/json.");
 
+    public static ProblemHttpResult RateLimited(string detail) => Create(StatusCodes.Status429TooManyRequests, "rate-limited", "Too many requests.", detail);
+
+    public static ProblemHttpResult QuotaExceeded(string detail) => Create(StatusCodes.Status429TooManyRequests, "quota-exceeded", "Quota exhausted.", detail);
+
     public static ProblemHttpResult Unavailable(string detail) => Create(StatusCodes.Status503ServiceUnavailable, "unavailable", "The service is unavailable.", detail);
 
     /// <summary>The <c>type</c> for a status that has no more specific problem (unknown routes, unexpected failures).</summary>
@@ -42,6 +46,7 @@ public static class Problems
         StatusCodes.Status405MethodNotAllowed => "method-not-allowed",
         StatusCodes.Status413PayloadTooLarge => "payload-too-large",
         StatusCodes.Status415UnsupportedMediaType => "unsupported-media-type",
+        StatusCodes.Status429TooManyRequests => "rate-limited",
         StatusCodes.Status503ServiceUnavailable => "unavailable",
         >= 500 => "internal-error",
         _ => "http-" + status,

@@ -84,6 +84,7 @@ public static class HttpRegistration
             app.MapCompletionsApi();
             app.MapMeApi();
             app.MapAdminApi();
+            app.MapLimitsApi();
             app.MapJwksApi();
             app.Lifetime.ApplicationStarted.Register(() => PrintConnectionDetails(app));
         }

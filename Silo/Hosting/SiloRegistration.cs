@@ -1,4 +1,6 @@
 using System.Net;
+using Bastion.Limits;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using Orleans.Configuration;
 using Orleans.Serialization;
@@ -33,8 +35,11 @@ public static class SiloRegistration
         const string invariant = "Npgsql";
         var connectionString = database.RuntimeConnectionString;
         builder.Services.AddSingleton(database);
-        builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.TryAddSingleton(TimeProvider.System);
         builder.Services.AddHostedService<DatabaseLifetime>();
+        builder.Services.AddOptions<LimitOptions>().BindConfiguration(LimitOptions.SectionName)
+            .ValidateOnStart();
+        builder.Services.AddSingleton<IValidateOptions<LimitOptions>, LimitOptionsValidator>();
         builder.UseOrleans(silo =>
         {
             silo.Configure<ClusterOptions>(options =>
@@ -68,6 +73,12 @@ public static class SiloRegistration
         });
 
         return builder;
+    }
+
+    private sealed class LimitOptionsValidator : IValidateOptions<LimitOptions>
+    {
+        public ValidateOptionsResult Validate(string? name, LimitOptions options) =>
+            options.Problems().ToList() is { Count: > 0 } problems ? ValidateOptionsResult.Fail(problems) : ValidateOptionsResult.Success;
     }
 
     /// <summary>Stops the embedded PostgreSQL once everything else has stopped (hosted services stop in reverse order).</summary>

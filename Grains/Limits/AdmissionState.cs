@@ -1,0 +1,24 @@
+namespace Bastion.Limits;
+
+/// <summary>A user's persisted limit counters and their open reservations.</summary>
+[GenerateSerializer, Alias("bastion.admission-state")]
+public sealed class AdmissionState
+{
+    [Id(0)] public LimiterState Requests { get; set; } = new();
+
+    /// <summary>The policy <see cref="Requests"/> counts under; a change of algorithm or window starts it afresh.</summary>
+    [Id(1)] public LimitPolicy? RequestsPolicy { get; set; }
+
+    [Id(2)] public LimiterState Tokens { get; set; } = new();
+    [Id(3)] public LimitPolicy? TokensPolicy { get; set; }
+    [Id(4)] public QuotaState DailyTokens { get; set; } = new();
+    [Id(5)] public QuotaState MonthlyTokens { get; set; } = new();
+    [Id(6)] public ConcurrencyState Concurrency { get; set; } = new();
+
+    /// <summary>Admitted generations not yet settled: what each reserved, and when.</summary>
+    [Id(7)] public Dictionary<Guid, Reservation> Reservations { get; set; } = [];
+}
+
+/// <summary>Tokens reserved for one generation at admission.</summary>
+[GenerateSerializer, Immutable, Alias("bastion.reservation")]
+public sealed record Reservation([property: Id(0)] long Tokens, [property: Id(1)] DateTimeOffset GrantedAt);
