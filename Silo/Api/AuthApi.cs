@@ -8,10 +8,13 @@ namespace Bastion.Api;
 /// <summary><c>POST /v1/auth/token</c>: exchanges an API key for a short-lived access token.</summary>
 public static class AuthApi
 {
+    /// <summary>The per-client-address limit on token exchanges.</summary>
+    public const string TokenExchangePolicy = "token-exchange";
+
     public static IEndpointRouteBuilder MapAuthApi(this IEndpointRouteBuilder routes)
     {
         // The key in the body is the credential, so the route checks it itself instead of a bearer header.
-        routes.MapPost("/v1/auth/token", ExchangeAsync).AllowAnonymousCaller();
+        routes.MapPost("/v1/auth/token", ExchangeAsync).AllowAnonymousCaller().RequireRateLimiting(TokenExchangePolicy);
         return routes;
     }
 

@@ -19,6 +19,10 @@ public sealed class HttpOptions
     [Range(1024, 16 * 1024 * 1024)]
     public int MaxRequestBodyBytes { get; set; } = 256 * 1024;
 
+    /// <summary>Token exchanges (<c>POST /v1/auth/token</c>) allowed per client address per minute, on each API silo.</summary>
+    [Range(1, 1_000_000)]
+    public int TokenExchangesPerMinutePerAddress { get; set; } = 30;
+
     /// <summary>PEM certificate (chain) for HTTPS. Required outside Development.</summary>
     public string? CertificateFile { get; set; }
 

@@ -3,6 +3,7 @@ using Bastion.Api;
 using Bastion.Security;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
+using System.Threading.RateLimiting;
 
 namespace Bastion.Hosting;
 
@@ -52,6 +53,20 @@ public static class HttpRegistration
             return builder;
         }
 
+        builder.Services.AddRateLimiter(options =>
+        {
+            // Guessing API keys costs an attacker one request per guess: bound the guesses per address.
+            options.AddPolicy(AuthApi.TokenExchangePolicy, context => RateLimitPartition.GetFixedWindowLimiter(
+                context.Connection.RemoteIpAddress?.ToString() ?? "unknown",
+                _ => new FixedWindowRateLimiterOptions { PermitLimit = http.TokenExchangesPerMinutePerAddress, Window = TimeSpan.FromMinutes(1), QueueLimit = 0 }));
+            options.OnRejected = async (context, cancellationToken) =>
+            {
+                var retryAfter = context.Lease.TryGetMetadata(MetadataName.RetryAfter, out var wait) ? (long)Math.Ceiling(wait.TotalSeconds) : 60;
+                context.HttpContext.Response.Headers.RetryAfter = retryAfter.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                await Problems.RateLimited("Too many token requests from this address; retry after the Retry-After interval.").ExecuteAsync(context.HttpContext);
+            };
+        });
+
         var keys = builder.Configuration.BindValidated<KeyOptions>(KeyOptions.SectionName);
         builder.Services.AddSingleton<IKeyProvider>(_ => DevelopmentKeyring.LoadOrCreate(keys.KeyringPath ?? paths.Keyring));
         builder.Services.AddOptions<TokenOptions>().BindConfiguration(TokenOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
@@ -76,6 +91,7 @@ public static class HttpRegistration
             SuppressDiagnosticsCallback = context => context.Exception is BadHttpRequestException,
         });
         app.UseStatusCodePages();
+        app.UseRateLimiter();
         app.MapHealthChecks("/healthz", new() { Predicate = _ => false }).AllowAnonymousCaller();
         app.MapHealthChecks("/readyz", new() { Predicate = check => check.Tags.Contains("ready") }).AllowAnonymousCaller();
         if (node.HasRole(NodeOptions.ApiRole))

@@ -43,6 +43,7 @@ public sealed class TestSilo : IAsyncDisposable
                 ["ConnectionStrings:Bastion"] = runtimeConnectionString,
                 ["Bastion:Node:DataDirectory"] = dataDirectory,
                 ["Bastion:Inference:IntraOpThreads"] = "1",
+                ["Bastion:Http:TokenExchangesPerMinutePerAddress"] = "100000",
                 ["Logging:LogLevel:Default"] = "Warning",
             });
             if (settings is not null)
@@ -100,8 +101,27 @@ public sealed class TestSilo : IAsyncDisposable
         return json.RootElement.GetProperty("api_key").GetString()!;
     }
 
+    /// <summary>
+    /// Stops the silo without a graceful shutdown (a cancelled stop): no deactivations, no goodbye to
+    /// the cluster. The closest an in-process test gets to <c>kill -9</c>.
+    /// </summary>
+    public async Task KillAsync()
+    {
+        Http.Dispose();
+        await _app.StopAsync(new CancellationToken(canceled: true));
+        await _app.DisposeAsync();
+        _killed = true;
+    }
+
+    private bool _killed;
+
     public async ValueTask DisposeAsync()
     {
+        if (_killed)
+        {
+            return;
+        }
+
         Http.Dispose();
         await _app.StopAsync();
         await _app.DisposeAsync();

@@ -1,0 +1,110 @@
+using Bastion.Limits;
+
+namespace Bastion.Tests.Grains.Limits;
+
+public sealed class AdmissionTests
+{
+    private static readonly DateTimeOffset Start = new(2026, 11, 26, 12, 0, 0, TimeSpan.Zero);
+    private static readonly TimeSpan Lease = TimeSpan.FromMinutes(10);
+    private static readonly LimitPolicy TenPerHour = new(LimitAlgorithm.SlidingWindow, 10, TimeSpan.FromHours(1));
+
+    [Fact]
+    public void TryAdmit_OneLimitRefuses_ChargesNoOther()
+    {
+        var state = new AdmissionState();
+        var limits = new UserLimits(TenPerHour, new LimitPolicy(LimitAlgorithm.FixedWindow, 100, TimeSpan.FromHours(1)), 5, 1000, 1000);
+        Assert.True(Admission.TryAdmit(state, limits, Guid.NewGuid(), 90, Start, Lease).Admitted);
+
+        var (admitted, status) = Admission.TryAdmit(state, limits, Guid.NewGuid(), 20, Start, Lease);
+
+        Assert.False(admitted);
+        Assert.Equal(LimitKind.Tokens, status!.Kind);
+        Assert.Equal(9, RateLimiter.Peek(TenPerHour, state.Requests, 0, Start).Remaining);
+        Assert.Equal(90, state.DailyTokens.Used);
+        Assert.Single(state.Concurrency.Leases);
+        Assert.Single(state.Reservations);
+    }
+
+    [Fact]
+    public void TryAdmit_Granted_ReportsTheRequestLimitStanding()
+    {
+        var (admitted, status) = Admission.TryAdmit(new AdmissionState(), new UserLimits(TenPerHour, null, null, null, null), Guid.NewGuid(), 1, Start, Lease);
+
+        Assert.True(admitted);
+        Assert.Equal(new LimitStatus(LimitKind.Requests, 10, TimeSpan.FromHours(1), 9, TimeSpan.FromHours(1), TimeSpan.Zero, false), status);
+    }
+
+    [Fact]
+    public void Settle_RefundsUnusedTokensAndFreesTheSlot()
+    {
+        var state = new AdmissionState();
+        var limits = new UserLimits(null, new LimitPolicy(LimitAlgorithm.FixedWindow, 200, TimeSpan.FromHours(1)), 1, 100, 100);
+        var first = Guid.NewGuid();
+        Assert.True(Admission.TryAdmit(state, limits, first, 100, Start, Lease).Admitted);
+        Assert.Equal(LimitKind.Concurrency, Admission.TryAdmit(state, limits, Guid.NewGuid(), 1, Start, Lease).Status!.Kind);
+
+        Admission.Settle(state, limits, first, 30, Start.AddSeconds(5));
+
+        Assert.Empty(state.Reservations);
+        Assert.Equal(30, state.DailyTokens.Used);
+        Assert.Equal(30, state.MonthlyTokens.Used);
+        Assert.True(Admission.TryAdmit(state, limits, Guid.NewGuid(), 70, Start.AddSeconds(6), Lease).Admitted);
+    }
+
+    [Fact]
+    public void Settle_Twice_RefundsOnce()
+    {
+        var state = new AdmissionState();
+        var limits = new UserLimits(null, null, null, 100, null);
+        var id = Guid.NewGuid();
+        Admission.TryAdmit(state, limits, id, 50, Start, Lease);
+
+        Admission.Settle(state, limits, id, 10, Start);
+        Admission.Settle(state, limits, id, 10, Start);
+
+        Assert.Equal(10, state.DailyTokens.Used);
+    }
+
+    [Fact]
+    public void TryAdmit_LeaseOfAnUnsettledGenerationExpires_FreesItsSlotWithoutRefund()
+    {
+        var state = new AdmissionState();
+        var limits = new UserLimits(null, null, 1, 100, null);
+        var lost = Guid.NewGuid();
+        Admission.TryAdmit(state, limits, lost, 40, Start, Lease);
+        Assert.False(Admission.TryAdmit(state, limits, Guid.NewGuid(), 1, Start + Lease - TimeSpan.FromTicks(1), Lease).Admitted);
+
+        Assert.True(Admission.TryAdmit(state, limits, Guid.NewGuid(), 1, Start + Lease, Lease).Admitted);
+        Admission.Settle(state, limits, lost, 0, Start + Lease);
+        Assert.Equal(41, state.DailyTokens.Used);
+        Assert.DoesNotContain(lost, Admission.Open(state));
+    }
+
+    [Fact]
+    public void TryAdmit_AlgorithmChanged_StartsCountingAfresh()
+    {
+        var state = new AdmissionState();
+        var limits = new UserLimits(TenPerHour, null, null, null, null);
+        for (var i = 0; i < 10; i++)
+        {
+            Assert.True(Admission.TryAdmit(state, limits, Guid.NewGuid(), 1, Start, Lease).Admitted);
+        }
+
+        Assert.False(Admission.TryAdmit(state, limits with { Requests = TenPerHour with { Limit = 10 } }, Guid.NewGuid(), 1, Start, Lease).Admitted);
+        Assert.True(Admission.TryAdmit(state, limits with { Requests = TenPerHour with { Algorithm = LimitAlgorithm.FixedWindow } }, Guid.NewGuid(), 1, Start, Lease).Admitted);
+    }
+
+    [Fact]
+    public void TryAdmit_MonthlyQuotaExhausted_ReportsAQuotaUntilTheNextMonth()
+    {
+        var state = new AdmissionState();
+        var limits = new UserLimits(null, null, null, null, 10);
+        Admission.TryAdmit(state, limits, Guid.NewGuid(), 10, Start, Lease);
+
+        var (admitted, status) = Admission.TryAdmit(state, limits, Guid.NewGuid(), 1, Start, Lease);
+
+        Assert.False(admitted);
+        Assert.True(status!.IsQuota);
+        Assert.Equal(new DateTimeOffset(2026, 12, 1, 0, 0, 0, TimeSpan.Zero) - Start, status.RetryAfter);
+    }
+}
