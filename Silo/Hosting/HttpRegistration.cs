@@ -33,7 +33,13 @@ public static class HttpRegistration
                 context.ProblemDetails.Type = Problems.TypeFor(status);
             }
 
-            if (status >= 500)
+            if (status == StatusCodes.Status503ServiceUnavailable && context.Exception is not null)
+            {
+                context.ProblemDetails.Title = "The service is unavailable.";
+                context.ProblemDetails.Detail = "A part of the cluster is unavailable or changing; retry shortly.";
+                context.HttpContext.Response.Headers.RetryAfter = "1";
+            }
+            else if (status >= 500)
             {
                 // Whatever failed inside stays inside: the trace id is what an operator needs.
                 context.ProblemDetails.Title = "The request failed.";
@@ -87,7 +93,13 @@ public static class HttpRegistration
     {
         app.UseExceptionHandler(new ExceptionHandlerOptions
         {
-            StatusCodeSelector = exception => exception is BadHttpRequestException bad ? bad.StatusCode : StatusCodes.Status500InternalServerError,
+            StatusCodeSelector = exception => exception switch
+            {
+                BadHttpRequestException bad => bad.StatusCode,
+                // A silo died or the cluster is reconfiguring: the request may succeed when retried.
+                SiloUnavailableException or OrleansMessageRejectionException or TimeoutException => StatusCodes.Status503ServiceUnavailable,
+                _ => StatusCodes.Status500InternalServerError,
+            },
             SuppressDiagnosticsCallback = context => context.Exception is BadHttpRequestException,
         });
         app.UseStatusCodePages();

@@ -65,6 +65,10 @@ public static class SiloRegistration
                 options.Invariant = invariant;
                 options.ConnectionString = connectionString;
             });
+            // Orleans' own knobs, bound as they are: membership probes and timeouts need tuning on
+            // small or busy machines, or healthy silos get declared dead.
+            silo.Services.Configure<ClusterMembershipOptions>(builder.Configuration.GetSection("Bastion:Cluster:Membership"));
+            silo.Services.Configure<SiloMessagingOptions>(builder.Configuration.GetSection("Bastion:Cluster:Messaging"));
             silo.ConfigureEndpoints(
                 IPAddress.Parse(node.AdvertisedAddress),
                 FreePort.OrPick(node.SiloPort),

@@ -32,7 +32,7 @@ public sealed class TestSilo : IAsyncDisposable
     public IServiceProvider Services => _app.Services;
 
     /// <summary>The bootstrap admin's API key, as written to the key file.</summary>
-    public string AdminKey => File.ReadAllText(Path.Combine(DataDirectory, "admin-api-key")).Trim();
+    public string AdminKey => File.ReadAllText(Services.GetRequiredService<BootstrapAdmin>().KeyFile).Trim();
 
     public static async Task<TestSilo> StartAsync(string runtimeConnectionString, string dataDirectory, IReadOnlyDictionary<string, string?>? settings = null)
     {
