@@ -124,7 +124,7 @@ public sealed class DevelopmentKeyring : IKeyProvider, IDisposable
 
     private static void Write(string path, KeyringFile file, bool overwrite = true)
     {
-        var temporary = path + ".tmp";
+        var temporary = $"{path}.{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4))}.tmp";
         var options = new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write };
         if (!OperatingSystem.IsWindows())
         {
@@ -136,7 +136,15 @@ public sealed class DevelopmentKeyring : IKeyProvider, IDisposable
             JsonSerializer.Serialize(stream, file, KeyringJsonContext.Default.KeyringFile);
         }
 
-        File.Move(temporary, path, overwrite);
+        try
+        {
+            File.Move(temporary, path, overwrite);
+        }
+        catch (IOException) when (!overwrite && File.Exists(path))
+        {
+            // Another silo sharing this keyring created it first; the first one written is the keyring.
+            File.Delete(temporary);
+        }
     }
 
     public void Dispose()
