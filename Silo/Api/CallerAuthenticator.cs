@@ -39,6 +39,7 @@ public sealed class CallerAuthenticator(ApiKeys apiKeys, AccessTokens accessToke
     public async Task<AuthenticatedCaller?> AuthenticateApiKeyAsync(string apiKey)
     {
         if (!ApiKeys.TrySplit(apiKey, out var keyId, out var secret)
+            || !apiKeys.IsIssuedKeyId(keyId)
             || await grains.GetGrain<IApiKeyRouteGrain>(keyId).GetOwnerAsync() is not { } owner)
         {
             return null;

@@ -7,12 +7,16 @@ namespace Bastion.Security;
 /// <summary>
 /// API keys of the form <c>bst_</c> + a 24-hex-digit key id + <c>_</c> + a 256-bit random secret
 /// (base64url). The id routes the key to its owner; only a keyed hash of the secret is stored.
+/// The id is 64 random bits plus a 32-bit MAC of them, so the edge refuses an invented id without
+/// touching a grain or the database.
 /// </summary>
 public sealed class ApiKeys(IKeyProvider keys)
 {
     private const string Prefix = "bst_";
     private const int KeyIdLength = 24;
     private const int SecretLength = 43;
+    private const int RandomIdBytes = 8;
+    private const int TagBytes = 4;
 
     /// <summary>The length of every API key.</summary>
     public const int Length = 4 + KeyIdLength + 1 + SecretLength;
@@ -20,7 +24,8 @@ public sealed class ApiKeys(IKeyProvider keys)
     /// <summary>A new key: its id, the full key to show once, and the hash to store.</summary>
     public (string KeyId, string ApiKey, byte[] SecretHash, int HashKeyVersion) Generate()
     {
-        var keyId = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(KeyIdLength / 2));
+        var random = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(RandomIdBytes));
+        var keyId = random + Convert.ToHexStringLower(Tag(random));
         var secret = System.Buffers.Text.Base64Url.EncodeToString(RandomNumberGenerator.GetBytes(32));
         var hashingKey = keys.CurrentApiKeyHashingKey;
         return (keyId, $"{Prefix}{keyId}_{secret}", Hash(hashingKey.Key, keyId, secret), hashingKey.Version);
@@ -49,6 +54,16 @@ public sealed class ApiKeys(IKeyProvider keys)
         secret = rest.ToString();
         return true;
     }
+
+    /// <summary>True when the key id carries a valid tag, i.e. Bastion issued it (compared in constant time).</summary>
+    public bool IsIssuedKeyId(string keyId) =>
+        keyId.Length == KeyIdLength
+        && CryptographicOperations.FixedTimeEquals(Tag(keyId[..(RandomIdBytes * 2)]), Convert.FromHexString(keyId.AsSpan(RandomIdBytes * 2)));
+
+    // Under the long-lived pseudonym key (with its own domain prefix), so that rotating the hashing
+    // keys never invalidates issued key ids.
+    private byte[] Tag(string randomId) =>
+        HMACSHA256.HashData(keys.PseudonymKey, Encoding.UTF8.GetBytes("api-key-id:" + randomId))[..TagBytes];
 
     /// <summary>The version of the hashing key new keys are hashed with.</summary>
     public int CurrentHashKeyVersion => keys.CurrentApiKeyHashingKey.Version;
