@@ -8,6 +8,9 @@ public enum CredentialKind
 
     /// <summary>A Bastion-issued JWT obtained by exchanging an API key.</summary>
     AccessToken = 2,
+
+    /// <summary>A JWT from a configured external issuer, mapped to a provisioned user.</summary>
+    ExternalToken = 3,
 }
 
 /// <summary>
@@ -15,17 +18,19 @@ public enum CredentialKind
 /// unexpired and unrevoked, and (for API keys) whether the keyed hash of the secret matches.
 /// </summary>
 /// <param name="Kind">The credential kind.</param>
-/// <param name="KeyId">The API key id (for an access token: the key it was exchanged for).</param>
+/// <param name="KeyId">The API key id (for an access token: the key it was exchanged for; for an external token: the issuer's name).</param>
 /// <param name="SecretHash">For API keys, the keyed hash of the presented secret; empty otherwise.</param>
 /// <param name="HashKeyVersion">The version of the hashing key that produced <paramref name="SecretHash"/>.</param>
 /// <param name="RevocationGeneration">For access tokens, the user's revocation generation at issue time.</param>
+/// <param name="IssuedAt">For external tokens, when the issuer issued it (tokens issued before a revocation are refused).</param>
 [GenerateSerializer, Immutable, Alias("bastion.credential")]
 public sealed record Credential(
     [property: Id(0)] CredentialKind Kind,
     [property: Id(1)] string KeyId,
     [property: Id(2)] byte[] SecretHash,
     [property: Id(3)] int HashKeyVersion,
-    [property: Id(4)] long RevocationGeneration)
+    [property: Id(4)] long RevocationGeneration,
+    [property: Id(5)] DateTimeOffset? IssuedAt = null)
 {
     /// <summary>Never print hashes.</summary>
     public override string ToString() => $"{Kind} credential for key {KeyId}";

@@ -107,6 +107,7 @@ public sealed partial class UserGrain(
         }
 
         state.State.RevocationGeneration++;
+        state.State.ExternalTokensRevokedAt = time.GetUtcNow();
         await state.WriteStateAsync();
         LogTokensRevoked(logger, Pseudonym, state.State.RevocationGeneration);
         await CancelOpenGenerationsAsync();
@@ -259,26 +260,35 @@ public sealed partial class UserGrain(
 
     private static DenialReason Verify(UserState user, Credential credential, DateTimeOffset now)
     {
-        if (!user.Exists || !user.ApiKeys.TryGetValue(credential.KeyId, out var key) || key.Revoked
-            || (key.ExpiresAt is { } expiry && expiry <= now))
+        if (!user.Exists)
         {
             return DenialReason.NotAuthenticated;
         }
 
-        var credentialMatches = credential.Kind switch
+        var credentialHolds = credential.Kind switch
         {
-            CredentialKind.ApiKey => credential.HashKeyVersion == key.HashKeyVersion
+            CredentialKind.ApiKey => LiveKey(user, credential, now) is { } key
+                && credential.HashKeyVersion == key.HashKeyVersion
                 && CryptographicOperations.FixedTimeEquals(credential.SecretHash, key.SecretHash),
-            CredentialKind.AccessToken => credential.RevocationGeneration == user.RevocationGeneration,
+            CredentialKind.AccessToken => LiveKey(user, credential, now) is not null
+                && credential.RevocationGeneration == user.RevocationGeneration,
+
+            // The issuer vouches for who; only whether the user may act is Bastion's to say.
+            CredentialKind.ExternalToken => credential.IssuedAt is { } issuedAt && issuedAt > user.ExternalTokensRevokedAt,
             _ => false,
         };
-        if (!credentialMatches)
+        if (!credentialHolds)
         {
             return DenialReason.NotAuthenticated;
         }
 
         return user.Suspended ? DenialReason.Suspended : DenialReason.None;
     }
+
+    private static StoredApiKey? LiveKey(UserState user, Credential credential, DateTimeOffset now) =>
+        user.ApiKeys.TryGetValue(credential.KeyId, out var key) && !key.Revoked && (key.ExpiresAt is not { } expiry || expiry > now)
+            ? key
+            : null;
 
     [LoggerMessage(Level = LogLevel.Information, Message = "User {Pseudonym} created")]
     private static partial void LogUserCreated(ILogger logger, string pseudonym);

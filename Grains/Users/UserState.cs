@@ -20,6 +20,9 @@ public sealed class UserState
 
     /// <summary>An admin's per-user overrides of the role's limits.</summary>
     [Id(9)] public UserLimits? LimitOverrides { get; set; }
+
+    /// <summary>External tokens issued at or before this time are refused (set by revoke-tokens).</summary>
+    [Id(10)] public DateTimeOffset ExternalTokensRevokedAt { get; set; }
 }
 
 /// <summary>A stored API key: the keyed hash of its secret and its metadata.</summary>

@@ -234,7 +234,7 @@ public static class AdminApi
             : Problems.InvalidRequest($"'roles' must name one or more of: {string.Join(", ", Roles.All)}.");
 
     internal static ProblemHttpResult? ValidateUserId(string? id) =>
-        id is { Length: > 0 and <= MaxUserIdLength } && id.All(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-' or '@')
+        id is { Length: > 0 and <= MaxUserIdLength } && id.All(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-' or '@' or ':')
             ? null
-            : Problems.InvalidRequest($"'id' must be 1 to {MaxUserIdLength} characters of letters, digits, '.', '_', '-' or '@'.");
+            : Problems.InvalidRequest($"'id' must be 1 to {MaxUserIdLength} characters of letters, digits, '.', '_', '-', '@' or ':'.");
 }

@@ -14,7 +14,7 @@ public sealed record AuthenticatedCaller(string Pseudonym, Credential Credential
 /// The edge half of authentication: parses the bearer token, validates a JWT's signature and claims,
 /// and routes an API key to its owner. Whatever depends on user state is left to the user grain.
 /// </summary>
-public sealed class CallerAuthenticator(ApiKeys apiKeys, AccessTokens accessTokens, IGrainFactory grains)
+public sealed class CallerAuthenticator(ApiKeys apiKeys, AccessTokens accessTokens, ExternalTokens externalTokens, IGrainFactory grains)
 {
     public async Task<AuthenticatedCaller?> AuthenticateAsync(HttpContext context)
     {
@@ -31,7 +31,7 @@ public sealed class CallerAuthenticator(ApiKeys apiKeys, AccessTokens accessToke
             return await AuthenticateApiKeyAsync(token);
         }
 
-        return await accessTokens.ValidateAsync(token) is { } validated
+        return (await accessTokens.ValidateAsync(token) ?? await externalTokens.ValidateAsync(token)) is { } validated
             ? new AuthenticatedCaller(validated.Pseudonym, validated.Credential)
             : null;
     }

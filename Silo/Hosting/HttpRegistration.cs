@@ -80,6 +80,10 @@ public static class HttpRegistration
         builder.Services.AddSingleton<Pseudonymizer>();
         builder.Services.AddSingleton<ApiKeys>();
         builder.Services.AddSingleton<AccessTokens>();
+        builder.Services.AddOptions<AuthOptions>().BindConfiguration(AuthOptions.SectionName).ValidateOnStart()
+            .Validate(options => options.ExternalIssuers.All(issuer => System.ComponentModel.DataAnnotations.Validator.TryValidateObject(issuer, new(issuer), null, true)),
+                $"{AuthOptions.SectionName}:ExternalIssuers: every issuer needs Name (a-z, 0-9, '-'), Issuer, Audience and JwksFile.");
+        builder.Services.AddSingleton<ExternalTokens>();
         builder.Services.AddSingleton<CallerAuthenticator>();
         builder.Services.AddSingleton(sp => new BootstrapAdmin(
             sp.GetRequiredService<IGrainFactory>(), sp.GetRequiredService<Pseudonymizer>(), sp.GetRequiredService<ApiKeys>(),
