@@ -29,6 +29,12 @@ public sealed class ClusterLimitTests(SiloFixture fixture, ITestOutputHelper out
             Assert.Equal(Limit, statuses.Count(s => s == HttpStatusCode.OK));
             Assert.Equal(2 * Limit, statuses.Count(s => s == (HttpStatusCode)429));
             Assert.Equal(Limit, await AdmittedAsync(silos[1], id));
+
+            // An admin action through one silo holds on the very next request through every other.
+            using var suspend = await silos[0].Http.SendAsync(TestSilo.Request(HttpMethod.Post, $"/admin/users/{id}/suspend", silos[0].AdminKey));
+            Assert.Equal(HttpStatusCode.NoContent, suspend.StatusCode);
+            Assert.Equal(HttpStatusCode.Unauthorized, await CompleteAsync(silos[1], apiKey));
+            Assert.Equal(HttpStatusCode.Unauthorized, await CompleteAsync(silos[2], apiKey));
         }
         finally
         {
