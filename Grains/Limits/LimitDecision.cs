@@ -1,6 +1,6 @@
 namespace Bastion.Limits;
 
-/// <summary>The answer to one request against one <see cref="LimitPolicy"/>.</summary>
+/// <summary>The answer to one request against one <see cref="LimitPolicy"/> or calendar quota.</summary>
 /// <param name="Granted">True when the cost was (or, for a peek, would be) granted.</param>
 /// <param name="Remaining">Whole units still available after this decision (never negative).</param>
 /// <param name="RetryAfter">
@@ -8,7 +8,8 @@ namespace Bastion.Limits;
 /// granted, <see cref="TimeSpan.MaxValue"/> when <see cref="NeverFits"/>.
 /// </param>
 /// <param name="ResetAfter">
-/// Time until full capacity for the buckets and the sliding window; time until the next window for the fixed window.
+/// Time until full capacity for the buckets and the sliding window; time until the next window (or quota
+/// period) for the fixed window and the quotas.
 /// </param>
 /// <param name="NeverFits">The cost exceeds the policy's limit, so no amount of waiting will grant it.</param>
 [GenerateSerializer, Immutable, Alias("bastion.limit-decision")]

@@ -7,11 +7,11 @@ namespace Bastion.Limits;
 public static class UsageQuota
 {
     /// <summary>Consumes <paramref name="cost"/> units if the current period has room; the state changes only on a grant.</summary>
-    public static QuotaDecision TryConsume(QuotaPeriod period, long limit, QuotaState state, long cost, DateTimeOffset now) =>
+    public static LimitDecision TryConsume(QuotaPeriod period, long limit, QuotaState state, long cost, DateTimeOffset now) =>
         Decide(period, limit, state, cost, now, commit: true);
 
     /// <summary>What <see cref="TryConsume"/> would answer, without changing the state.</summary>
-    public static QuotaDecision Peek(QuotaPeriod period, long limit, QuotaState state, long cost, DateTimeOffset now) =>
+    public static LimitDecision Peek(QuotaPeriod period, long limit, QuotaState state, long cost, DateTimeOffset now) =>
         Decide(period, limit, state, cost, now, commit: false);
 
     /// <summary>
@@ -46,7 +46,7 @@ public static class UsageQuota
     public static DateTimeOffset NextPeriodStart(QuotaPeriod period, DateTimeOffset start) =>
         period == QuotaPeriod.Day ? start.AddDays(1) : start.AddMonths(1);
 
-    private static QuotaDecision Decide(QuotaPeriod period, long limit, QuotaState state, long cost, DateTimeOffset now, bool commit)
+    private static LimitDecision Decide(QuotaPeriod period, long limit, QuotaState state, long cost, DateTimeOffset now, bool commit)
     {
         ArgumentNullException.ThrowIfNull(state);
         ArgumentOutOfRangeException.ThrowIfNegative(limit);
@@ -58,12 +58,12 @@ public static class UsageQuota
         var resetAfter = NextPeriodStart(period, start) - at;
         if (cost > limit)
         {
-            return new QuotaDecision(false, Math.Max(0, limit - used), TimeSpan.MaxValue, resetAfter, true);
+            return LimitDecision.TooLarge(limit - used, resetAfter);
         }
 
         if (used > limit - cost)
         {
-            return new QuotaDecision(false, Math.Max(0, limit - used), resetAfter, resetAfter, false);
+            return LimitDecision.Deny(limit - used, resetAfter, resetAfter);
         }
 
         if (commit)
@@ -72,7 +72,7 @@ public static class UsageQuota
             state.Used = used + cost;
         }
 
-        return new QuotaDecision(true, limit - used - cost, TimeSpan.Zero, resetAfter, false);
+        return LimitDecision.Grant(limit - used - cost, resetAfter);
     }
 
     private static DateTimeOffset Effective(QuotaState state, DateTimeOffset now) =>

@@ -90,6 +90,23 @@ public sealed class TestSilo : IAsyncDisposable
         return request;
     }
 
+    /// <summary>Every bearer is refused on <c>POST /v1/completions</c> with one identical problem body apart from <c>traceId</c>.</summary>
+    public async Task AssertIdenticalUnauthorizedAsync(IEnumerable<string?> bearers)
+    {
+        var bodies = new List<string>();
+        foreach (var bearer in bearers)
+        {
+            using var response = await Http.SendAsync(Request(HttpMethod.Post, "/v1/completions", bearer, new { model = "bastion-tiny-gpt2", prompt = "x" }));
+            Assert.Equal(System.Net.HttpStatusCode.Unauthorized, response.StatusCode);
+            Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+            var body = JsonSerializer.Deserialize<Dictionary<string, JsonElement>>(await response.Content.ReadAsStringAsync())!;
+            Assert.True(body.Remove("traceId"));
+            bodies.Add(JsonSerializer.Serialize(body));
+        }
+
+        Assert.Single(bodies.Distinct());
+    }
+
     /// <summary>Creates a user with the given roles and returns a fresh API key for them.</summary>
     public async Task<string> CreateUserWithKeyAsync(string userId, params string[] roles)
     {
