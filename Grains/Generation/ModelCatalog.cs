@@ -27,9 +27,6 @@ public sealed class ModelCatalog(TimeProvider time) : IDisposable
 
     public IReadOnlyList<ModelInfo> Models => [.. _models.Values.Select(m => m.Info).OrderBy(m => m.Name, StringComparer.Ordinal)];
 
-    /// <summary>The execution provider of each loaded model (CUDA or CPU).</summary>
-    public IReadOnlyDictionary<string, ExecutionProviderKind> Providers => _models.ToDictionary(m => m.Key, m => m.Value.Decoder.ExecutionProvider);
-
     /// <summary>Loads <paramref name="modelPath"/> as <paramref name="name"/>.</summary>
     public void Load(string name, string modelPath, InferenceRuntimeOptions options, Microsoft.Extensions.Logging.ILogger? logger = null) =>
         Add(name, DecoderModel.Load(modelPath, options, logger));
