@@ -5,7 +5,7 @@ namespace Bastion.Inference;
 /// <summary>How ONNX Runtime sessions are created.</summary>
 public sealed class InferenceRuntimeOptions
 {
-    public const string SectionName = "Inference:Runtime";
+    public const string SectionName = "Bastion:Inference";
 
     public ExecutionProviderKind ExecutionProvider { get; init; } = ExecutionProviderKind.Auto;
 

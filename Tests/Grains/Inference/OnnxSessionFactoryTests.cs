@@ -30,7 +30,7 @@ public sealed class OnnxSessionFactoryTests(TinyModelFixture fixture)
         }
 
         var error = Assert.Throws<InvalidOperationException>(() => Factory(ExecutionProviderKind.Cuda).Create(fixture.ModelBytes));
-        Assert.Contains("Inference:Runtime:ExecutionProvider", error.Message, StringComparison.Ordinal);
+        Assert.Contains("Bastion:Inference:ExecutionProvider", error.Message, StringComparison.Ordinal);
     }
 
     private static OnnxSessionFactory Factory(ExecutionProviderKind provider) =>

@@ -1,4 +1,5 @@
 using Bastion.Hosting;
+using Bastion.Inference;
 using Bastion.Tests.Silo.Storage;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Options;
@@ -42,13 +43,43 @@ public sealed class StartupTests(PostgresFixture postgres)
         Assert.Contains(named, refused.Message, StringComparison.Ordinal);
     }
 
-    private static async Task BuildAsync(string environment, Dictionary<string, string?> settings)
+    [Fact]
+    public async Task Start_ModelNotMatchingItsPinnedDigest_IsRefusedAndNamesTheSetting()
+    {
+        var database = await postgres.CreateMigratedDatabaseAsync();
+        var modelDirectory = Path.Combine(Path.GetTempPath(), "bastion-model-" + Guid.NewGuid().ToString("N"));
+        Gpt2ModelBuilder.WriteModelDirectory(modelDirectory, ModelShape.Tiny, seed: 7);
+        try
+        {
+            var refused = await Assert.ThrowsAsync<StartupException>(() => BuildAsync("Development", new()
+            {
+                ["ConnectionStrings:Bastion"] = database.RuntimeConnectionString,
+                ["Bastion:Inference:ExecutionProvider"] = "Cpu",
+                ["Bastion:Inference:Models:0:Name"] = "tampered",
+                ["Bastion:Inference:Models:0:Directory"] = modelDirectory,
+                ["Bastion:Inference:Models:0:Sha256"] = InferenceRegistration.DefaultModelSha256,
+            }, start: true));
+
+            Assert.Contains("Bastion:Inference:Models:0:Sha256", refused.Message, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(modelDirectory, recursive: true);
+        }
+    }
+
+    private static async Task BuildAsync(string environment, Dictionary<string, string?> settings, bool start = false)
     {
         var dataDirectory = Path.Combine(Path.GetTempPath(), "bastion-startup-" + Guid.NewGuid().ToString("N"));
         try
         {
             await using var app = await BastionApplication.BuildAsync([$"--environment={environment}"], builder =>
                 builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>(settings) { ["Bastion:Node:DataDirectory"] = dataDirectory }));
+            if (start)
+            {
+                await app.StartAsync();
+                await app.StopAsync();
+            }
         }
         finally
         {
