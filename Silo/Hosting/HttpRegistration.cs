@@ -49,10 +49,13 @@ public static class HttpRegistration
             context.ProblemDetails.Extensions.Remove("exception");
             context.ProblemDetails.Extensions["traceId"] = Problems.TraceId(context.HttpContext);
         });
-        builder.Services.AddHealthChecks()
+        var health = builder.Services.AddHealthChecks()
             .AddCheck<ClusterHealthCheck>("cluster", tags: ["ready"])
-            .AddCheck<DatabaseHealthCheck>("database", tags: ["ready"])
-            .AddCheck<ModelHealthCheck>("models", tags: ["ready"]);
+            .AddCheck<DatabaseHealthCheck>("database", tags: ["ready"]);
+        if (node.HasRole(NodeOptions.WorkerRole))
+        {
+            health.AddCheck<ModelHealthCheck>("models", tags: ["ready"]);
+        }
 
         if (!node.HasRole(NodeOptions.ApiRole))
         {
@@ -107,20 +110,20 @@ public static class HttpRegistration
             SuppressDiagnosticsCallback = context => context.Exception is BadHttpRequestException,
         });
         app.UseStatusCodePages();
-        app.UseRateLimiter();
         app.MapHealthChecks("/healthz", new() { Predicate = _ => false }).AllowAnonymousCaller();
         app.MapHealthChecks("/readyz", new() { Predicate = check => check.Tags.Contains("ready") }).AllowAnonymousCaller();
         if (node.HasRole(NodeOptions.ApiRole))
         {
+            app.UseRateLimiter();
             app.MapAuthApi();
             app.MapCompletionsApi();
             app.MapMeApi();
             app.MapAdminApi();
             app.MapLimitsApi();
             app.MapJwksApi();
-            app.Lifetime.ApplicationStarted.Register(() => PrintConnectionDetails(app));
         }
 
+        app.Lifetime.ApplicationStarted.Register(() => PublishConnectionDetails(app, node));
         return app;
     }
 
@@ -152,13 +155,18 @@ public static class HttpRegistration
         return DevelopmentCertificate.LoadOrCreate(paths.Tls, TimeProvider.System);
     }
 
-    /// <summary>The values a developer needs to call the node, one per line, for people and scripts.</summary>
-    private static void PrintConnectionDetails(WebApplication app)
+    /// <summary>On API silos, the values a developer needs to call the node, one per line, for people and scripts.</summary>
+    private static void PublishConnectionDetails(WebApplication app, NodeOptions node)
     {
         var addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses ?? [];
         var edge = app.Services.GetRequiredService<EdgeEndpoints>();
-        var bootstrap = app.Services.GetRequiredService<BootstrapAdmin>();
         edge.Url = addresses.FirstOrDefault(address => address.StartsWith("https://", StringComparison.Ordinal));
+        if (!node.HasRole(NodeOptions.ApiRole))
+        {
+            return;
+        }
+
+        var bootstrap = app.Services.GetRequiredService<BootstrapAdmin>();
         Console.Out.WriteLine($"BASTION_URL={edge.Url}");
         Console.Out.WriteLine($"BASTION_CA_FILE={edge.CaFile}");
         if (File.Exists(bootstrap.KeyFile))

@@ -9,8 +9,11 @@ public sealed class NodeOptions : IValidatableObject
     public const string ApiRole = "api";
     public const string WorkerRole = "worker";
 
-    /// <summary><c>api</c>, <c>worker</c> or both (the single-node default).</summary>
-    public string[] Roles { get; set; } = [ApiRole, WorkerRole];
+    /// <summary>
+    /// <c>api</c>, <c>worker</c> or both; empty means both (the single-node default). Empty rather than
+    /// pre-filled, because configuration binding appends to an array instead of replacing it.
+    /// </summary>
+    public string[] Roles { get; set; } = [];
 
     /// <summary>Local state for development: embedded PostgreSQL, keyring, certificates, admin key.</summary>
     [Required]
@@ -35,11 +38,11 @@ public sealed class NodeOptions : IValidatableObject
     [Range(0, 65535)]
     public int GatewayPort { get; set; }
 
-    public bool HasRole(string role) => Roles.Contains(role, StringComparer.Ordinal);
+    public bool HasRole(string role) => Roles.Length == 0 || Roles.Contains(role, StringComparer.Ordinal);
 
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
-        if (Roles.Length == 0 || Roles.Any(role => role is not (ApiRole or WorkerRole)))
+        if (Roles.Any(role => role is not (ApiRole or WorkerRole)))
         {
             yield return new ValidationResult($"{SectionName}:Roles must list '{ApiRole}', '{WorkerRole}' or both.", [nameof(Roles)]);
         }

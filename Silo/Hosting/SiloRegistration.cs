@@ -1,4 +1,5 @@
 using System.Net;
+using Bastion.Generation;
 using Bastion.Limits;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
@@ -42,6 +43,12 @@ public static class SiloRegistration
         builder.Services.AddSingleton<IValidateOptions<LimitOptions>, LimitOptionsValidator>();
         builder.UseOrleans(silo =>
         {
+            if (!node.HasRole(NodeOptions.WorkerRole))
+            {
+                // Generation grains exist only where models are loaded, so placement can only choose worker silos.
+                silo.Configure<GrainTypeOptions>(options => options.Classes.Remove(typeof(GenerationGrain)));
+            }
+
             silo.Configure<ClusterOptions>(options =>
             {
                 options.ClusterId = clusterId;

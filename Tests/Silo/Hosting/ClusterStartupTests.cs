@@ -1,4 +1,5 @@
 using System.Net;
+using Bastion.Generation;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace Bastion.Tests.Silo.Hosting;
@@ -38,5 +39,28 @@ public sealed class ClusterStartupTests(SiloFixture fixture)
         {
             await Task.WhenAll(silos.Select(s => s.DisposeAsync().AsTask()));
         }
+    }
+
+    [Fact]
+    public async Task ApiOnlySilo_LoadsNoModel_AndItsCompletionsRunOnAWorker()
+    {
+        var (database, apiDirectory) = await fixture.CreateDatabaseAsync();
+        var workerDirectory = apiDirectory + "-worker";
+        Directory.CreateDirectory(workerDirectory);
+        var cluster = new Dictionary<string, string?> { ["Bastion:Node:ClusterId"] = "roles-" + Guid.NewGuid().ToString("N") };
+        await using var api = await TestSilo.StartAsync(database, apiDirectory, new Dictionary<string, string?>(cluster) { ["Bastion:Node:Roles:0"] = "api" });
+        await using var worker = await TestSilo.StartAsync(database, workerDirectory, new Dictionary<string, string?>(cluster) { ["Bastion:Node:Roles:0"] = "worker" });
+
+        Assert.False(api.Services.GetRequiredService<ModelCatalog>().IsReady);
+        Assert.True(worker.Services.GetRequiredService<ModelCatalog>().IsReady);
+        var apiKey = await api.CreateUserWithKeyAsync("roles-" + Guid.NewGuid().ToString("N"), "user");
+        for (var i = 0; i < 4; i++)
+        {
+            using var completion = await api.Http.SendAsync(TestSilo.Request(HttpMethod.Post, "/v1/completions", apiKey, new { model = "bastion-tiny-gpt2", prompt = "Hi", max_tokens = 2 }));
+            Assert.Equal(HttpStatusCode.OK, completion.StatusCode);
+        }
+
+        using var apiReady = await api.Http.GetAsync("/readyz");
+        Assert.Equal(HttpStatusCode.OK, apiReady.StatusCode);
     }
 }
