@@ -72,7 +72,9 @@ public static class Gpt2ModelBuilder
         var graph = new OnnxGraphWriter(new GraphProto { Name = "bastion_gpt2" });
         var width = shape.Width;
         var heads = shape.Heads;
+        var kvHeads = shape.KvHeads;
         var headSize = shape.HeadSize;
+        var kvWidth = kvHeads * headSize;
 
         const string Batch = "batch_size";
         const string Sequence = "sequence_length";
@@ -81,18 +83,22 @@ public static class Gpt2ModelBuilder
 
         graph.Input(DecoderIo.InputIds, DataType.Int64, Batch, Sequence);
         graph.Input(DecoderIo.AttentionMask, DataType.Int64, Batch, Total);
-        graph.Input(DecoderIo.PositionIds, DataType.Int64, Batch, Sequence);
+        if (shape.PositionIdsInput)
+        {
+            graph.Input(DecoderIo.PositionIds, DataType.Int64, Batch, Sequence);
+        }
+
         for (var layer = 0; layer < shape.Layers; layer++)
         {
-            graph.Input(DecoderIo.PastKey(layer), DataType.Float, Batch, heads, Past, headSize);
-            graph.Input(DecoderIo.PastValue(layer), DataType.Float, Batch, heads, Past, headSize);
+            graph.Input(DecoderIo.PastKey(layer), DataType.Float, Batch, kvHeads, Past, headSize);
+            graph.Input(DecoderIo.PastValue(layer), DataType.Float, Batch, kvHeads, Past, headSize);
         }
 
         graph.Output(DecoderIo.Logits, DataType.Float, Batch, Sequence, shape.VocabSize);
         for (var layer = 0; layer < shape.Layers; layer++)
         {
-            graph.Output(DecoderIo.PresentKey(layer), DataType.Float, Batch, heads, Total, headSize);
-            graph.Output(DecoderIo.PresentValue(layer), DataType.Float, Batch, heads, Total, headSize);
+            graph.Output(DecoderIo.PresentKey(layer), DataType.Float, Batch, kvHeads, Total, headSize);
+            graph.Output(DecoderIo.PresentValue(layer), DataType.Float, Batch, kvHeads, Total, headSize);
         }
 
         var tokenEmbedding = Weight("transformer.wte.weight", [shape.VocabSize, width], TokenEmbeddingStd);
@@ -103,11 +109,12 @@ public static class Gpt2ModelBuilder
         var hidden = graph.Node("Add",
         [
             graph.Node("Gather", [tokenEmbedding, DecoderIo.InputIds], IntAttribute("axis", 0)),
-            graph.Node("Gather", [positionEmbedding, DecoderIo.PositionIds], IntAttribute("axis", 0)),
+            graph.Node("Gather", [positionEmbedding, shape.PositionIdsInput ? DecoderIo.PositionIds : PositionsFromMask()], IntAttribute("axis", 0)),
         ]);
 
-        var splitSizes = graph.Int64Vector(width, width, width);
+        var splitSizes = graph.Int64Vector(width, kvWidth, kvWidth);
         var toHeads = graph.Int64Vector(0, 0, heads, headSize);
+        var toKvHeads = kvHeads == heads ? toHeads : graph.Int64Vector(0, 0, kvHeads, headSize);
         var fromHeads = graph.Int64Vector(0, 0, width);
         var scoreScale = graph.FloatScalar((float)(1.0 / Math.Sqrt(headSize)));
         var maskedScore = graph.FloatScalar(float.MinValue);
@@ -124,11 +131,11 @@ public static class Gpt2ModelBuilder
 
             // Causal self-attention.
             var normed = LayerNorm($"{prefix}.ln_1", hidden);
-            var qkv = Linear($"{prefix}.attn.c_attn", normed, width, 3 * width, LinearStd);
+            var qkv = Linear($"{prefix}.attn.c_attn", normed, width, width + 2 * kvWidth, LinearStd);
             var parts = graph.MultiOutputNode("Split", [qkv, splitSizes], 3, IntAttribute("axis", 2));
-            var query = SplitHeads(parts[0]);
-            var key = graph.NamedNode(DecoderIo.PresentKey(layer), "Concat", [DecoderIo.PastKey(layer), SplitHeads(parts[1])], IntAttribute("axis", 2));
-            var value = graph.NamedNode(DecoderIo.PresentValue(layer), "Concat", [DecoderIo.PastValue(layer), SplitHeads(parts[2])], IntAttribute("axis", 2));
+            var query = SplitHeads(parts[0], toHeads);
+            var key = RepeatForGroups(graph.NamedNode(DecoderIo.PresentKey(layer), "Concat", [DecoderIo.PastKey(layer), SplitHeads(parts[1], toKvHeads)], IntAttribute("axis", 2)));
+            var value = RepeatForGroups(graph.NamedNode(DecoderIo.PresentValue(layer), "Concat", [DecoderIo.PastValue(layer), SplitHeads(parts[2], toKvHeads)], IntAttribute("axis", 2)));
 
             var keyT = graph.Node("Transpose", [key], IntsAttribute("perm", 0, 1, 3, 2));
             var scores = graph.Node("Mul", [graph.Node("MatMul", [query, keyT]), scoreScale]);
@@ -168,6 +175,11 @@ public static class Gpt2ModelBuilder
         AddMetadata(model, "n_embd", shape.Width);
         AddMetadata(model, "n_layer", shape.Layers);
         AddMetadata(model, "n_head", shape.Heads);
+        if (kvHeads != heads)
+        {
+            AddMetadata(model, "n_kv_head", kvHeads);
+        }
+
         AddMetadata(model, "seed", seed.ToString(CultureInfo.InvariantCulture));
         return model;
 
@@ -201,8 +213,33 @@ public static class Gpt2ModelBuilder
                 Weight($"{name}.bias", [outputs], BiasStd),
             ]);
 
-        string SplitHeads(string input) =>
-            graph.Node("Transpose", [graph.Node("Reshape", [input, toHeads])], IntsAttribute("perm", 0, 2, 1, 3));
+        string SplitHeads(string input, string targetShape) =>
+            graph.Node("Transpose", [graph.Node("Reshape", [input, targetShape])], IntsAttribute("perm", 0, 2, 1, 3));
+
+        // Grouped-query attention: each key/value head serves heads / kvHeads query heads, so the
+        // cache stays small while attention runs per query head. GPT-2 (kvHeads == heads) has no op here.
+        string RepeatForGroups(string keyOrValue)
+        {
+            if (kvHeads == heads)
+            {
+                return keyOrValue;
+            }
+
+            var grouped = graph.Node("Unsqueeze", [keyOrValue, graph.Int64Vector(2)]);
+            var repeated = graph.Node("Expand", [grouped, graph.Int64Vector(1, 1, heads / kvHeads, 1, 1)]);
+            return graph.Node("Reshape", [repeated, graph.Int64Vector(0, heads, -1, headSize)]);
+        }
+
+        // Without a position_ids input a token's position is the number of real tokens before it,
+        // counted from the attention mask (so left padding does not shift positions), for this step's tokens.
+        string PositionsFromMask()
+        {
+            var oneStep = graph.Int64Scalar(1);
+            var counted = graph.Node("Sub", [graph.Node("CumSum", [DecoderIo.AttentionMask, oneStep]), graph.Int64Scalar(1)]);
+            var notNegative = graph.Node("Max", [counted, graph.Int64Scalar(0)]);
+            var sequence = graph.Node("Shape", [DecoderIo.InputIds], IntAttribute("start", 1), IntAttribute("end", 2));
+            return graph.Node("Slice", [notNegative, graph.Node("Neg", [sequence]), graph.Int64Vector(long.MaxValue), graph.Int64Vector(1)]);
+        }
 
         // [batch, 1, sequence, total]: key j is visible to query i when it is not padding and
         // j <= past + i; past is derived as total - sequence, exactly as Optimum exports do.

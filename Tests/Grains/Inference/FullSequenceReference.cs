@@ -26,13 +26,18 @@ public static class FullSequenceReference
         for (var step = 0; step < steps; step++)
         {
             var length = sequence.Count;
-            var names = new List<string> { DecoderIo.InputIds, DecoderIo.AttentionMask, DecoderIo.PositionIds };
+            var names = new List<string> { DecoderIo.InputIds, DecoderIo.AttentionMask };
             var values = new List<OrtValue>
             {
                 OrtValue.CreateTensorValueFromMemory(sequence.ToArray(), [1, length]),
                 OrtValue.CreateTensorValueFromMemory(Enumerable.Repeat(1L, length).ToArray(), [1, length]),
-                OrtValue.CreateTensorValueFromMemory(Enumerable.Range(0, length).Select(p => (long)p).ToArray(), [1, length]),
             };
+            if (session.InputMetadata.ContainsKey(DecoderIo.PositionIds))
+            {
+                names.Add(DecoderIo.PositionIds);
+                values.Add(OrtValue.CreateTensorValueFromMemory(Enumerable.Range(0, length).Select(p => (long)p).ToArray(), [1, length]));
+            }
+
             for (var layer = 0; layer < layers; layer++)
             {
                 names.Add(DecoderIo.PastKey(layer));
