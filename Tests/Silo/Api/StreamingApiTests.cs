@@ -144,6 +144,40 @@ public sealed class StreamingApiTests(SiloFixture fixture)
         Assert.Fail("every generation finished before its client disconnected");
     }
 
+    [Fact]
+    public async Task Suspension_MidStream_EndsItWithAnErrorEventThenDone()
+    {
+        // As above, a generation that outruns the suspension is retried, never counted as a pass.
+        for (var attempt = 0; attempt < 5; attempt++)
+        {
+            var id = "stream-suspend-" + Guid.NewGuid().ToString("N");
+            var apiKey = await Silo.CreateUserWithKeyAsync(id, "user");
+            using var response = await SendAsync("/v1/completions", apiKey, new { model = Model, prompt = "Go", max_tokens = 1000, temperature = 0, stream = true });
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
+            Assert.StartsWith("data: ", await reader.ReadLineAsync(), StringComparison.Ordinal);
+
+            using var suspend = await Silo.Http.SendAsync(TestSilo.Request(HttpMethod.Post, $"/admin/users/{id}/suspend", Silo.AdminKey));
+            Assert.Equal(HttpStatusCode.NoContent, suspend.StatusCode);
+            var events = ParseEvents(await reader.ReadToEndAsync());
+
+            if (events.SingleOrDefault(e => e.Event == "error") is not { } error)
+            {
+                continue;
+            }
+
+            Assert.Equal("[DONE]", events[^1].Data);
+            Assert.Equal("error", events[^2].Event);
+            using var problem = JsonDocument.Parse(error.Data);
+            Assert.Equal("urn:bastion:problem:unauthorized", problem.RootElement.GetProperty("type").GetString());
+            Assert.True(problem.RootElement.TryGetProperty("traceId", out _));
+            Assert.DoesNotContain("Exception", error.Data, StringComparison.Ordinal);
+            return;
+        }
+
+        Assert.Fail("every generation finished before its user could be suspended");
+    }
+
     private async Task<long> SettledCompletionTokensAsync(string id)
     {
         while (true)
