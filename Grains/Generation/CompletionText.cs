@@ -8,7 +8,8 @@ namespace Bastion.Generation;
 /// </summary>
 public sealed class CompletionText(Func<IReadOnlyList<int>, string> decode, IReadOnlyList<string> stops)
 {
-    private readonly List<int> _tokens = [];
+    private readonly List<int> _pending = [];
+    private string _settled = string.Empty;
     private string _text = string.Empty;
     private int _released;
 
@@ -26,8 +27,17 @@ public sealed class CompletionText(Func<IReadOnlyList<int>, string> decode, IRea
             throw new InvalidOperationException("The completion has already stopped.");
         }
 
-        _tokens.Add(token);
-        var decoded = decode(_tokens);
+        // Byte-level tokens decode independently once a prefix ends on a whole character, so only the
+        // tokens since then are decoded again: each step costs the tail, not the whole completion.
+        _pending.Add(token);
+        var tail = decode(_pending);
+        var decoded = _settled + tail;
+        if (!tail.EndsWith('\uFFFD'))
+        {
+            _settled = decoded;
+            _pending.Clear();
+        }
+
         var stopAt = FirstStop(decoded);
         if (stopAt >= 0)
         {

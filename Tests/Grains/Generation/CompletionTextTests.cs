@@ -50,6 +50,21 @@ public sealed class CompletionTextTests
         Assert.Equal(string.Empty, text.Add(Alphabet.IndexOf('\uFFFD')));
     }
 
+    [Fact]
+    public void Add_RealTokensSplittingCharacters_ConcatenateToTheWholeDecode()
+    {
+        var tokenizer = Bastion.Inference.TextTokenizer.CreateGpt2();
+        var tokens = tokenizer.EncodeToIds("Grüße 😀 日本語のテキスト, and ✓ done");
+        var text = new CompletionText(tokenizer.Decode, []);
+
+        var pieces = tokens.Select(text.Add).ToList();
+        pieces.Add(text.Finish());
+
+        Assert.Equal(tokenizer.Decode(tokens), string.Concat(pieces));
+        Assert.DoesNotContain(pieces, piece => piece.Contains('\uFFFD', StringComparison.Ordinal));
+        Assert.True(tokens.Length > pieces.Count(piece => piece.Length > 0), "some characters should span several tokens");
+    }
+
     private static CompletionText Text(IReadOnlyList<string> stops) =>
         new(tokens => string.Concat(tokens.Select(t => Alphabet[t])), stops);
 
