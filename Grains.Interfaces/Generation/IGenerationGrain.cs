@@ -30,6 +30,14 @@ public interface IGenerationGrain : IGrainWithGuidKey
     [Alias("cancel"), AlwaysInterleave]
     Task CancelAsync();
 
+    /// <summary>
+    /// Waits until text pieces from <paramref name="fromIndex"/> on exist or the generation has ended, and
+    /// returns up to <paramref name="max"/> of them. Asking from an index acknowledges every piece before it:
+    /// the run pauses while too many pieces are unacknowledged, so a slow reader holds back decoding.
+    /// </summary>
+    [Alias("read"), AlwaysInterleave]
+    Task<GenerationChunk> ReadAsync(int fromIndex, int max, CancellationToken cancellationToken = default);
+
     /// <summary>Waits for the generation to finish and returns its result.</summary>
     [Alias("get-result")]
     Task<GenerationResult> GetResultAsync(CancellationToken cancellationToken = default);

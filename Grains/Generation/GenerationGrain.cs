@@ -10,7 +10,11 @@ namespace Bastion.Generation;
 [GrainType("bastion.generation")]
 public sealed partial class GenerationGrain(ModelCatalog models, ILogger<GenerationGrain> logger) : Grain, IGenerationGrain
 {
+    /// <summary>How many text pieces may wait unread before the run pauses.</summary>
+    internal const int BufferCapacity = 64;
+
     private readonly CancellationTokenSource _cancellation = new();
+    private readonly CompletionBuffer _buffer = new(BufferCapacity);
     private (string Owner, PreparedGeneration Prepared)? _prepared;
     private Task<GenerationResult>? _run;
 
@@ -52,6 +56,7 @@ public sealed partial class GenerationGrain(ModelCatalog models, ILogger<Generat
     public async Task<GenerationResult> GetResultAsync(CancellationToken cancellationToken = default)
     {
         var run = _run ?? throw new InvalidOperationException("This generation was never started.");
+        _buffer.RemoveBound();
         try
         {
             return await run.WaitAsync(cancellationToken);
@@ -62,20 +67,46 @@ public sealed partial class GenerationGrain(ModelCatalog models, ILogger<Generat
         }
     }
 
-    private async Task<GenerationResult> RunAsync(string ownerPseudonym, PreparedGeneration prepared)
+    public async Task<GenerationChunk> ReadAsync(int fromIndex, int max, CancellationToken cancellationToken = default)
     {
-        var result = await Task.Run(() => models.Generate(prepared, _cancellation.Token));
-        try
+        if (_run is null)
         {
-            await GrainFactory.GetGrain<IUserGrain>(ownerPseudonym).SettleAsync(this.GetPrimaryKey(), result.Usage);
-        }
-        catch (Exception exception) when (exception is not OperationCanceledException)
-        {
-            LogSettleFailed(logger, exception, ownerPseudonym);
-            throw;
+            throw new InvalidOperationException("This generation was never started.");
         }
 
-        return result;
+        var chunk = await _buffer.ReadAsync(fromIndex, max, cancellationToken);
+        if (chunk.Finished)
+        {
+            DeactivateOnIdle();
+        }
+
+        return chunk;
+    }
+
+    private async Task<GenerationResult> RunAsync(string ownerPseudonym, PreparedGeneration prepared)
+    {
+        try
+        {
+            var token = _cancellation.Token;
+            var result = await Task.Run(() => models.GenerateAsync(prepared, _buffer.WriteAsync, token));
+            try
+            {
+                await GrainFactory.GetGrain<IUserGrain>(ownerPseudonym).SettleAsync(this.GetPrimaryKey(), result.Usage);
+            }
+            catch (Exception exception) when (exception is not OperationCanceledException)
+            {
+                LogSettleFailed(logger, exception, ownerPseudonym);
+                throw;
+            }
+
+            _buffer.Complete(result);
+            return result;
+        }
+        catch (Exception exception)
+        {
+            _buffer.Fail(exception);
+            throw;
+        }
     }
 
     public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)

@@ -10,7 +10,7 @@ namespace Bastion.Generation;
 public sealed record ModelInfo(string Name, int ContextLength, DateTimeOffset Created);
 
 /// <summary>A validated request, tokenized and ready to decode.</summary>
-public sealed record PreparedGeneration(string Model, int[] PromptTokens, int MaxNewTokens)
+public sealed record PreparedGeneration(string Model, int[] PromptTokens, int MaxNewTokens, SamplingOptions Sampling, IReadOnlyList<string> Stop)
 {
     public override string ToString() => $"PreparedGeneration {{ Model = {Model}, PromptTokens = {PromptTokens.Length}, MaxNewTokens = {MaxNewTokens} }}";
 }
@@ -62,19 +62,45 @@ public sealed class ModelCatalog(TimeProvider time) : IDisposable
                 $"This model's maximum context length is {model.Info.ContextLength} tokens; the request needs {requested} ({tokens.Length} in the prompt, {request.MaxTokens} in 'max_tokens').");
         }
 
-        return new PreparedGeneration(request.Model, tokens, request.MaxTokens);
+        return new PreparedGeneration(request.Model, tokens, request.MaxTokens, request.Sampling ?? SamplingOptions.Greedy, request.Stop ?? []);
     }
 
-    /// <summary>Greedy decoding with the KV cache; stops at end-of-text, <c>max_tokens</c> or cancellation.</summary>
-    public GenerationResult Generate(PreparedGeneration prepared, CancellationToken cancellationToken)
+    /// <summary>
+    /// Decodes with the KV cache, greedy or sampled; stops at end-of-text, a stop sequence, <c>max_tokens</c>
+    /// or cancellation. Each piece of text goes to <paramref name="onText"/> as soon as it is safe to send;
+    /// awaiting it is how a slow reader holds back decoding.
+    /// </summary>
+    public async Task<GenerationResult> GenerateAsync(
+        PreparedGeneration prepared, Func<string, CancellationToken, ValueTask>? onText, CancellationToken cancellationToken)
     {
         var model = _models[prepared.Model];
-        var completion = new List<int>(prepared.MaxNewTokens);
+        var text = new CompletionText(model.Tokenizer.Decode, prepared.Stop);
+        var sampler = new TokenSampler(prepared.Sampling);
+        var produced = 0;
         string finishReason;
         try
         {
-            completion.AddRange(model.Decoder.GenerateGreedy(prepared.PromptTokens, prepared.MaxNewTokens, cancellationToken));
-            finishReason = completion.Count < prepared.MaxNewTokens ? FinishReasons.Stop : FinishReasons.Length;
+            foreach (var token in model.Decoder.Generate(prepared.PromptTokens, prepared.MaxNewTokens, sampler, cancellationToken))
+            {
+                produced++;
+                var piece = text.Add(token);
+                if (piece.Length > 0 && onText is not null)
+                {
+                    await onText(piece, cancellationToken);
+                }
+
+                if (text.Stopped)
+                {
+                    break;
+                }
+            }
+
+            finishReason = produced < prepared.MaxNewTokens || text.Stopped ? FinishReasons.Stop : FinishReasons.Length;
+            var rest = text.Finish();
+            if (rest.Length > 0 && onText is not null)
+            {
+                await onText(rest, cancellationToken);
+            }
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
@@ -82,7 +108,7 @@ public sealed class ModelCatalog(TimeProvider time) : IDisposable
             finishReason = FinishReasons.Cancelled;
         }
 
-        return new GenerationResult(model.Tokenizer.Decode(completion), new TokenUsage(prepared.PromptTokens.Length, completion.Count), finishReason);
+        return new GenerationResult(text.Text, new TokenUsage(prepared.PromptTokens.Length, produced), finishReason);
     }
 
     public void Dispose()

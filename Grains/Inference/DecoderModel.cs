@@ -114,7 +114,21 @@ public sealed class DecoderModel : IDisposable
 
     /// <summary>As the public overload; <paramref name="observer"/> sees each step's last-position logits.</summary>
     internal IEnumerable<int> GenerateGreedy(
-        IReadOnlyList<int> promptTokens, int maxNewTokens, LogitsObserver? observer, CancellationToken cancellationToken)
+        IReadOnlyList<int> promptTokens, int maxNewTokens, LogitsObserver? observer, CancellationToken cancellationToken) =>
+        Generate(promptTokens, maxNewTokens, sampler: null, observer, cancellationToken);
+
+    /// <summary>
+    /// As <see cref="GenerateGreedy(IReadOnlyList{int}, int, CancellationToken)"/>, choosing each token with
+    /// <paramref name="sampler"/> instead of the argmax.
+    /// </summary>
+    public IEnumerable<int> Generate(IReadOnlyList<int> promptTokens, int maxNewTokens, TokenSampler sampler, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(sampler);
+        return Generate(promptTokens, maxNewTokens, sampler, observer: null, cancellationToken);
+    }
+
+    private IEnumerable<int> Generate(
+        IReadOnlyList<int> promptTokens, int maxNewTokens, TokenSampler? sampler, LogitsObserver? observer, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(promptTokens);
         ArgumentOutOfRangeException.ThrowIfNegative(maxNewTokens);
@@ -136,7 +150,7 @@ public sealed class DecoderModel : IDisposable
             throw new ArgumentException($"The prompt has {promptTokens.Count} tokens; the model's context is {context}.", nameof(promptTokens));
         }
 
-        return GenerateGreedyCore(promptTokens, MaxNewTokensWithinContext(promptTokens.Count, maxNewTokens), observer, cancellationToken);
+        return GenerateCore(promptTokens, MaxNewTokensWithinContext(promptTokens.Count, maxNewTokens), sampler, observer, cancellationToken);
     }
 
     /// <summary>How many tokens a generation may add to a prompt of <paramref name="promptLength"/> tokens.</summary>
@@ -166,8 +180,8 @@ public sealed class DecoderModel : IDisposable
         }
     }
 
-    private IEnumerable<int> GenerateGreedyCore(
-        IReadOnlyList<int> promptTokens, int maxNewTokens, LogitsObserver? observer, CancellationToken cancellationToken)
+    private IEnumerable<int> GenerateCore(
+        IReadOnlyList<int> promptTokens, int maxNewTokens, TokenSampler? sampler, LogitsObserver? observer, CancellationToken cancellationToken)
     {
         if (maxNewTokens == 0)
         {
@@ -216,7 +230,7 @@ public sealed class DecoderModel : IDisposable
 
                 var last = LastPositionLogits(outputs[0], stepTokens.Length);
                 observer?.Invoke(produced, last);
-                var next = TensorPrimitives.IndexOfMax(last);
+                var next = sampler is null ? TensorPrimitives.IndexOfMax(last) : sampler.Next(last);
                 if (next == EosTokenId)
                 {
                     yield break;

@@ -1,3 +1,4 @@
+using System.Text.Json;
 using System.Text.Json.Serialization;
 
 namespace Bastion.Api;
@@ -6,12 +7,82 @@ public sealed record TokenRequest(string? ApiKey);
 
 public sealed record TokenResponse(string AccessToken, string TokenType, int ExpiresIn);
 
-public sealed record CompletionRequest(string? Model, string? Prompt, int? MaxTokens, bool? Stream, int? N)
+/// <summary>The fields <c>/v1/completions</c> and <c>/v1/chat/completions</c> share (<c>top_k</c> is an extension).</summary>
+public interface IGenerationParameters
+{
+    string? Model { get; }
+
+    int? MaxTokens { get; }
+
+    bool? Stream { get; }
+
+    int? N { get; }
+
+    float? Temperature { get; }
+
+    float? TopP { get; }
+
+    int? TopK { get; }
+
+    long? Seed { get; }
+
+    JsonElement? Stop { get; }
+
+    StreamOptions? StreamOptions { get; }
+}
+
+public sealed record StreamOptions(bool? IncludeUsage);
+
+public sealed record CompletionRequest(
+    string? Model, string? Prompt, int? MaxTokens, bool? Stream, int? N,
+    float? Temperature = null, float? TopP = null, int? TopK = null, long? Seed = null, JsonElement? Stop = null, StreamOptions? StreamOptions = null)
+    : IGenerationParameters
 {
     public override string ToString() => $"CompletionRequest {{ Model = {Model}, MaxTokens = {MaxTokens}, Prompt = [redacted] }}";
 }
 
+public sealed record ChatMessage(string? Role, string? Content);
+
+public sealed record ChatCompletionRequest(
+    string? Model, IReadOnlyList<ChatMessage>? Messages, int? MaxTokens, bool? Stream, int? N,
+    float? Temperature = null, float? TopP = null, int? TopK = null, long? Seed = null, JsonElement? Stop = null, StreamOptions? StreamOptions = null,
+    int? MaxCompletionTokens = null)
+    : IGenerationParameters
+{
+    int? IGenerationParameters.MaxTokens => MaxCompletionTokens ?? MaxTokens;
+
+    public override string ToString() => $"ChatCompletionRequest {{ Model = {Model}, MaxTokens = {MaxTokens}, Messages = [redacted] }}";
+}
+
 public sealed record CompletionChoice(string Text, int Index, object? Logprobs, string FinishReason);
+
+/// <summary>A streamed completion choice: <c>finish_reason</c> is null until the last chunk.</summary>
+public sealed record CompletionChunkChoice(string Text, int Index, object? Logprobs, string? FinishReason);
+
+/// <summary>One <c>text_completion</c> server-sent event; <c>usage</c> only on the usage chunk.</summary>
+public sealed record CompletionChunk(
+    string Id, string Object, long Created, string Model, IReadOnlyList<CompletionChunkChoice> Choices,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] Usage? Usage);
+
+public sealed record ChatResponseMessage(string Role, string Content);
+
+public sealed record ChatChoice(int Index, ChatResponseMessage Message, object? Logprobs, string FinishReason);
+
+public sealed record ChatCompletionResponse(string Id, string Object, long Created, string Model, IReadOnlyList<ChatChoice> Choices, Usage Usage);
+
+public sealed record ChatDelta(
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Role,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Content);
+
+public sealed record ChatChunkChoice(int Index, ChatDelta Delta, object? Logprobs, string? FinishReason);
+
+/// <summary>One <c>chat.completion.chunk</c> server-sent event; <c>usage</c> only on the usage chunk.</summary>
+public sealed record ChatCompletionChunk(
+    string Id, string Object, long Created, string Model, IReadOnlyList<ChatChunkChoice> Choices,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] Usage? Usage);
+
+/// <summary>The problem an <c>error</c> event carries when a stream fails after it started.</summary>
+public sealed record StreamProblem(string Type, string Title, int Status, string Detail, [property: JsonPropertyName("traceId")] string TraceId);
 
 public sealed record Usage(long PromptTokens, long CompletionTokens, long TotalTokens);
 
@@ -74,6 +145,11 @@ public sealed record PublicJsonWebKey(
 [JsonSerializable(typeof(TokenResponse))]
 [JsonSerializable(typeof(CompletionRequest))]
 [JsonSerializable(typeof(CompletionResponse))]
+[JsonSerializable(typeof(CompletionChunk))]
+[JsonSerializable(typeof(ChatCompletionRequest))]
+[JsonSerializable(typeof(ChatCompletionResponse))]
+[JsonSerializable(typeof(ChatCompletionChunk))]
+[JsonSerializable(typeof(StreamProblem))]
 [JsonSerializable(typeof(ModelList))]
 [JsonSerializable(typeof(CreateUserRequest))]
 [JsonSerializable(typeof(UserResponse))]

@@ -1,3 +1,7 @@
+using System.Net.ServerSentEvents;
+using System.Runtime.CompilerServices;
+using System.Security.Cryptography;
+using System.Text.Json;
 using Bastion.Access;
 using Bastion.Generation;
 using Bastion.Users;
@@ -5,13 +9,22 @@ using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace Bastion.Api;
 
-/// <summary>The OpenAI-compatible inference routes: <c>GET /v1/models</c> and <c>POST /v1/completions</c>.</summary>
+/// <summary>
+/// The OpenAI-compatible inference routes: <c>GET /v1/models</c>, <c>POST /v1/completions</c> and
+/// <c>POST /v1/chat/completions</c>, each answering at once or, with <c>stream: true</c>, as server-sent events.
+/// </summary>
 public static class CompletionsApi
 {
+    private const int DefaultMaxTokens = 16;
+    private const int MaxPromptCharacters = 64 * 1024;
+    private const int MaxStopSequences = 4;
+    private const int ReadBatch = 32;
+
     public static IEndpointRouteBuilder MapCompletionsApi(this IEndpointRouteBuilder routes)
     {
         routes.MapGet("/v1/models", ListModels).RequirePermission(Permission.ListModels);
         routes.MapPost("/v1/completions", CompleteAsync).RequirePermission(Permission.Infer);
+        routes.MapPost("/v1/chat/completions", CompleteChatAsync).RequirePermission(Permission.Infer);
         return routes;
     }
 
@@ -19,8 +32,7 @@ public static class CompletionsApi
         new ModelList("list", [.. models.Models.Select(m => new ModelEntry(m.Name, "model", m.Created.ToUnixTimeSeconds(), "bastion"))]),
         ApiJsonContext.Default.ModelList);
 
-    private static async Task<Results<JsonHttpResult<CompletionResponse>, ProblemHttpResult>> CompleteAsync(
-        HttpContext context, IGrainFactory grains, TimeProvider time)
+    private static async Task<IResult> CompleteAsync(HttpContext context, IGrainFactory grains, TimeProvider time)
     {
         var (request, problem) = await JsonBody.ReadAsync(context, ApiJsonContext.Default.CompletionRequest);
         if (problem is not null)
@@ -28,13 +40,47 @@ public static class CompletionsApi
             return problem;
         }
 
-        if (Validate(request!) is { } invalid)
+        if ((ValidatePrompt(request!) ?? ValidateParameters(request!)) is { } invalid)
         {
             return invalid;
         }
 
+        return await GenerateAsync(context, grains, time, request!, request!.Prompt!, new CompletionShape());
+    }
+
+    private static async Task<IResult> CompleteChatAsync(HttpContext context, IGrainFactory grains, TimeProvider time)
+    {
+        var (request, problem) = await JsonBody.ReadAsync(context, ApiJsonContext.Default.ChatCompletionRequest);
+        if (problem is not null)
+        {
+            return problem;
+        }
+
+        if ((ValidateMessages(request!) ?? ValidateParameters(request!)) is { } invalid)
+        {
+            return invalid;
+        }
+
+        var prompt = ChatTemplate.Render(request!.Messages!.Select(m => (m.Role!, m.Content!)));
+        if (prompt.Length > MaxPromptCharacters)
+        {
+            return Problems.InvalidRequest($"The messages are longer than {MaxPromptCharacters} characters.");
+        }
+
+        return await GenerateAsync(context, grains, time, request, prompt, new ChatShape());
+    }
+
+    private static async Task<IResult> GenerateAsync(
+        HttpContext context, IGrainFactory grains, TimeProvider time, IGenerationParameters request, string prompt, IResponseShape shape)
+    {
         var caller = context.Caller().Caller;
-        var generationRequest = new GenerationRequest(request!.Model!, request.Prompt!, request.MaxTokens ?? DefaultMaxTokens);
+        var generationRequest = new GenerationRequest(
+            request.Model!,
+            prompt,
+            request.MaxTokens ?? DefaultMaxTokens,
+            // OpenAI's defaults: temperature 1, top_p 1; without a seed, every request draws differently.
+            new SamplingOptions(request.Temperature ?? 1f, request.TopP ?? 1f, request.TopK ?? 0, request.Seed ?? RandomNumberGenerator.GetInt32(int.MaxValue)),
+            StopSequences(request.Stop));
         try
         {
             var submission = await grains.GetGrain<IUserGrain>(caller.Pseudonym).SubmitAsync(caller.Credential, generationRequest);
@@ -53,22 +99,22 @@ public static class CompletionsApi
                 RateLimitHeaders.Write(context, standing);
             }
 
-            var result = await grains.GetGrain<IGenerationGrain>(generationId).GetResultAsync(context.RequestAborted);
+            var generation = grains.GetGrain<IGenerationGrain>(generationId);
+            var header = new ResponseHeader(shape.IdPrefix + generationId.ToString("N"), time.GetUtcNow().ToUnixTimeSeconds(), generationRequest.Model);
+            if (request.Stream == true)
+            {
+                var includeUsage = request.StreamOptions?.IncludeUsage == true;
+                return TypedResults.ServerSentEvents(StreamAsync(context, generation, shape, header, includeUsage, context.RequestAborted));
+            }
+
+            var result = await generation.GetResultAsync(context.RequestAborted);
             if (result.FinishReason == FinishReasons.Cancelled)
             {
                 // Only suspension or revocation cancels a generation: the credential no longer holds.
                 return Problems.Unauthorized();
             }
 
-            var usage = new Usage(result.Usage.PromptTokens, result.Usage.CompletionTokens, result.Usage.TotalTokens);
-            return TypedResults.Json(new CompletionResponse(
-                "cmpl-" + generationId.ToString("N"),
-                "text_completion",
-                time.GetUtcNow().ToUnixTimeSeconds(),
-                generationRequest.Model,
-                [new CompletionChoice(result.Text, 0, null, result.FinishReason)],
-                usage),
-                ApiJsonContext.Default.CompletionResponse);
+            return shape.Response(header, result);
         }
         catch (GenerationRejectedException rejected)
         {
@@ -78,17 +124,206 @@ public static class CompletionsApi
         }
     }
 
-    private const int DefaultMaxTokens = 16;
-    private const int MaxPromptCharacters = 64 * 1024;
-
-    private static ProblemHttpResult? Validate(CompletionRequest request) => request switch
+    /// <summary>
+    /// Reads the generation's bounded buffer and frames each batch as an OpenAI chunk. A reader that goes away
+    /// (the client disconnected) cancels the generation, so decoding stops within one step.
+    /// </summary>
+    private static async IAsyncEnumerable<SseItem<string>> StreamAsync(
+        HttpContext context, IGenerationGrain generation, IResponseShape shape, ResponseHeader header, bool includeUsage,
+        [EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        { Model: null or "" } => Problems.InvalidRequest("The field 'model' is required."),
-        { Prompt: null } => Problems.InvalidRequest("The field 'prompt' is required and must be a string."),
-        { Prompt.Length: > MaxPromptCharacters } => Problems.InvalidRequest($"The field 'prompt' is longer than {MaxPromptCharacters} characters."),
-        { MaxTokens: < 1 } => Problems.InvalidRequest("The field 'max_tokens' must be at least 1."),
-        { Stream: true } => Problems.InvalidRequest("Streaming ('stream': true) is not supported yet."),
-        { N: not (null or 1) } => Problems.InvalidRequest("Only one choice ('n': 1) is supported."),
+        var finished = false;
+        try
+        {
+            if (shape.Opening(header) is { } opening)
+            {
+                yield return Data(opening);
+            }
+
+            var next = 0;
+            while (true)
+            {
+                GenerationChunk? chunk = null;
+                try
+                {
+                    chunk = await generation.ReadAsync(next, ReadBatch, cancellationToken);
+                }
+                catch (Exception exception) when (exception is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+                {
+                    // Reported to the client as a problem without internals; the generation is over either way.
+                    finished = true;
+                }
+
+                if (chunk is null)
+                {
+                    yield return new SseItem<string>(Problem(context, StatusCodes.Status500InternalServerError, "internal-error", "The generation failed.", "The generation failed after the stream started."), "error");
+                    yield return Data("[DONE]");
+                    yield break;
+                }
+
+                next += chunk.Pieces.Count;
+                var text = string.Concat(chunk.Pieces);
+                if (text.Length > 0)
+                {
+                    yield return Data(shape.Piece(header, text));
+                }
+
+                if (chunk.Result is not { } result)
+                {
+                    continue;
+                }
+
+                finished = true;
+                if (result.FinishReason == FinishReasons.Cancelled)
+                {
+                    yield return new SseItem<string>(Problem(context, StatusCodes.Status401Unauthorized, "unauthorized", "Authentication failed.", "A valid API key or access token is required."), "error");
+                }
+                else
+                {
+                    yield return Data(shape.Finish(header, result.FinishReason));
+                    if (includeUsage)
+                    {
+                        yield return Data(shape.Usage(header, ToUsage(result.Usage)));
+                    }
+                }
+
+                yield return Data("[DONE]");
+                yield break;
+            }
+        }
+        finally
+        {
+            if (!finished)
+            {
+                await generation.CancelAsync();
+            }
+        }
+    }
+
+    private static SseItem<string> Data(string data) => new(data);
+
+    private static string Problem(HttpContext context, int status, string type, string title, string detail) => JsonSerializer.Serialize(
+        new StreamProblem(Problems.TypePrefix + type, title, status, detail, Problems.TraceId(context)), ApiJsonContext.Default.StreamProblem);
+
+    private static Usage ToUsage(TokenUsage usage) => new(usage.PromptTokens, usage.CompletionTokens, usage.TotalTokens);
+
+    private static IReadOnlyList<string>? StopSequences(JsonElement? stop) => stop switch
+    {
+        { ValueKind: JsonValueKind.String } one => [one.GetString()!],
+        { ValueKind: JsonValueKind.Array } many => [.. many.EnumerateArray().Select(s => s.GetString()!)],
         _ => null,
     };
+
+    private static ProblemHttpResult? ValidatePrompt(CompletionRequest request) => request switch
+    {
+        { Prompt: null } => Problems.InvalidRequest("The field 'prompt' is required and must be a string."),
+        { Prompt.Length: > MaxPromptCharacters } => Problems.InvalidRequest($"The field 'prompt' is longer than {MaxPromptCharacters} characters."),
+        _ => null,
+    };
+
+    private static ProblemHttpResult? ValidateMessages(ChatCompletionRequest request)
+    {
+        if (request.Messages is not { Count: > 0 } messages)
+        {
+            return Problems.InvalidRequest("The field 'messages' is required and must hold at least one message.");
+        }
+
+        for (var i = 0; i < messages.Count; i++)
+        {
+            if (messages[i] is not { Role: { } role, Content: not null } || !ChatTemplate.Roles.Contains(role))
+            {
+                return Problems.InvalidRequest($"The message 'messages[{i}]' needs a 'role' (system, user or assistant) and a string 'content'.");
+            }
+        }
+
+        return null;
+    }
+
+    private static ProblemHttpResult? ValidateParameters(IGenerationParameters request) => request switch
+    {
+        { Model: null or "" } => Problems.InvalidRequest("The field 'model' is required."),
+        { MaxTokens: < 1 } => Problems.InvalidRequest("The field 'max_tokens' must be at least 1."),
+        { N: not (null or 1) } => Problems.InvalidRequest("Only one choice ('n': 1) is supported."),
+        { Temperature: < 0 or > 2 } => Problems.InvalidRequest("The field 'temperature' must lie between 0 and 2."),
+        { TopP: <= 0 or > 1 } => Problems.InvalidRequest("The field 'top_p' must be greater than 0 and at most 1."),
+        { TopK: < 0 } => Problems.InvalidRequest("The field 'top_k' must be 0 (no limit) or more."),
+        _ => ValidateStop(request.Stop),
+    };
+
+    private static ProblemHttpResult? ValidateStop(JsonElement? stop)
+    {
+        var valid = stop switch
+        {
+            null or { ValueKind: JsonValueKind.Null } => true,
+            { ValueKind: JsonValueKind.String } one => one.GetString()!.Length > 0,
+            { ValueKind: JsonValueKind.Array } many => many.GetArrayLength() <= MaxStopSequences
+                && many.EnumerateArray().All(s => s.ValueKind == JsonValueKind.String && s.GetString()!.Length > 0),
+            _ => false,
+        };
+        return valid ? null : Problems.InvalidRequest($"The field 'stop' must be a non-empty string or an array of up to {MaxStopSequences} non-empty strings.");
+    }
+
+    private sealed record ResponseHeader(string Id, long Created, string Model);
+
+    /// <summary>What differs between text and chat completions: the objects around the same generation.</summary>
+    private interface IResponseShape
+    {
+        string IdPrefix { get; }
+
+        IResult Response(ResponseHeader header, GenerationResult result);
+
+        string? Opening(ResponseHeader header);
+
+        string Piece(ResponseHeader header, string text);
+
+        string Finish(ResponseHeader header, string finishReason);
+
+        string Usage(ResponseHeader header, Usage usage);
+    }
+
+    private sealed class CompletionShape : IResponseShape
+    {
+        private const string ChunkObject = "text_completion";
+
+        public string IdPrefix => "cmpl-";
+
+        public IResult Response(ResponseHeader header, GenerationResult result) => TypedResults.Json(
+            new CompletionResponse(header.Id, ChunkObject, header.Created, header.Model, [new CompletionChoice(result.Text, 0, null, result.FinishReason)], ToUsage(result.Usage)),
+            ApiJsonContext.Default.CompletionResponse);
+
+        public string? Opening(ResponseHeader header) => null;
+
+        public string Piece(ResponseHeader header, string text) => Chunk(header, [new CompletionChunkChoice(text, 0, null, null)], null);
+
+        public string Finish(ResponseHeader header, string finishReason) => Chunk(header, [new CompletionChunkChoice(string.Empty, 0, null, finishReason)], null);
+
+        public string Usage(ResponseHeader header, Usage usage) => Chunk(header, [], usage);
+
+        private static string Chunk(ResponseHeader header, IReadOnlyList<CompletionChunkChoice> choices, Usage? usage) => JsonSerializer.Serialize(
+            new CompletionChunk(header.Id, ChunkObject, header.Created, header.Model, choices, usage), ApiJsonContext.Default.CompletionChunk);
+    }
+
+    private sealed class ChatShape : IResponseShape
+    {
+        private const string ChunkObject = "chat.completion.chunk";
+
+        public string IdPrefix => "chatcmpl-";
+
+        public IResult Response(ResponseHeader header, GenerationResult result) => TypedResults.Json(
+            new ChatCompletionResponse(header.Id, "chat.completion", header.Created, header.Model,
+                [new ChatChoice(0, new ChatResponseMessage("assistant", result.Text), null, result.FinishReason)], ToUsage(result.Usage)),
+            ApiJsonContext.Default.ChatCompletionResponse);
+
+        // As OpenAI does, the first chunk names the role and carries no content.
+        public string? Opening(ResponseHeader header) => Chunk(header, [new ChatChunkChoice(0, new ChatDelta("assistant", string.Empty), null, null)], null);
+
+        public string Piece(ResponseHeader header, string text) => Chunk(header, [new ChatChunkChoice(0, new ChatDelta(null, text), null, null)], null);
+
+        public string Finish(ResponseHeader header, string finishReason) => Chunk(header, [new ChatChunkChoice(0, new ChatDelta(null, null), null, finishReason)], null);
+
+        public string Usage(ResponseHeader header, Usage usage) => Chunk(header, [], usage);
+
+        private static string Chunk(ResponseHeader header, IReadOnlyList<ChatChunkChoice> choices, Usage? usage) => JsonSerializer.Serialize(
+            new ChatCompletionChunk(header.Id, ChunkObject, header.Created, header.Model, choices, usage), ApiJsonContext.Default.ChatCompletionChunk);
+    }
 }

@@ -11,11 +11,11 @@ public sealed class ModelCatalogTests(TinyModelFixture fixture)
     private static readonly int[] HelloWorld = [15496, 995];
 
     [Fact]
-    public void Generate_UpToMaxTokens_ReportsExactUsageAndLength()
+    public async Task Generate_UpToMaxTokens_ReportsExactUsageAndLength()
     {
         using var catalog = Catalog();
 
-        var result = catalog.Generate(catalog.Prepare(new GenerationRequest(Model, "Hello world", 6)), CancellationToken.None);
+        var result = await catalog.GenerateAsync(catalog.Prepare(new GenerationRequest(Model, "Hello world", 6)), onText: null, CancellationToken.None);
 
         Assert.Equal(new TokenUsage(2, 6), result.Usage);
         Assert.Equal("length", result.FinishReason);
@@ -24,14 +24,14 @@ public sealed class ModelCatalogTests(TinyModelFixture fixture)
     }
 
     [Fact]
-    public void Generate_ModelEmitsEndOfText_FinishesWithStopAndDoesNotCountIt()
+    public async Task Generate_ModelEmitsEndOfText_FinishesWithStopAndDoesNotCountIt()
     {
         // Declare the greedy model's third token its end-of-text, so the completion must stop after two.
         var third = fixture.Model.GenerateGreedy(HelloWorld, 3, CancellationToken.None).Last();
         using var catalog = new ModelCatalog(TimeProvider.System);
         catalog.Add(Model, DecoderModel.Load(fixture.ModelBytes, TinyModelFixture.RuntimeOptions, eosTokenId: third));
 
-        var result = catalog.Generate(catalog.Prepare(new GenerationRequest(Model, "Hello world", 10)), CancellationToken.None);
+        var result = await catalog.GenerateAsync(catalog.Prepare(new GenerationRequest(Model, "Hello world", 10)), onText: null, CancellationToken.None);
 
         Assert.Equal("stop", result.FinishReason);
         Assert.Equal(new TokenUsage(2, 2), result.Usage);
@@ -67,6 +67,34 @@ public sealed class ModelCatalogTests(TinyModelFixture fixture)
         Assert.Equal(GenerationRejectedException.ContextLengthExceeded, rejected.Code);
         Assert.Contains("1025", rejected.Message, StringComparison.Ordinal);
         Assert.Equal(1022, catalog.Prepare(new GenerationRequest(Model, "Hello world", 1022)).MaxNewTokens);
+    }
+
+    [Fact]
+    public async Task Generate_SameSeed_GivesTheSameTextAndStreamsIt()
+    {
+        using var catalog = Catalog();
+        var request = new GenerationRequest(Model, "Hello world", 12, new SamplingOptions(1, 0.9f, 40, 1234));
+
+        var pieces = new List<string>();
+        var first = await catalog.GenerateAsync(catalog.Prepare(request), (piece, _) => { pieces.Add(piece); return ValueTask.CompletedTask; }, CancellationToken.None);
+        var second = await catalog.GenerateAsync(catalog.Prepare(request), onText: null, CancellationToken.None);
+
+        Assert.Equal(first, second);
+        Assert.Equal(first.Text, string.Concat(pieces));
+    }
+
+    [Fact]
+    public async Task Generate_StopSequence_EndsWithStopAndLeavesItOut()
+    {
+        using var catalog = Catalog();
+        var greedy = await catalog.GenerateAsync(catalog.Prepare(new GenerationRequest(Model, "Hello world", 8)), onText: null, CancellationToken.None);
+        var stop = greedy.Text.Substring(greedy.Text.Length / 2, 2);
+
+        var result = await catalog.GenerateAsync(catalog.Prepare(new GenerationRequest(Model, "Hello world", 8, Stop: [stop])), onText: null, CancellationToken.None);
+
+        Assert.Equal("stop", result.FinishReason);
+        Assert.Equal(greedy.Text[..greedy.Text.IndexOf(stop, StringComparison.Ordinal)], result.Text);
+        Assert.True(result.Usage.CompletionTokens < 8);
     }
 
     private ModelCatalog Catalog()

@@ -147,7 +147,7 @@ public sealed class AdminApiTests(SiloFixture fixture)
         {
             var id = NewId("cancel");
             var apiKey = await Silo.CreateUserWithKeyAsync(id, "user");
-            var completion = SendAsync(HttpMethod.Post, "/v1/completions", apiKey, new { model = Model, prompt = "Go", max_tokens = 1000 });
+            var completion = SendAsync(HttpMethod.Post, "/v1/completions", apiKey, new { model = Model, prompt = "Go", max_tokens = 1000, temperature = 0 });
             while (await OpenRequestsAsync(id) == 0 && !completion.IsCompleted)
             {
             }

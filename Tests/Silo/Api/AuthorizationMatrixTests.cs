@@ -70,6 +70,7 @@ public sealed class AuthorizationMatrixTests(SiloFixture fixture, ITestOutputHel
     private static object? Body(string pattern, string method) => (method, pattern) switch
     {
         ("POST", "/v1/completions") => new { model = "bastion-tiny-gpt2", prompt = "x", max_tokens = 1 },
+        ("POST", "/v1/chat/completions") => new { model = "bastion-tiny-gpt2", messages = new[] { new { role = "user", content = "x" } }, max_tokens = 1 },
         ("POST", "/admin/users") => new { id = "matrix-new-" + Guid.NewGuid().ToString("N"), roles = new[] { Roles.User } },
         ("PUT", "/admin/users/{id}/roles") => new { roles = new[] { Roles.User } },
         ("PUT", "/admin/users/{id}/limits") => new { concurrency = 5 },

@@ -16,7 +16,7 @@ public sealed class CompletionsApiTests(SiloFixture fixture)
     {
         var apiKey = await Silo.CreateUserWithKeyAsync("completion-" + Guid.NewGuid().ToString("N"), "user");
 
-        using var response = await Silo.Http.SendAsync(TestSilo.Request(HttpMethod.Post, "/v1/completions", apiKey, new { model = Model, prompt = "Hello", max_tokens = 16 }));
+        using var response = await Silo.Http.SendAsync(TestSilo.Request(HttpMethod.Post, "/v1/completions", apiKey, new { model = Model, prompt = "Hello", max_tokens = 16, temperature = 0 }));
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         using var json = JsonDocument.Parse(await response.Content.ReadAsStringAsync());

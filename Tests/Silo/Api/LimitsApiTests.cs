@@ -122,7 +122,7 @@ public sealed class LimitsApiTests(SiloFixture fixture)
     }
 
     private Task<HttpResponseMessage> CompleteAsync(string apiKey, int maxTokens) =>
-        Silo.Http.SendAsync(TestSilo.Request(HttpMethod.Post, "/v1/completions", apiKey, new { model = Model, prompt = "Hello", max_tokens = maxTokens }));
+        Silo.Http.SendAsync(TestSilo.Request(HttpMethod.Post, "/v1/completions", apiKey, new { model = Model, prompt = "Hello", max_tokens = maxTokens, temperature = 0 }));
 
     private async Task<long> RequestsAsync(string id)
     {

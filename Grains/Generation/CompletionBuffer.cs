@@ -1,0 +1,123 @@
+namespace Bastion.Generation;
+
+/// <summary>
+/// The bounded buffer between a generation's run loop and its reader. The writer waits while more than
+/// <c>capacity</c> pieces are unacknowledged (a reader acknowledges every piece before the index it reads
+/// from), so a slow reader holds back decoding instead of piling up text. Thread-safe: the run loop writes
+/// from the thread pool while grain calls read.
+/// </summary>
+public sealed class CompletionBuffer(int capacity)
+{
+    private readonly Lock _gate = new();
+    private readonly List<string> _pieces = [];
+    private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private int _acknowledged;
+    private bool _unbounded;
+    private GenerationResult? _result;
+    private Exception? _failure;
+
+    /// <summary>Appends a piece, first waiting while the buffer is full.</summary>
+    public async ValueTask WriteAsync(string piece, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            Task changed;
+            lock (_gate)
+            {
+                if (_unbounded || _pieces.Count - _acknowledged < capacity)
+                {
+                    _pieces.Add(piece);
+                    Signal();
+                    return;
+                }
+
+                changed = _changed.Task;
+            }
+
+            await changed.WaitAsync(cancellationToken);
+        }
+    }
+
+    /// <summary>Lifts the bound: for a caller that takes the whole result at once and reads no pieces.</summary>
+    public void RemoveBound()
+    {
+        lock (_gate)
+        {
+            _unbounded = true;
+            Signal();
+        }
+    }
+
+    /// <summary>The generation ended with <paramref name="result"/>.</summary>
+    public void Complete(GenerationResult result)
+    {
+        lock (_gate)
+        {
+            _result = result;
+            Signal();
+        }
+    }
+
+    /// <summary>The generation failed; readers get <paramref name="failure"/> once they have read every piece.</summary>
+    public void Fail(Exception failure)
+    {
+        lock (_gate)
+        {
+            _failure = failure;
+            Signal();
+        }
+    }
+
+    /// <summary>Waits for pieces from <paramref name="fromIndex"/> on, or the end, and returns up to <paramref name="max"/> of them.</summary>
+    public async Task<GenerationChunk> ReadAsync(int fromIndex, int max, CancellationToken cancellationToken)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(fromIndex);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(max);
+        while (true)
+        {
+            Task changed;
+            lock (_gate)
+            {
+                if (fromIndex > _pieces.Count)
+                {
+                    throw new ArgumentOutOfRangeException(nameof(fromIndex), fromIndex, "Pieces can only be read in order.");
+                }
+
+                if (fromIndex > _acknowledged)
+                {
+                    _acknowledged = fromIndex;
+                    Signal();
+                }
+
+                var available = _pieces.Count - fromIndex;
+                if (available > 0)
+                {
+                    var count = Math.Min(available, max);
+                    var pieces = _pieces.GetRange(fromIndex, count).ToArray();
+                    return new GenerationChunk(pieces, count == available ? _result : null);
+                }
+
+                if (_failure is not null)
+                {
+                    throw new InvalidOperationException("The generation failed.");
+                }
+
+                if (_result is not null)
+                {
+                    return new GenerationChunk([], _result);
+                }
+
+                changed = _changed.Task;
+            }
+
+            await changed.WaitAsync(cancellationToken);
+        }
+    }
+
+    private void Signal()
+    {
+        var changed = _changed;
+        _changed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        changed.TrySetResult();
+    }
+}
