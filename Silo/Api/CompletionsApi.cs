@@ -141,7 +141,10 @@ public static class CompletionsApi
             }
 
             var next = 0;
-            while (true)
+
+            // A write to a client that went away may still succeed into Kestrel's buffers; the abort
+            // token is what says the reader is gone.
+            while (!cancellationToken.IsCancellationRequested)
             {
                 GenerationChunk? chunk = null;
                 try

@@ -54,20 +54,26 @@ public sealed class TestSilo : IAsyncDisposable
         await app.StartAsync();
         var edge = app.Services.GetRequiredService<EdgeEndpoints>();
         var ca = X509Certificate2.CreateFromPem(await File.ReadAllTextAsync(edge.CaFile));
-        var handler = new HttpClientHandler
+        var handler = new SocketsHttpHandler
         {
-            ServerCertificateCustomValidationCallback = (_, certificate, _, errors) =>
+            // A disposed, half-read response closes its connection instead of being drained for reuse,
+            // so a test that walks away from a stream looks to the server like a client that went away.
+            MaxResponseDrainSize = 0,
+            SslOptions =
             {
-                if (certificate is null || errors.HasFlag(System.Net.Security.SslPolicyErrors.RemoteCertificateNameMismatch))
+                RemoteCertificateValidationCallback = (_, certificate, _, errors) =>
                 {
-                    return false;
-                }
+                    if (certificate is null || errors.HasFlag(System.Net.Security.SslPolicyErrors.RemoteCertificateNameMismatch))
+                    {
+                        return false;
+                    }
 
-                using var chain = new X509Chain();
-                chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-                chain.ChainPolicy.CustomTrustStore.Add(ca);
-                chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-                return chain.Build(certificate);
+                    using var chain = new X509Chain();
+                    chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+                    chain.ChainPolicy.CustomTrustStore.Add(ca);
+                    chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+                    return chain.Build(new X509Certificate2(certificate));
+                },
             },
         };
         var http = new HttpClient(handler) { BaseAddress = new Uri(edge.Url!) };

@@ -131,6 +131,8 @@ public sealed class StreamingApiTests(SiloFixture fixture)
                     Assert.NotNull(line);
                     events += line.StartsWith("data: ", StringComparison.Ordinal) ? 1 : 0;
                 }
+
+                // Disposing closes the connection (the test client never drains a half-read response).
             }
 
             var completionTokens = await SettledCompletionTokensAsync(id);
