@@ -20,6 +20,8 @@ namespace Bastion.Storage;
 public sealed class DataKeyStore : IDisposable
 {
     private const int CacheLimit = 10_000;
+    private const int NonceSize = 12;
+    private const int TagSize = 16;
     private static readonly TimeSpan CacheLifetime = TimeSpan.FromMinutes(10);
 
     private readonly string _connectionString;
@@ -172,7 +174,4 @@ public sealed class DataKeyStore : IDisposable
 
     private static byte[] WrapAssociatedData(string scope, Guid id, int kekVersion) =>
         Encoding.UTF8.GetBytes($"bastion-dek-v1\n{scope}\n{id:D}\n{kekVersion}");
-
-    private const int NonceSize = 12;
-    private const int TagSize = 16;
 }
