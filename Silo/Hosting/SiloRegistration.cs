@@ -73,7 +73,8 @@ public static class SiloRegistration
                 sp.GetRequiredKeyedService<IGrainStorage>(SealedStorageName),
                 sp.GetRequiredService<DataKeyStore>(),
                 sp.GetRequiredService<Serializer>(),
-                sp.GetRequiredService<IActivatorProvider>()));
+                sp.GetRequiredService<IActivatorProvider>(),
+                sp.GetRequiredService<ILogger<EncryptedGrainStorage>>()));
             silo.UseAdoNetReminderService(options =>
             {
                 options.Invariant = invariant;

@@ -15,7 +15,7 @@ namespace Bastion.Storage;
 /// because only the storage is told which grain and state a payload belongs to, and the associated
 /// data must name them.
 /// </remarks>
-public sealed class EncryptedGrainStorage(IGrainStorage inner, DataKeyStore dataKeys, Serializer serializer, IActivatorProvider activators) : IGrainStorage
+public sealed class EncryptedGrainStorage(IGrainStorage inner, DataKeyStore dataKeys, Serializer serializer, IActivatorProvider activators, ILogger<EncryptedGrainStorage> logger) : IGrainStorage
 {
     public async Task ReadStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
     {
@@ -37,6 +37,8 @@ public sealed class EncryptedGrainStorage(IGrainStorage inner, DataKeyStore data
         }
         catch (Exception exception) when (exception is EnvelopeFormatException or DataKeyUnavailableException)
         {
+            // Messages name key ids, scopes (pseudonyms) and offsets, never key material or state.
+            StorageLog.RefusedStoredState(logger, stateName, grainId, exception.Message);
             throw new EnvelopeFormatException($"The stored state '{stateName}' of {grainId} cannot be opened: {exception.Message}", exception);
         }
     }
