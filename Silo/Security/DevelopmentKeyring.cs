@@ -85,10 +85,8 @@ public sealed class DevelopmentKeyring : IKeyProvider, IDisposable
         var file = Read(path);
         if (file.KeyEncryptionKeys is null or { Count: 0 })
         {
-            // Keyrings from before encryption at rest get their first KEK here. Nothing was wrapped
-            // with a KEK before, so no data depends on which silo's KEK wins if two upgrade at once;
-            // WithFirstKek re-reads under the rename so that the one written is the one used.
-            file = WithFirstKek(path, file);
+            // Keyrings from before encryption at rest get their first KEK here.
+            file = WithFirstKek(path);
         }
 
         return new DevelopmentKeyring(file, path);
@@ -109,10 +107,42 @@ public sealed class DevelopmentKeyring : IKeyProvider, IDisposable
         });
     }
 
-    private static KeyringFile WithFirstKek(string path, KeyringFile file)
+    // Silos sharing an old keyring may upgrade it at once. A KEK that one of them wrapped data keys
+    // with and another then overwrote would make that data unreadable, so the upgrade runs under an
+    // exclusive lock (flock on Unix) and whoever comes second finds the KEK and uses it.
+    private static KeyringFile WithFirstKek(string path)
     {
+        using var exclusive = LockKeyring(path);
+        var file = Read(path);
+        if (file.KeyEncryptionKeys is { Count: > 0 })
+        {
+            return file;
+        }
+
         Write(path, file with { KeyEncryptionKeys = [NewKek(1)] });
         return Read(path);
+    }
+
+    private static FileStream LockKeyring(string path)
+    {
+        var options = new FileStreamOptions { Mode = FileMode.OpenOrCreate, Access = FileAccess.ReadWrite, Share = FileShare.None };
+        if (!OperatingSystem.IsWindows())
+        {
+            options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+        }
+
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return new FileStream(path + ".lock", options);
+            }
+            catch (IOException) when (attempt < 200)
+            {
+                // Held by another silo for the few milliseconds of its upgrade.
+                Thread.Sleep(TimeSpan.FromMilliseconds(25));
+            }
+        }
     }
 
     private static KeyEncryptionKeyEntry NewKek(int version) => new(version, Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)));

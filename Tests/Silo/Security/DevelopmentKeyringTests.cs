@@ -99,6 +99,26 @@ public sealed class DevelopmentKeyringTests : IDisposable
         }
     }
 
+    [Fact]
+    public void KeyringWithoutKek_UpgradedBySeveralSilosAtOnce_EveryoneUsesTheKekOnDisk()
+    {
+        using (DevelopmentKeyring.LoadOrCreate(KeyringPath, _time))
+        {
+            var file = JsonSerializer.Deserialize(File.ReadAllText(KeyringPath), KeyringJsonContext.Default.KeyringFile)!;
+            File.WriteAllText(KeyringPath, JsonSerializer.Serialize(file with { KeyEncryptionKeys = null }, KeyringJsonContext.Default.KeyringFile));
+        }
+
+        var keyrings = new DevelopmentKeyring[8];
+        Parallel.For(0, keyrings.Length, i => keyrings[i] = DevelopmentKeyring.LoadOrCreate(KeyringPath, _time));
+        using var onDisk = DevelopmentKeyring.LoadOrCreate(KeyringPath, _time);
+
+        Assert.All(keyrings, keyring => Assert.Equal(onDisk.CurrentKek.Key, keyring.CurrentKek.Key));
+        foreach (var keyring in keyrings)
+        {
+            keyring.Dispose();
+        }
+    }
+
     public void Dispose()
     {
         if (Directory.Exists(_directory))
