@@ -1,16 +1,22 @@
 using System.Net;
 using Bastion.Generation;
 using Bastion.Limits;
+using Bastion.Security;
+using Bastion.Storage;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using Orleans.Configuration;
 using Orleans.Serialization;
+using Orleans.Serialization.Serializers;
 using Orleans.Storage;
 
 namespace Bastion.Hosting;
 
 public static class SiloRegistration
 {
+    /// <summary>The ADO.NET grain storage beneath the envelope layer; only sealed envelopes reach it.</summary>
+    internal const string SealedStorageName = "bastion-sealed";
+
     /// <summary>
     /// The Orleans silo: ADO.NET clustering, grain storage and reminders on PostgreSQL (the same code
     /// for one node and for a cluster), and the inference engine on worker silos.
@@ -59,14 +65,23 @@ public static class SiloRegistration
                 options.Invariant = invariant;
                 options.ConnectionString = connectionString;
             });
-            silo.AddAdoNetGrainStorage(StorageNames.Bastion, (OptionsBuilder<AdoNetGrainStorageOptions> options) => options.Configure<Serializer>((storage, serializer) =>
+            // Grains name the "bastion" storage: the envelope layer, which seals every state and
+            // hands the envelope to ADO.NET storage registered under a name no grain uses.
+            silo.AddAdoNetGrainStorage(SealedStorageName, (OptionsBuilder<AdoNetGrainStorageOptions> options) => options.Configure(storage =>
             {
                 storage.Invariant = invariant;
                 storage.ConnectionString = connectionString;
-                // Orleans' own version-tolerant binary format ([Id]-numbered fields): no type names
-                // in payloads, and no JSON serializer populating shared default instances.
-                storage.GrainStorageSerializer = new OrleansGrainStorageSerializer(serializer);
+                storage.GrainStorageSerializer = new EnvelopeRecordSerializer();
             }));
+            silo.Services.AddSingleton(sp => new DataKeyStore(connectionString, sp.GetRequiredService<IKeyProvider>()));
+            // States are serialized in Orleans' own version-tolerant binary format ([Id]-numbered
+            // fields): no type names in payloads, and no JSON serializer populating shared defaults.
+            silo.Services.AddKeyedSingleton<IGrainStorage>(StorageNames.Bastion, (sp, _) => new EncryptedGrainStorage(
+                sp.GetRequiredKeyedService<IGrainStorage>(SealedStorageName),
+                sp.GetRequiredService<DataKeyStore>(),
+                sp.GetRequiredService<Serializer>(),
+                sp.GetRequiredService<IActivatorProvider>(),
+                sp.GetRequiredService<ILogger<EncryptedGrainStorage>>()));
             silo.UseAdoNetReminderService(options =>
             {
                 options.Invariant = invariant;

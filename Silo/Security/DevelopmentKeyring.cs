@@ -7,7 +7,8 @@ namespace Bastion.Security;
 
 /// <summary>
 /// A generated keyring file for development: one pseudonym key, one API-key hashing key and one or
-/// more ES256 signing keys (the newest signs, every one validates). The file is created with mode 0600, and a file that group or others can read
+/// more ES256 signing keys (the newest signs, every one validates), and one or more key-encryption
+/// keys (the highest version wraps new data keys, every one unwraps). The file is created with mode 0600, and a file that group or others can read
 /// is refused, because anyone who can read it can forge tokens and link pseudonyms to users.
 /// </summary>
 public sealed class DevelopmentKeyring : IKeyProvider, IDisposable
@@ -15,6 +16,7 @@ public sealed class DevelopmentKeyring : IKeyProvider, IDisposable
     private readonly byte[] _pseudonymKey;
     private readonly VersionedSecret _hashingKey;
     private readonly List<ECDsa> _signingKeys = [];
+    private readonly List<VersionedSecret> _keks;
 
     private DevelopmentKeyring(KeyringFile file, string path)
     {
@@ -39,6 +41,13 @@ public sealed class DevelopmentKeyring : IKeyProvider, IDisposable
 
         SigningCredentials = new SigningCredentials(validationKeys[0], SecurityAlgorithms.EcdsaSha256);
         ValidationKeys = validationKeys;
+
+        _keks = [.. (file.KeyEncryptionKeys ?? []).Select(entry => new VersionedSecret(entry.Version, Convert.FromBase64String(entry.Key)))];
+        if (_keks.Count == 0 || _keks.DistinctBy(kek => kek.Version).Count() != _keks.Count || _keks.Any(kek => kek.Key.Length != 32))
+        {
+            throw new InvalidOperationException(
+                $"The development keyring {path} needs at least one 32-byte key-encryption key and no version twice (Bastion:Keys:KeyringPath).");
+        }
     }
 
     public ReadOnlySpan<byte> PseudonymKey => _pseudonymKey;
@@ -49,7 +58,11 @@ public sealed class DevelopmentKeyring : IKeyProvider, IDisposable
 
     public IReadOnlyList<SecurityKey> ValidationKeys { get; }
 
+    public VersionedSecret CurrentKek => _keks.MaxBy(kek => kek.Version)!;
+
     public VersionedSecret? FindApiKeyHashingKey(int version) => version == _hashingKey.Version ? _hashingKey : null;
+
+    public VersionedSecret? FindKek(int version) => _keks.Find(kek => kek.Version == version);
 
     /// <summary>Loads the keyring at <paramref name="path"/>, creating it first when it does not exist.</summary>
     public static DevelopmentKeyring LoadOrCreate(string path) => LoadOrCreate(path, TimeProvider.System);
@@ -69,7 +82,14 @@ public sealed class DevelopmentKeyring : IKeyProvider, IDisposable
                 $"The development keyring {path} is readable or writable by group or others. Restrict it (chmod 600) or delete it to generate a new one (Bastion:Keys:KeyringPath).");
         }
 
-        return new DevelopmentKeyring(Read(path), path);
+        var file = Read(path);
+        if (file.KeyEncryptionKeys is null or { Count: 0 })
+        {
+            // Keyrings from before encryption at rest get their first KEK here.
+            file = WithFirstKek(path);
+        }
+
+        return new DevelopmentKeyring(file, path);
     }
 
     /// <summary>
@@ -86,6 +106,46 @@ public sealed class DevelopmentKeyring : IKeyProvider, IDisposable
             SigningKeys = [.. SigningKeysOf(file), NewSigningKey(time)],
         });
     }
+
+    // Silos sharing an old keyring may upgrade it at once. A KEK that one of them wrapped data keys
+    // with and another then overwrote would make that data unreadable, so the upgrade runs under an
+    // exclusive lock (flock on Unix) and whoever comes second finds the KEK and uses it.
+    private static KeyringFile WithFirstKek(string path)
+    {
+        using var exclusive = LockKeyring(path);
+        var file = Read(path);
+        if (file.KeyEncryptionKeys is { Count: > 0 })
+        {
+            return file;
+        }
+
+        Write(path, file with { KeyEncryptionKeys = [NewKek(1)] });
+        return Read(path);
+    }
+
+    private static FileStream LockKeyring(string path)
+    {
+        var options = new FileStreamOptions { Mode = FileMode.OpenOrCreate, Access = FileAccess.ReadWrite, Share = FileShare.None };
+        if (!OperatingSystem.IsWindows())
+        {
+            options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+        }
+
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return new FileStream(path + ".lock", options);
+            }
+            catch (IOException) when (attempt < 200)
+            {
+                // Held by another silo for the few milliseconds of its upgrade.
+                Thread.Sleep(TimeSpan.FromMilliseconds(25));
+            }
+        }
+    }
+
+    private static KeyEncryptionKeyEntry NewKek(int version) => new(version, Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)));
 
     private static KeyringFile Read(string path) =>
         JsonSerializer.Deserialize(File.ReadAllText(path), KeyringJsonContext.Default.KeyringFile)
@@ -118,7 +178,8 @@ public sealed class DevelopmentKeyring : IKeyProvider, IDisposable
             Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)),
             SigningKeyId: null,
             SigningKey: null,
-            SigningKeys: [NewSigningKey(time)]);
+            SigningKeys: [NewSigningKey(time)],
+            KeyEncryptionKeys: [NewKek(1)]);
         Write(path, file, overwrite: false);
     }
 
@@ -160,7 +221,13 @@ public sealed class DevelopmentKeyring : IKeyProvider, IDisposable
         [property: JsonPropertyName("api_key_hashing_key")] string ApiKeyHashingKey,
         [property: JsonPropertyName("signing_key_id"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? SigningKeyId,
         [property: JsonPropertyName("signing_key"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? SigningKey,
-        [property: JsonPropertyName("signing_keys"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<SigningKeyEntry>? SigningKeys);
+        [property: JsonPropertyName("signing_keys"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<SigningKeyEntry>? SigningKeys,
+        [property: JsonPropertyName("key_encryption_keys"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<KeyEncryptionKeyEntry>? KeyEncryptionKeys = null);
+
+    /// <summary>One AES-256 key-encryption key; its version is written beside every data key it wraps.</summary>
+    internal sealed record KeyEncryptionKeyEntry(
+        [property: JsonPropertyName("version")] int Version,
+        [property: JsonPropertyName("key")] string Key);
 
     /// <summary>One ES256 signing key; <c>kid</c> names it in tokens and in the JWKS.</summary>
     internal sealed record SigningKeyEntry(

@@ -22,6 +22,12 @@ public interface IKeyProvider
 
     /// <summary>Every public key an access token may be signed with.</summary>
     IReadOnlyList<SecurityKey> ValidationKeys { get; }
+
+    /// <summary>The key-encryption key (KEK) new data keys are wrapped with (AES-256).</summary>
+    VersionedSecret CurrentKek { get; }
+
+    /// <summary>The KEK of a given version, or null when that version is unknown.</summary>
+    VersionedSecret? FindKek(int version);
 }
 
 /// <summary>A secret with its version number.</summary>

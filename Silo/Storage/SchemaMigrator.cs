@@ -16,6 +16,9 @@ public static partial class SchemaMigrator
     /// <summary>The table that records applied migrations.</summary>
     public const string HistoryTable = "bastion_schema_history";
 
+    /// <summary>The schema of the data-key store (wrapped DEKs), kept apart from grain state.</summary>
+    public const string KeyStoreSchema = "bastion_keys";
+
     // Arbitrary constant shared by every migrator of this schema ("bastion" in ASCII).
     private const long AdvisoryLockKey = 0x62617374696f6e;
 
@@ -164,6 +167,13 @@ public static partial class SchemaMigrator
             $"GRANT USAGE ON SCHEMA public TO {runtimeRole}",
             $"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {runtimeRole}",
             $"GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA public TO {runtimeRole}",
+
+            // Data keys are created, read and destroyed (wrapped bytes nulled), never deleted: the row
+            // records that a key existed and when it was destroyed.
+            $"REVOKE ALL ON ALL TABLES IN SCHEMA {KeyStoreSchema} FROM {runtimeRole}",
+            $"REVOKE CREATE ON SCHEMA {KeyStoreSchema} FROM {runtimeRole}",
+            $"GRANT USAGE ON SCHEMA {KeyStoreSchema} TO {runtimeRole}",
+            $"GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA {KeyStoreSchema} TO {runtimeRole}",
         };
         foreach (var table in tables)
         {

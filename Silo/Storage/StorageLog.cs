@@ -24,4 +24,7 @@ internal static partial class StorageLog
 
     [LoggerMessage(7, LogLevel.Warning, "PostgreSQL did not start on port {Port} (attempt {Attempt}); retrying on another port")]
     public static partial void StartRetry(ILogger logger, Exception exception, int port, int attempt);
+
+    [LoggerMessage(8, LogLevel.Error, "Refused stored grain state {StateName} of {GrainId}: {Reason}")]
+    public static partial void RefusedStoredState(ILogger logger, string stateName, GrainId grainId, string reason);
 }

@@ -76,6 +76,49 @@ public sealed class DevelopmentKeyringTests : IDisposable
         }
     }
 
+    [Fact]
+    public void KeyringWithoutKek_GetsOneOnLoad_KeptAcrossLoads_AndStaysPrivate()
+    {
+        using (DevelopmentKeyring.LoadOrCreate(KeyringPath, _time))
+        {
+            var file = JsonSerializer.Deserialize(File.ReadAllText(KeyringPath), KeyringJsonContext.Default.KeyringFile)!;
+            File.WriteAllText(KeyringPath, JsonSerializer.Serialize(file with { KeyEncryptionKeys = null }, KeyringJsonContext.Default.KeyringFile));
+        }
+
+        Assert.DoesNotContain("\"key_encryption_keys\"", File.ReadAllText(KeyringPath), StringComparison.Ordinal);
+        using var upgraded = DevelopmentKeyring.LoadOrCreate(KeyringPath, _time);
+        using var reloaded = DevelopmentKeyring.LoadOrCreate(KeyringPath, _time);
+
+        Assert.Equal(32, upgraded.CurrentKek.Key.Length);
+        Assert.Equal(upgraded.CurrentKek.Key, reloaded.CurrentKek.Key);
+        Assert.Equal(upgraded.CurrentKek.Key, reloaded.FindKek(upgraded.CurrentKek.Version)!.Key);
+        Assert.Null(reloaded.FindKek(upgraded.CurrentKek.Version + 1));
+        if (!OperatingSystem.IsWindows())
+        {
+            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(KeyringPath));
+        }
+    }
+
+    [Fact]
+    public void KeyringWithoutKek_UpgradedBySeveralSilosAtOnce_EveryoneUsesTheKekOnDisk()
+    {
+        using (DevelopmentKeyring.LoadOrCreate(KeyringPath, _time))
+        {
+            var file = JsonSerializer.Deserialize(File.ReadAllText(KeyringPath), KeyringJsonContext.Default.KeyringFile)!;
+            File.WriteAllText(KeyringPath, JsonSerializer.Serialize(file with { KeyEncryptionKeys = null }, KeyringJsonContext.Default.KeyringFile));
+        }
+
+        var keyrings = new DevelopmentKeyring[8];
+        Parallel.For(0, keyrings.Length, i => keyrings[i] = DevelopmentKeyring.LoadOrCreate(KeyringPath, _time));
+        using var onDisk = DevelopmentKeyring.LoadOrCreate(KeyringPath, _time);
+
+        Assert.All(keyrings, keyring => Assert.Equal(onDisk.CurrentKek.Key, keyring.CurrentKek.Key));
+        foreach (var keyring in keyrings)
+        {
+            keyring.Dispose();
+        }
+    }
+
     public void Dispose()
     {
         if (Directory.Exists(_directory))

@@ -35,6 +35,10 @@ internal static class TestKeys
 
         public IReadOnlyList<SecurityKey> ValidationKeys => validation;
 
+        public VersionedSecret CurrentKek => throw new NotSupportedException();
+
         public VersionedSecret? FindApiKeyHashingKey(int version) => throw new NotSupportedException();
+
+        public VersionedSecret? FindKek(int version) => throw new NotSupportedException();
     }
 }

@@ -1,0 +1,98 @@
+using System.Security.Cryptography;
+using System.Text;
+using Bastion.Storage;
+
+namespace Bastion.Tests.Silo.Storage.Encryption;
+
+public sealed class EnvelopeCipherTests
+{
+    private static readonly DataKey Key = new(Guid.NewGuid(), 3, RandomNumberGenerator.GetBytes(EnvelopeCipher.KeySize));
+    private static readonly byte[] Plaintext = Encoding.UTF8.GetBytes("alice's state");
+    private static readonly byte[] Aad = EnvelopeCipher.AssociatedData("user", "user/u_alice", "user");
+
+    [Fact]
+    public void Open_SealedEnvelope_ReturnsPlaintextAndHeaderNamesKey()
+    {
+        var envelope = EnvelopeCipher.Seal(Plaintext, Aad, Key);
+
+        Assert.Equal(Plaintext, EnvelopeCipher.Open(envelope, Aad, Key));
+        Assert.Equal(new EnvelopeHeader(EnvelopeCipher.FormatVersion, Key.Id, 3), EnvelopeCipher.ReadHeader(envelope));
+        Assert.Equal(-1, envelope.AsSpan().IndexOf(Plaintext));
+    }
+
+    [Fact]
+    public void Seal_SamePlaintextTwice_UsesFreshNonces()
+    {
+        Assert.NotEqual(EnvelopeCipher.Seal(Plaintext, Aad, Key), EnvelopeCipher.Seal(Plaintext, Aad, Key));
+    }
+
+    [Fact]
+    public void Open_EnvelopeCopiedOntoAnotherGrain_Fails()
+    {
+        var envelope = EnvelopeCipher.Seal(Plaintext, Aad, Key);
+
+        Assert.Throws<EnvelopeFormatException>(() => EnvelopeCipher.Open(envelope, EnvelopeCipher.AssociatedData("user", "user/u_bob", "user"), Key));
+        Assert.Throws<EnvelopeFormatException>(() => EnvelopeCipher.Open(envelope, EnvelopeCipher.AssociatedData("user", "user/u_alice", "other"), Key));
+    }
+
+    [Fact]
+    public void AssociatedData_DifferentSplitsOfTheSameText_Differ()
+    {
+        Assert.NotEqual(EnvelopeCipher.AssociatedData("ab", "c", "d"), EnvelopeCipher.AssociatedData("a", "bc", "d"));
+    }
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(5)]
+    [InlineData(21)]
+    [InlineData(30)]
+    [InlineData(40)]
+    [InlineData(-1)]
+    public void Open_FlippedBit_Fails(int offset)
+    {
+        var envelope = EnvelopeCipher.Seal(Plaintext, Aad, Key);
+        envelope[offset < 0 ? envelope.Length - 1 : offset] ^= 0x01;
+
+        Assert.Throws<EnvelopeFormatException>(() => EnvelopeCipher.Open(envelope, Aad, Key));
+    }
+
+    [Fact]
+    public void Open_WrongKeyWithTheSameId_Fails()
+    {
+        var envelope = EnvelopeCipher.Seal(Plaintext, Aad, Key);
+
+        Assert.Throws<EnvelopeFormatException>(() => EnvelopeCipher.Open(envelope, Aad, Key with { Key = RandomNumberGenerator.GetBytes(32) }));
+        Assert.Throws<EnvelopeFormatException>(() => EnvelopeCipher.Open(envelope, Aad, Key with { Id = Guid.NewGuid() }));
+    }
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(3)]
+    [InlineData(20)]
+    [InlineData(EnvelopeCipher.HeaderSize)]
+    [InlineData(EnvelopeCipher.HeaderSize + 15)]
+    public void Open_TruncatedEnvelope_Fails(int length)
+    {
+        var envelope = EnvelopeCipher.Seal(Plaintext, Aad, Key);
+
+        var exception = Assert.Throws<EnvelopeFormatException>(() => EnvelopeCipher.Open(envelope.AsSpan(0, length), Aad, Key));
+        Assert.Contains(length < 4 ? "not a Bastion envelope" : "truncated", exception.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Open_UnknownFormatVersion_FailsNamingTheVersion()
+    {
+        var envelope = EnvelopeCipher.Seal(Plaintext, Aad, Key);
+        envelope[4] = 2;
+
+        var exception = Assert.Throws<EnvelopeFormatException>(() => EnvelopeCipher.Open(envelope, Aad, Key));
+        Assert.Contains("format version 2", exception.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Open_PlainPayload_IsRefusedNotReadAsPlaintext()
+    {
+        var exception = Assert.Throws<EnvelopeFormatException>(() => EnvelopeCipher.Open(Plaintext, Aad, Key));
+        Assert.Contains("not a Bastion envelope", exception.Message, StringComparison.Ordinal);
+    }
+}
