@@ -20,7 +20,7 @@ public static class BastionApplication
             builder.Configuration, builder.Environment.IsDevelopment(), paths.Postgres, startupLogging.CreateLogger("Bastion.Database"), cancellationToken);
         try
         {
-            builder.AddBastionSilo(node, database, paths.Models);
+            builder.AddBastionSilo(node, database, paths);
             builder.AddBastionHttp(node, paths);
             var app = builder.Build();
             app.MapBastionHttp(node);

@@ -76,8 +76,6 @@ public static class HttpRegistration
             };
         });
 
-        var keys = builder.Configuration.BindValidated<KeyOptions>(KeyOptions.SectionName);
-        builder.Services.AddSingleton<IKeyProvider>(_ => DevelopmentKeyring.LoadOrCreate(keys.KeyringPath ?? paths.Keyring));
         builder.Services.AddOptions<TokenOptions>().BindConfiguration(TokenOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddOptions<BootstrapOptions>().BindConfiguration(BootstrapOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddSingleton<Pseudonymizer>();

@@ -21,7 +21,7 @@ public static class SiloRegistration
     /// The Orleans silo: ADO.NET clustering, grain storage and reminders on PostgreSQL (the same code
     /// for one node and for a cluster), and the inference engine on worker silos.
     /// </summary>
-    public static WebApplicationBuilder AddBastionSilo(this WebApplicationBuilder builder, NodeOptions node, BastionDatabase database, string modelsDirectory)
+    public static WebApplicationBuilder AddBastionSilo(this WebApplicationBuilder builder, NodeOptions node, BastionDatabase database, DevelopmentPaths paths)
     {
         var clusterId = node.ClusterId;
         if (string.IsNullOrWhiteSpace(clusterId))
@@ -37,11 +37,15 @@ public static class SiloRegistration
         }
 
         // Registered before Orleans so that a worker has its models before it joins the cluster.
-        builder.Services.AddBastionInference(builder.Configuration, modelsDirectory, loadModels: node.HasRole(NodeOptions.WorkerRole));
+        builder.Services.AddBastionInference(builder.Configuration, paths.Models, loadModels: node.HasRole(NodeOptions.WorkerRole));
 
         const string invariant = "Npgsql";
         var connectionString = database.RuntimeConnectionString;
         builder.Services.AddSingleton(database);
+
+        // Every silo may host any user's grain, so every silo needs the keys that open grain state.
+        var keys = builder.Configuration.BindValidated<KeyOptions>(KeyOptions.SectionName);
+        builder.Services.AddSingleton<IKeyProvider>(_ => DevelopmentKeyring.LoadOrCreate(keys.KeyringPath ?? paths.Keyring));
         builder.Services.TryAddSingleton(TimeProvider.System);
         builder.Services.AddHostedService<DatabaseLifetime>();
         builder.Services.AddOptions<LimitOptions>().BindConfiguration(LimitOptions.SectionName)

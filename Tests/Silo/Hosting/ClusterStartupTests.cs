@@ -47,7 +47,11 @@ public sealed class ClusterStartupTests(SiloFixture fixture)
         var (database, apiDirectory) = await fixture.CreateDatabaseAsync();
         var workerDirectory = apiDirectory + "-worker";
         Directory.CreateDirectory(workerDirectory);
-        var cluster = new Dictionary<string, string?> { ["Bastion:Node:ClusterId"] = "roles-" + Guid.NewGuid().ToString("N") };
+        var cluster = new Dictionary<string, string?>
+        {
+            ["Bastion:Node:ClusterId"] = "roles-" + Guid.NewGuid().ToString("N"),
+            ["Bastion:Keys:KeyringPath"] = Path.Combine(apiDirectory, "shared-keyring.json"),
+        };
         await using var api = await TestSilo.StartAsync(database, apiDirectory, new Dictionary<string, string?>(cluster) { ["Bastion:Node:Roles:0"] = "api" });
         await using var worker = await TestSilo.StartAsync(database, workerDirectory, new Dictionary<string, string?>(cluster) { ["Bastion:Node:Roles:0"] = "worker" });
 
