@@ -17,3 +17,9 @@ catch (Exception exception) when (exception is StartupException or OptionsValida
     Console.Error.WriteLine($"bastion: {exception.Message}");
     return 2;
 }
+catch (OperationCanceledException)
+{
+    // Ctrl+C or SIGTERM before start-up finished; everything started so far has been stopped.
+    Console.Error.WriteLine("bastion: stopped during start-up");
+    return 130;
+}

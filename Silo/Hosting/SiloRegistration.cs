@@ -41,7 +41,9 @@ public static class SiloRegistration
 
         const string invariant = "Npgsql";
         var connectionString = database.RuntimeConnectionString;
-        builder.Services.AddSingleton(database);
+        // Created by a factory so that the container owns it: disposing the app (also after a start-up
+        // that was cancelled half-way) stops the embedded PostgreSQL.
+        builder.Services.AddSingleton(_ => database);
 
         // Every silo may host any user's grain, so every silo needs the keys that open grain state.
         var keys = builder.Configuration.BindValidated<KeyOptions>(KeyOptions.SectionName);
