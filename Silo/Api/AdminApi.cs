@@ -1,5 +1,6 @@
 using Bastion.Access;
 using Bastion.Security;
+using Bastion.Storage;
 using Bastion.Users;
 using Microsoft.AspNetCore.Http.HttpResults;
 
@@ -84,18 +85,21 @@ public static class AdminApi
             : UserNotFound();
     }
 
-    private static async Task<Results<NoContent, ProblemHttpResult>> DeleteUserAsync(string id, IGrainFactory grains, Pseudonymizer pseudonyms)
+    private static async Task<Results<NoContent, ProblemHttpResult>> DeleteUserAsync(string id, IGrainFactory grains, Pseudonymizer pseudonyms, DataKeyStore dataKeys)
     {
         if (ValidateUserId(id) is { } invalid)
         {
             return invalid;
         }
 
-        return await DeleteAsync(pseudonyms.Pseudonymize(id), grains);
+        return await DeleteAsync(pseudonyms.Pseudonymize(id), grains, dataKeys);
     }
 
-    /// <summary>Deletes a user everywhere: directory first (it enforces the last-admin rule), then state, then key routes.</summary>
-    internal static async Task<Results<NoContent, ProblemHttpResult>> DeleteAsync(string pseudonym, IGrainFactory grains)
+    /// <summary>
+    /// Deletes a user everywhere: directory first (it enforces the last-admin rule), then state and key
+    /// routes, then the user's data key, which makes every stored copy of their state unreadable.
+    /// </summary>
+    internal static async Task<Results<NoContent, ProblemHttpResult>> DeleteAsync(string pseudonym, IGrainFactory grains, DataKeyStore dataKeys)
     {
         switch (await grains.GetGrain<IUserDirectoryGrain>(DirectoryKey).RemoveAsync(pseudonym))
         {
@@ -107,6 +111,7 @@ public static class AdminApi
 
         var keyIds = await grains.GetGrain<IUserGrain>(pseudonym).DeleteAsync() ?? [];
         await Task.WhenAll(keyIds.Select(keyId => grains.GetGrain<IApiKeyRouteGrain>(keyId).UnbindAsync()));
+        await dataKeys.DestroyAsync(DataKeyScope.ForUser(pseudonym), CancellationToken.None);
         return TypedResults.NoContent();
     }
 

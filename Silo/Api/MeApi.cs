@@ -1,4 +1,5 @@
 using Bastion.Access;
+using Bastion.Storage;
 using Bastion.Users;
 using Microsoft.AspNetCore.Http.HttpResults;
 
@@ -34,7 +35,7 @@ public static class MeApi
             : Problems.Unauthorized();
 
     /// <summary>Erasure at the user's request. Only the API key itself may do this: a stolen short-lived token must not be able to.</summary>
-    private static async Task<Results<NoContent, ProblemHttpResult>> DeleteAsync(HttpContext context, IGrainFactory grains)
+    private static async Task<Results<NoContent, ProblemHttpResult>> DeleteAsync(HttpContext context, IGrainFactory grains, DataKeyStore dataKeys)
     {
         var caller = context.Caller().Caller;
         if (caller.Credential.Kind != CredentialKind.ApiKey)
@@ -42,6 +43,6 @@ public static class MeApi
             return Problems.Forbidden("Deleting your account needs your API key, not an access token.");
         }
 
-        return await AdminApi.DeleteAsync(caller.Pseudonym, grains);
+        return await AdminApi.DeleteAsync(caller.Pseudonym, grains, dataKeys);
     }
 }

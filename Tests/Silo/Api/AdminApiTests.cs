@@ -1,5 +1,6 @@
 using System.Net;
 using System.Text.Json;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Bastion.Tests.Silo.Api;
 
@@ -81,6 +82,20 @@ public sealed class AdminApiTests(SiloFixture fixture)
         Assert.Equal(HttpStatusCode.Unauthorized, await StatusAsync(HttpMethod.Get, "/v1/me", apiKey));
         Assert.Equal(HttpStatusCode.NotFound, await AdminAsync(HttpMethod.Get, $"/admin/users/{id}"));
         Assert.Equal(HttpStatusCode.NotFound, await AdminAsync(HttpMethod.Delete, $"/admin/users/{id}"));
+    }
+
+    [Fact]
+    public async Task DeleteUser_DestroysTheirDataKey()
+    {
+        var id = NewId("erase");
+        await Silo.CreateUserWithKeyAsync(id, "user");
+        var scope = Bastion.Storage.DataKeyScope.ForUser(Silo.Services.GetRequiredService<Bastion.Security.Pseudonymizer>().Pseudonymize(id));
+        var dataKeys = Silo.Services.GetRequiredService<Bastion.Storage.DataKeyStore>();
+        var key = await dataKeys.GetCurrentAsync(scope, CancellationToken.None);
+
+        Assert.Equal(HttpStatusCode.NoContent, await AdminAsync(HttpMethod.Delete, $"/admin/users/{id}"));
+
+        await Assert.ThrowsAsync<Bastion.Storage.DataKeyUnavailableException>(() => dataKeys.FindAsync(scope, key.Id, CancellationToken.None));
     }
 
     [Fact]
