@@ -67,4 +67,47 @@ public sealed class ClusterStartupTests(SiloFixture fixture)
         using var apiReady = await api.Http.GetAsync("/readyz");
         Assert.Equal(HttpStatusCode.OK, apiReady.StatusCode);
     }
+
+    [Fact]
+    public async Task SixteenConcurrentStreams_AcrossTwoWorkerSilos_AllComplete()
+    {
+        var (database, apiDirectory) = await fixture.CreateDatabaseAsync();
+        var cluster = new Dictionary<string, string?>
+        {
+            ["Bastion:Node:ClusterId"] = "streams-" + Guid.NewGuid().ToString("N"),
+            ["Bastion:Keys:KeyringPath"] = Path.Combine(apiDirectory, "shared-keyring.json"),
+        };
+        await using var api = await TestSilo.StartAsync(database, apiDirectory, new Dictionary<string, string?>(cluster) { ["Bastion:Node:Roles:0"] = "api" });
+        var workers = await Task.WhenAll(Enumerable.Range(1, 2).Select(i =>
+        {
+            var directory = $"{apiDirectory}-worker-{i}";
+            Directory.CreateDirectory(directory);
+            return TestSilo.StartAsync(database, directory, new Dictionary<string, string?>(cluster) { ["Bastion:Node:Roles:0"] = "worker" });
+        }));
+        try
+        {
+            var id = "streams-" + Guid.NewGuid().ToString("N");
+            var apiKey = await api.CreateUserWithKeyAsync(id, "user");
+            using (var limits = await api.Http.SendAsync(TestSilo.Request(HttpMethod.Put, $"/admin/users/{id}/limits", api.AdminKey, new { concurrency = 16 })))
+            {
+                Assert.Equal(HttpStatusCode.OK, limits.StatusCode);
+            }
+
+            var bodies = await Task.WhenAll(Enumerable.Range(0, 16).Select(async i =>
+            {
+                using var response = await api.Http.SendAsync(
+                    TestSilo.Request(HttpMethod.Post, "/v1/completions", apiKey, new { model = "bastion-tiny-gpt2", prompt = $"Stream {i}", max_tokens = 8, temperature = 0, stream = true }),
+                    HttpCompletionOption.ResponseHeadersRead);
+                Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+                return await response.Content.ReadAsStringAsync();
+            }));
+
+            Assert.All(bodies, body => Assert.EndsWith("data: [DONE]\n\n", body, StringComparison.Ordinal));
+            Assert.All(bodies, body => Assert.DoesNotContain("event: error", body, StringComparison.Ordinal));
+        }
+        finally
+        {
+            await Task.WhenAll(workers.Select(w => w.DisposeAsync().AsTask()));
+        }
+    }
 }
