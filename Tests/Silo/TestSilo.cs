@@ -34,7 +34,8 @@ public sealed class TestSilo : IAsyncDisposable
     /// <summary>The bootstrap admin's API key, as written to the key file.</summary>
     public string AdminKey => File.ReadAllText(Services.GetRequiredService<BootstrapAdmin>().KeyFile).Trim();
 
-    public static async Task<TestSilo> StartAsync(string runtimeConnectionString, string dataDirectory, IReadOnlyDictionary<string, string?>? settings = null)
+    public static async Task<TestSilo> StartAsync(
+        string runtimeConnectionString, string dataDirectory, IReadOnlyDictionary<string, string?>? settings = null, Action<WebApplicationBuilder>? configure = null)
     {
         var app = await BastionApplication.BuildAsync(["--environment=Development"], builder =>
         {
@@ -50,6 +51,8 @@ public sealed class TestSilo : IAsyncDisposable
             {
                 builder.Configuration.AddInMemoryCollection(settings);
             }
+
+            configure?.Invoke(builder);
         });
         await app.StartAsync();
         var edge = app.Services.GetRequiredService<EdgeEndpoints>();
