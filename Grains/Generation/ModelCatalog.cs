@@ -7,7 +7,8 @@ namespace Bastion.Generation;
 /// <param name="Name">The name clients ask for.</param>
 /// <param name="ContextLength">The most tokens (prompt plus completion) one sequence may hold.</param>
 /// <param name="Created">When the model was loaded.</param>
-public sealed record ModelInfo(string Name, int ContextLength, DateTimeOffset Created);
+/// <param name="ExecutionProvider">Where it runs: CUDA or CPU.</param>
+public sealed record ModelInfo(string Name, int ContextLength, DateTimeOffset Created, ExecutionProviderKind ExecutionProvider);
 
 /// <summary>A validated request, tokenized and ready to decode.</summary>
 public sealed record PreparedGeneration(string Model, int[] PromptTokens, int MaxNewTokens, SamplingOptions Sampling, IReadOnlyList<string> Stop)
@@ -34,7 +35,7 @@ public sealed class ModelCatalog(TimeProvider time) : IDisposable
     /// <summary>Serves <paramref name="decoder"/> as <paramref name="name"/>, with the GPT-2 tokenizer; the catalog then owns it.</summary>
     public void Add(string name, DecoderModel decoder)
     {
-        var info = new ModelInfo(name, decoder.ContextLength ?? int.MaxValue, time.GetUtcNow());
+        var info = new ModelInfo(name, decoder.ContextLength ?? int.MaxValue, time.GetUtcNow(), decoder.ExecutionProvider);
         var models = new Dictionary<string, LoadedModel>(_models, StringComparer.Ordinal) { [name] = new(info, decoder, TextTokenizer.CreateGpt2()) };
         _models = models.ToFrozenDictionary(StringComparer.Ordinal);
     }

@@ -28,5 +28,7 @@ internal sealed class DatabaseHealthCheck(BastionDatabase database) : IHealthChe
 internal sealed class ModelHealthCheck(ModelCatalog models) : IHealthCheck
 {
     public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default) =>
-        Task.FromResult(models.IsReady ? HealthCheckResult.Healthy() : HealthCheckResult.Unhealthy("models not loaded"));
+        Task.FromResult(models.IsReady
+            ? HealthCheckResult.Healthy(data: models.Models.ToDictionary(m => m.Name, m => (object)m.ExecutionProvider.ToString()))
+            : HealthCheckResult.Unhealthy("models not loaded"));
 }

@@ -109,7 +109,7 @@ public static class HttpRegistration
         });
         app.UseStatusCodePages();
         app.MapHealthChecks("/healthz", new() { Predicate = _ => false }).AllowAnonymousCaller();
-        app.MapHealthChecks("/readyz", new() { Predicate = check => check.Tags.Contains("ready") }).AllowAnonymousCaller();
+        app.MapHealthChecks("/readyz", new() { Predicate = check => check.Tags.Contains("ready"), ResponseWriter = ReadinessWriter.WriteAsync }).AllowAnonymousCaller();
         if (node.HasRole(NodeOptions.ApiRole))
         {
             app.UseRateLimiter();

@@ -110,5 +110,15 @@ public sealed class CompletionsApiTests(SiloFixture fixture)
 
         Assert.Equal(HttpStatusCode.OK, live.StatusCode);
         Assert.Equal(HttpStatusCode.OK, ready.StatusCode);
+        Assert.Equal("{\"status\":\"Healthy\"}", await ready.Content.ReadAsStringAsync());
+
+        // Details, such as each model's execution provider, are for admins only.
+        var user = await Silo.CreateUserWithKeyAsync("ready-" + Guid.NewGuid().ToString("N"), "user");
+        using var asUser = await Silo.Http.SendAsync(TestSilo.Request(HttpMethod.Get, "/readyz", user));
+        Assert.Equal("{\"status\":\"Healthy\"}", await asUser.Content.ReadAsStringAsync());
+        using var asAdmin = await Silo.Http.SendAsync(TestSilo.Request(HttpMethod.Get, "/readyz", Silo.AdminKey));
+        using var details = JsonDocument.Parse(await asAdmin.Content.ReadAsStringAsync());
+        Assert.Equal("Cpu", details.RootElement.GetProperty("checks").GetProperty("models").GetProperty(Model).GetString());
+        Assert.Equal("Healthy", details.RootElement.GetProperty("checks").GetProperty("database").GetProperty("status").GetString());
     }
 }
