@@ -9,8 +9,6 @@ using Bastion.Hosting;
 using Bastion.Limits;
 using Bastion.Security;
 using Bastion.Users;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace Bastion.Benchmarks;
@@ -36,37 +34,21 @@ public class AdmissionBenchmarks
     // max_tokens = 1 and a short prompt keep the background generation cheap; admission reserves prompt + 1 tokens.
     private static readonly GenerationRequest Request = new(InferenceRegistration.DefaultModelName, "Hello", 1);
 
-    private readonly string _directory = Path.Combine("/tmp", "bastion-admission-bench-" + Guid.NewGuid().ToString("N")[..8]);
     private readonly string[] _pseudonyms = new string[Users];
     private readonly Credential[] _credentials = new Credential[Users];
     private readonly Guid[] _admitted = new Guid[Users];
     private int _admittedCount;
-    private WebApplication? _app;
+    private BenchmarkSilo? _silo;
     private IGrainFactory? _grains;
 
     [GlobalSetup]
     public async Task SetupAsync()
     {
-        // Under /tmp (not the caller's home): as root, the embedded server runs as the postgres OS user, which must reach it.
-        Directory.CreateDirectory(
-            _directory,
-            UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute
-            | UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute);
         try
         {
-            _app = await BastionApplication.BuildAsync(["--environment=Development"], builder =>
-                builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
-                {
-                    ["Bastion:Node:DataDirectory"] = _directory,
-                    ["Bastion:Inference:IntraOpThreads"] = "1",
-
-                    // The generation runs after admission and is not measured; the CPU keeps it the same on every host.
-                    ["Bastion:Inference:ExecutionProvider"] = "Cpu",
-                    ["Logging:LogLevel:Default"] = "Warning",
-                }));
-            await _app.StartAsync();
-            _grains = _app.Services.GetRequiredService<IGrainFactory>();
-            await CreateUsersAsync(_app.Services, _grains);
+            _silo = await BenchmarkSilo.StartAsync("admission");
+            _grains = _silo.Services.GetRequiredService<IGrainFactory>();
+            await CreateUsersAsync(_silo.Services, _grains);
 
             // Activate every user and generation path once (model session, JIT, connection pool) before BenchmarkDotNet warms up.
             await SubmitAllAsync();
@@ -133,17 +115,10 @@ public class AdmissionBenchmarks
     [GlobalCleanup]
     public async Task CleanupAsync()
     {
-        if (_app is not null)
+        if (_silo is not null)
         {
-            // Stopping the silo stops its embedded PostgreSQL.
-            await _app.StopAsync();
-            await _app.DisposeAsync();
-            _app = null;
-        }
-
-        if (Directory.Exists(_directory))
-        {
-            Directory.Delete(_directory, recursive: true);
+            await _silo.DisposeAsync();
+            _silo = null;
         }
     }
 
