@@ -65,7 +65,7 @@ public class AdmissionBenchmarks
     {
         var pseudonymizer = services.GetRequiredService<Pseudonymizer>();
         var apiKeys = services.GetRequiredService<ApiKeys>();
-        var directory = grains.GetGrain<IUserDirectoryGrain>(BootstrapGrain.DirectoryKey);
+        var directory = grains.GetGrain<IUserDirectoryGrain>(IUserDirectoryGrain.Key);
         var unlimited = new UserLimits(
             new LimitPolicy(LimitAlgorithm.TokenBucket, 1_000_000_000_000, TimeSpan.FromMinutes(1)),
             new LimitPolicy(LimitAlgorithm.TokenBucket, 1_000_000_000_000, TimeSpan.FromMinutes(1)),

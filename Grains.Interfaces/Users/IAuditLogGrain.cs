@@ -4,6 +4,9 @@ namespace Bastion.Users;
 [Alias("bastion.audit-log")]
 public interface IAuditLogGrain : IGrainWithStringKey
 {
+    /// <summary>The key of the one audit log.</summary>
+    const string Key = "audit";
+
     /// <summary>Appends an event.</summary>
     [Alias("append")]
     Task AppendAsync(AuditEvent auditEvent);

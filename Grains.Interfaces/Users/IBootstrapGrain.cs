@@ -7,6 +7,9 @@ namespace Bastion.Users;
 [Alias("bastion.bootstrap")]
 public interface IBootstrapGrain : IGrainWithStringKey
 {
+    /// <summary>The key of the one bootstrap grain.</summary>
+    const string Key = "bootstrap";
+
     /// <summary>
     /// Creates the bootstrap admin with the given key when no admin has ever been bootstrapped.
     /// Returns true when it did; false when bootstrap had already happened.

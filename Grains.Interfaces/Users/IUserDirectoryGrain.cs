@@ -7,6 +7,9 @@ namespace Bastion.Users;
 [Alias("bastion.user-directory")]
 public interface IUserDirectoryGrain : IGrainWithStringKey
 {
+    /// <summary>The key of the one directory.</summary>
+    const string Key = "users";
+
     /// <summary>Adds a user. Returns false when the pseudonym is already listed.</summary>
     [Alias("add")]
     Task<bool> AddAsync(string pseudonym, string userId, bool isAdmin);

@@ -19,7 +19,7 @@ public sealed partial class BootstrapGrain(
             return false;
         }
 
-        await GrainFactory.GetGrain<IUserDirectoryGrain>(DirectoryKey).AddAsync(adminPseudonym, adminUserId, isAdmin: true);
+        await GrainFactory.GetGrain<IUserDirectoryGrain>(IUserDirectoryGrain.Key).AddAsync(adminPseudonym, adminUserId, isAdmin: true);
         var admin = GrainFactory.GetGrain<IUserGrain>(adminPseudonym);
         await admin.CreateAsync([Roles.Admin]);
         await admin.AddApiKeyAsync(key);
@@ -30,9 +30,6 @@ public sealed partial class BootstrapGrain(
         LogBootstrapped(logger, adminPseudonym, key.KeyId, key.ExpiresAt);
         return true;
     }
-
-    /// <summary>The key of the user directory singleton.</summary>
-    public const string DirectoryKey = "users";
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "AUDIT bootstrap admin {Pseudonym} created with API key {KeyId}, expiring {ExpiresAt}")]
     private static partial void LogBootstrapped(ILogger logger, string pseudonym, string keyId, DateTimeOffset? expiresAt);

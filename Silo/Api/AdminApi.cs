@@ -42,7 +42,7 @@ public static class AdminApi
         }
 
         var pageSize = limit ?? 100;
-        var page = await grains.GetGrain<IUserDirectoryGrain>(DirectoryKey).ListAsync(after, pageSize);
+        var page = await grains.GetGrain<IUserDirectoryGrain>(IUserDirectoryGrain.Key).ListAsync(after, pageSize);
         var next = page.Count == pageSize ? page[^1].UserId : null;
         return TypedResults.Json(new UserList([.. page.Select(u => new UserListEntry(u.UserId, u.IsAdmin, u.CreatedAt))], next), ApiJsonContext.Default.UserList);
     }
@@ -64,7 +64,7 @@ public static class AdminApi
         var id = request.Id!;
         IReadOnlyList<string> roles = [.. (request.Roles ?? [Roles.User]).Distinct(StringComparer.Ordinal)];
         var pseudonym = pseudonyms.Pseudonymize(id);
-        if (!await grains.GetGrain<IUserDirectoryGrain>(DirectoryKey).AddAsync(pseudonym, id, roles.Contains(Roles.Admin)))
+        if (!await grains.GetGrain<IUserDirectoryGrain>(IUserDirectoryGrain.Key).AddAsync(pseudonym, id, roles.Contains(Roles.Admin)))
         {
             return Problems.Conflict("A user with this id already exists.");
         }
@@ -101,7 +101,7 @@ public static class AdminApi
     /// </summary>
     internal static async Task<Results<NoContent, ProblemHttpResult>> DeleteAsync(string pseudonym, IGrainFactory grains, DataKeyStore dataKeys)
     {
-        switch (await grains.GetGrain<IUserDirectoryGrain>(DirectoryKey).RemoveAsync(pseudonym))
+        switch (await grains.GetGrain<IUserDirectoryGrain>(IUserDirectoryGrain.Key).RemoveAsync(pseudonym))
         {
             case DirectoryChange.LastAdmin:
                 return LastAdmin();
@@ -131,7 +131,7 @@ public static class AdminApi
 
         IReadOnlyList<string> roles = [.. request!.Roles!.Distinct(StringComparer.Ordinal)];
         var pseudonym = pseudonyms.Pseudonymize(id);
-        switch (await grains.GetGrain<IUserDirectoryGrain>(DirectoryKey).SetAdminAsync(pseudonym, roles.Contains(Roles.Admin)))
+        switch (await grains.GetGrain<IUserDirectoryGrain>(IUserDirectoryGrain.Key).SetAdminAsync(pseudonym, roles.Contains(Roles.Admin)))
         {
             case DirectoryChange.LastAdmin:
                 return LastAdmin();
@@ -217,11 +217,10 @@ public static class AdminApi
             return Problems.InvalidRequest($"'limit' must be between 1 and {AuditLogGrain.Capacity}.");
         }
 
-        var events = await grains.GetGrain<IAuditLogGrain>("audit").ReadAsync(limit ?? 100);
+        var events = await grains.GetGrain<IAuditLogGrain>(IAuditLogGrain.Key).ReadAsync(limit ?? 100);
         return TypedResults.Json(new AuditList([.. events.Select(e => new AuditEntry(e.Time, e.ActorPseudonym, e.Action, e.TargetPseudonym, e.Status))]), ApiJsonContext.Default.AuditList);
     }
 
-    internal const string DirectoryKey = BootstrapGrain.DirectoryKey;
 
     internal static JsonHttpResult<T> Created<T>(HttpContext context, string location, T value, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> typeInfo)
     {

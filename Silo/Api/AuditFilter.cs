@@ -17,7 +17,7 @@ public static partial class AuditFilter
             var status = result is IStatusCodeHttpResult { StatusCode: { } code } ? code : http.Response.StatusCode;
             var actor = http.Caller().Caller.Pseudonym;
             LogAudit(services.GetRequiredService<ILoggerFactory>().CreateLogger("Bastion.Audit"), actor, action, target, status);
-            await services.GetRequiredService<IGrainFactory>().GetGrain<IAuditLogGrain>("audit")
+            await services.GetRequiredService<IGrainFactory>().GetGrain<IAuditLogGrain>(IAuditLogGrain.Key)
                 .AppendAsync(new AuditEvent(services.GetRequiredService<TimeProvider>().GetUtcNow(), actor, action, target, status));
             return result;
         });

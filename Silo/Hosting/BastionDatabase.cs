@@ -37,8 +37,7 @@ public sealed class BastionDatabase : IAsyncDisposable
                 $"ConnectionStrings:{DatabaseOptions.RuntimeConnectionStringName} is not set. Outside Development Bastion needs an external PostgreSQL; set it (environment: ConnectionStrings__{DatabaseOptions.RuntimeConnectionStringName}).");
         }
 
-        var embedded = await EmbeddedPostgres.StartAsync(
-            await EmbeddedPostgres.ResolveDataDirectoryAsync(embeddedDirectory, cancellationToken), logger, cancellationToken);
+        var embedded = await StartEmbeddedAsync(embeddedDirectory, logger, cancellationToken);
         try
         {
             await SchemaMigrator.MigrateAsync(embedded.OwnerConnectionString, options.RuntimeRole, cancellationToken);
@@ -51,6 +50,10 @@ public sealed class BastionDatabase : IAsyncDisposable
             throw;
         }
     }
+
+    /// <summary>The development server, in <paramref name="directory"/> or a place the <c>postgres</c> user can reach.</summary>
+    internal static async Task<EmbeddedPostgres> StartEmbeddedAsync(string directory, ILogger logger, CancellationToken cancellationToken) =>
+        await EmbeddedPostgres.StartAsync(await EmbeddedPostgres.ResolveDataDirectoryAsync(directory, cancellationToken), logger, cancellationToken);
 
     private static async Task EnsureCurrentAsync(string connectionString, CancellationToken cancellationToken)
     {

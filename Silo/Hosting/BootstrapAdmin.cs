@@ -43,7 +43,7 @@ public sealed partial class BootstrapAdmin(
         }
 
         var key = new NewApiKey(keyId, hash, version, "bootstrap", now, now.Add(options.Value.KeyLifetime));
-        if (await grains.GetGrain<IBootstrapGrain>("bootstrap").EnsureAdminAsync(options.Value.AdminId, pseudonyms.Pseudonymize(options.Value.AdminId), key))
+        if (await grains.GetGrain<IBootstrapGrain>(IBootstrapGrain.Key).EnsureAdminAsync(options.Value.AdminId, pseudonyms.Pseudonymize(options.Value.AdminId), key))
         {
             File.Move(pending, KeyFile, overwrite: true);
             LogCreated(logger, KeyFile);

@@ -30,8 +30,7 @@ public static class MigrateCommand
 
         var node = configuration.BindValidated<NodeOptions>(NodeOptions.SectionName);
         var paths = new DevelopmentPaths(Path.GetFullPath(node.DataDirectory, builder.Environment.ContentRootPath));
-        var dataDirectory = await EmbeddedPostgres.ResolveDataDirectoryAsync(paths.Postgres, CancellationToken.None);
-        await using var embedded = await EmbeddedPostgres.StartAsync(dataDirectory, logger, CancellationToken.None);
+        await using var embedded = await BastionDatabase.StartEmbeddedAsync(paths.Postgres, logger, CancellationToken.None);
         Report(await SchemaMigrator.MigrateAsync(embedded.OwnerConnectionString, database.RuntimeRole, CancellationToken.None));
         return 0;
     }

@@ -14,11 +14,6 @@ public sealed class Pseudonymizer(IKeyProvider keys)
     {
         Span<byte> hash = stackalloc byte[HMACSHA256.HashSizeInBytes];
         HMACSHA256.HashData(keys.PseudonymKey, Encoding.UTF8.GetBytes(userId), hash);
-        return "u_" + Base64Url.Encode(hash);
+        return "u_" + System.Buffers.Text.Base64Url.EncodeToString(hash);
     }
-}
-
-internal static class Base64Url
-{
-    public static string Encode(ReadOnlySpan<byte> bytes) => System.Buffers.Text.Base64Url.EncodeToString(bytes);
 }

@@ -38,6 +38,18 @@ public sealed class SiloFixture : IAsyncLifetime
         return (runtime, directory);
     }
 
+    /// <summary>A fresh database for one cluster: every member shares its cluster id and keyring, as production silos do.</summary>
+    public async Task<TestCluster> CreateClusterAsync(IReadOnlyDictionary<string, string?>? settings = null)
+    {
+        var (database, directory) = await CreateDatabaseAsync();
+        var shared = new Dictionary<string, string?>(settings ?? new Dictionary<string, string?>())
+        {
+            ["Bastion:Node:ClusterId"] = "test-" + Guid.NewGuid().ToString("N"),
+            ["Bastion:Keys:KeyringPath"] = Path.Combine(directory, "shared-keyring.json"),
+        };
+        return new TestCluster(database, directory, shared);
+    }
+
     public async Task DisposeAsync()
     {
         if (_silo is not null)
@@ -58,6 +70,23 @@ public sealed class SiloFixture : IAsyncLifetime
         {
             // Best effort: the temporary directory is not part of any assertion.
         }
+    }
+}
+
+/// <summary>One cluster's database and shared settings; each member silo gets its own data directory.</summary>
+public sealed record TestCluster(string Database, string Directory, IReadOnlyDictionary<string, string?> Settings)
+{
+    /// <summary>Starts member <paramref name="name"/>, with <paramref name="settings"/> on top of the cluster's.</summary>
+    public Task<TestSilo> StartSiloAsync(string name, IReadOnlyDictionary<string, string?>? settings = null)
+    {
+        var directory = System.IO.Directory.CreateDirectory($"{Directory}-{name}").FullName;
+        var merged = new Dictionary<string, string?>(Settings);
+        foreach (var (key, value) in settings ?? new Dictionary<string, string?>())
+        {
+            merged[key] = value;
+        }
+
+        return TestSilo.StartAsync(Database, directory, merged);
     }
 }
 

@@ -81,28 +81,22 @@ public sealed class ClusterLimitTests(SiloFixture fixture, ITestOutputHelper out
 
     private async Task<TestSilo[]> StartClusterAsync()
     {
-        var (database, directory) = await fixture.CreateDatabaseAsync();
-        var settings = new Dictionary<string, string?>
+        var cluster = await fixture.CreateClusterAsync(new Dictionary<string, string?>
         {
-            ["Bastion:Node:ClusterId"] = "limits-" + Guid.NewGuid().ToString("N"),
-            ["Bastion:Keys:KeyringPath"] = Path.Combine(directory, "shared-keyring.json"),
-            ["Bastion:Bootstrap:KeyFile"] = Path.Combine(directory, "admin-api-key"),
             // Detect the killed silo in seconds rather than a minute.
             ["Bastion:Cluster:Membership:ProbeTimeout"] = "00:00:01",
             ["Bastion:Cluster:Membership:NumMissedProbesLimit"] = "2",
             ["Bastion:Cluster:Membership:NumVotesForDeathDeclaration"] = "1",
             ["Bastion:Cluster:Membership:TableRefreshTimeout"] = "00:00:02",
             ["Bastion:Cluster:Messaging:ResponseTimeout"] = "00:00:20",
-        };
+        });
+
+        // Every member reads the one bootstrap key file, so any of them can act as admin in the test.
+        cluster = cluster with { Settings = new Dictionary<string, string?>(cluster.Settings) { ["Bastion:Bootstrap:KeyFile"] = Path.Combine(cluster.Directory, "admin-api-key") } };
 
         // Start one first so that it alone bootstraps, then the others join its cluster.
-        var first = await TestSilo.StartAsync(database, directory, settings);
-        var others = await Task.WhenAll(Enumerable.Range(1, 2).Select(i =>
-        {
-            var own = directory + "-" + i;
-            Directory.CreateDirectory(own);
-            return TestSilo.StartAsync(database, own, settings);
-        }));
+        var first = await cluster.StartSiloAsync("0");
+        var others = await Task.WhenAll(Enumerable.Range(1, 2).Select(i => cluster.StartSiloAsync(i.ToString(System.Globalization.CultureInfo.InvariantCulture))));
         return [first, .. others];
     }
 

@@ -11,15 +11,8 @@ public sealed class ClusterStartupTests(SiloFixture fixture)
     [Fact]
     public async Task TwoSilos_StartingTogether_BootstrapExactlyOneAdminWhoseKeyWorksOnBoth()
     {
-        var (database, firstDirectory) = await fixture.CreateDatabaseAsync();
-        var secondDirectory = firstDirectory + "-second";
-        Directory.CreateDirectory(secondDirectory);
-        var shared = new Dictionary<string, string?>
-        {
-            ["Bastion:Node:ClusterId"] = "test-" + Guid.NewGuid().ToString("N"),
-            ["Bastion:Keys:KeyringPath"] = Path.Combine(firstDirectory, "shared-keyring.json"),
-        };
-        var starting = new[] { TestSilo.StartAsync(database, firstDirectory, shared), TestSilo.StartAsync(database, secondDirectory, shared) };
+        var cluster = await fixture.CreateClusterAsync();
+        var starting = new[] { cluster.StartSiloAsync("first"), cluster.StartSiloAsync("second") };
 
         var silos = await Task.WhenAll(starting);
         try
@@ -44,16 +37,9 @@ public sealed class ClusterStartupTests(SiloFixture fixture)
     [Fact]
     public async Task ApiOnlySilo_LoadsNoModel_AndItsCompletionsRunOnAWorker()
     {
-        var (database, apiDirectory) = await fixture.CreateDatabaseAsync();
-        var workerDirectory = apiDirectory + "-worker";
-        Directory.CreateDirectory(workerDirectory);
-        var cluster = new Dictionary<string, string?>
-        {
-            ["Bastion:Node:ClusterId"] = "roles-" + Guid.NewGuid().ToString("N"),
-            ["Bastion:Keys:KeyringPath"] = Path.Combine(apiDirectory, "shared-keyring.json"),
-        };
-        await using var api = await TestSilo.StartAsync(database, apiDirectory, new Dictionary<string, string?>(cluster) { ["Bastion:Node:Roles:0"] = "api" });
-        await using var worker = await TestSilo.StartAsync(database, workerDirectory, new Dictionary<string, string?>(cluster) { ["Bastion:Node:Roles:0"] = "worker" });
+        var cluster = await fixture.CreateClusterAsync();
+        await using var api = await cluster.StartSiloAsync("api", new Dictionary<string, string?> { ["Bastion:Node:Roles:0"] = "api" });
+        await using var worker = await cluster.StartSiloAsync("worker", new Dictionary<string, string?> { ["Bastion:Node:Roles:0"] = "worker" });
 
         Assert.False(api.Services.GetRequiredService<ModelCatalog>().IsReady);
         Assert.True(worker.Services.GetRequiredService<ModelCatalog>().IsReady);
@@ -71,19 +57,10 @@ public sealed class ClusterStartupTests(SiloFixture fixture)
     [Fact]
     public async Task SixteenConcurrentStreams_AcrossTwoWorkerSilos_AllComplete()
     {
-        var (database, apiDirectory) = await fixture.CreateDatabaseAsync();
-        var cluster = new Dictionary<string, string?>
-        {
-            ["Bastion:Node:ClusterId"] = "streams-" + Guid.NewGuid().ToString("N"),
-            ["Bastion:Keys:KeyringPath"] = Path.Combine(apiDirectory, "shared-keyring.json"),
-        };
-        await using var api = await TestSilo.StartAsync(database, apiDirectory, new Dictionary<string, string?>(cluster) { ["Bastion:Node:Roles:0"] = "api" });
+        var cluster = await fixture.CreateClusterAsync();
+        await using var api = await cluster.StartSiloAsync("api", new Dictionary<string, string?> { ["Bastion:Node:Roles:0"] = "api" });
         var workers = await Task.WhenAll(Enumerable.Range(1, 2).Select(i =>
-        {
-            var directory = $"{apiDirectory}-worker-{i}";
-            Directory.CreateDirectory(directory);
-            return TestSilo.StartAsync(database, directory, new Dictionary<string, string?>(cluster) { ["Bastion:Node:Roles:0"] = "worker" });
-        }));
+            cluster.StartSiloAsync($"worker-{i}", new Dictionary<string, string?> { ["Bastion:Node:Roles:0"] = "worker" })));
         try
         {
             var id = "streams-" + Guid.NewGuid().ToString("N");
