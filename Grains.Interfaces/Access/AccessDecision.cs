@@ -21,17 +21,15 @@ public enum DenialReason
 
 /// <summary>The user grain's verdict on one request.</summary>
 /// <param name="Reason">Why it was denied, or <see cref="DenialReason.None"/>.</param>
-/// <param name="Roles">The caller's roles when allowed.</param>
-/// <param name="RevocationGeneration">The user's current token revocation generation.</param>
+/// <param name="RevocationGeneration">The user's current token revocation generation (what a new access token carries).</param>
 [GenerateSerializer, Immutable, Alias("bastion.access-decision")]
 public sealed record AccessDecision(
     [property: Id(0)] DenialReason Reason,
-    [property: Id(1)] IReadOnlyList<string> Roles,
     [property: Id(2)] long RevocationGeneration)
 {
     /// <summary>True when the request may proceed.</summary>
     public bool IsAllowed => Reason == DenialReason.None;
 
     /// <summary>A denial for the given reason.</summary>
-    public static AccessDecision Deny(DenialReason reason) => new(reason, [], 0);
+    public static AccessDecision Deny(DenialReason reason) => new(reason, 0);
 }

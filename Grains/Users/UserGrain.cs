@@ -255,7 +255,7 @@ public sealed partial class UserGrain(
             return AccessDecision.Deny(reason);
         }
 
-        return new AccessDecision(DenialReason.None, [.. state.State.Roles], state.State.RevocationGeneration);
+        return new AccessDecision(DenialReason.None, state.State.RevocationGeneration);
     }
 
     private static DenialReason Verify(UserState user, Credential credential, DateTimeOffset now)
