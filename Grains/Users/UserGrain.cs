@@ -130,8 +130,7 @@ public sealed partial class UserGrain(
         return keyIds;
     }
 
-    public Task<AccessDecision> AuthorizeAsync(Credential credential, Permission permission) =>
-        Task.FromResult(Decide(credential, permission));
+    public Task<AccessDecision> AuthorizeAsync(Credential credential, Permission permission) => DecideCurrentAsync(credential, permission);
 
     public async Task<Submission> SubmitAsync(Credential credential, GenerationRequest request)
     {
@@ -140,7 +139,7 @@ public sealed partial class UserGrain(
         var promptTokens = -1;
         for (var attempt = 1; ; attempt++)
         {
-            var decision = Decide(credential, Permission.Infer);
+            var decision = await DecideCurrentAsync(credential, Permission.Infer);
             if (!decision.IsAllowed)
             {
                 return await RefuseAsync(decision, null);
@@ -240,6 +239,22 @@ public sealed partial class UserGrain(
     // Each generation stops at its next decode step and settles what it used, which closes it here.
     private Task CancelAsync(IReadOnlyList<Guid> generations) =>
         Task.WhenAll(generations.Select(id => GrainFactory.GetGrain<IGenerationGrain>(id).CancelAsync()));
+
+    /// <summary>
+    /// Decides on the state in memory, unless the credential names a key this activation has never
+    /// seen: then it re-reads once, because while silos join or leave a duplicate activation can hold
+    /// state older than a key issued through the other one. Invented key ids never get here (the edge
+    /// checks their MAC), so the extra read costs nothing an attacker can repeat cheaply.
+    /// </summary>
+    private async Task<AccessDecision> DecideCurrentAsync(Credential credential, Permission permission)
+    {
+        if (credential.Kind != CredentialKind.ExternalToken && !state.State.ApiKeys.ContainsKey(credential.KeyId))
+        {
+            await state.ReadStateAsync();
+        }
+
+        return Decide(credential, permission);
+    }
 
     private AccessDecision Decide(Credential credential, Permission permission)
     {
