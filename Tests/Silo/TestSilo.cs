@@ -6,6 +6,7 @@ using Bastion.Hosting;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Npgsql;
 
 namespace Bastion.Tests.Silo;
 
@@ -17,9 +18,12 @@ public sealed class TestSilo : IAsyncDisposable
 {
     private readonly WebApplication _app;
 
-    private TestSilo(WebApplication app, string dataDirectory, HttpClient http)
+    private readonly string _connectionString;
+
+    private TestSilo(WebApplication app, string connectionString, string dataDirectory, HttpClient http)
     {
         _app = app;
+        _connectionString = connectionString;
         DataDirectory = dataDirectory;
         Http = http;
     }
@@ -80,7 +84,7 @@ public sealed class TestSilo : IAsyncDisposable
             },
         };
         var http = new HttpClient(handler) { BaseAddress = new Uri(edge.Url!) };
-        return new TestSilo(app, dataDirectory, http);
+        return new TestSilo(app, runtimeConnectionString, dataDirectory, http);
     }
 
     public static HttpRequestMessage Request(HttpMethod method, string path, string? bearer, object? body = null)
@@ -136,6 +140,7 @@ public sealed class TestSilo : IAsyncDisposable
         Http.Dispose();
         await _app.StopAsync(new CancellationToken(canceled: true));
         await _app.DisposeAsync();
+        ReleaseConnections();
         _killed = true;
     }
 
@@ -151,5 +156,17 @@ public sealed class TestSilo : IAsyncDisposable
         Http.Dispose();
         await _app.StopAsync();
         await _app.DisposeAsync();
+        ReleaseConnections();
+    }
+
+    /// <summary>
+    /// Closes the idle pooled connections to this silo's database, as the end of a silo process would.
+    /// Npgsql's pools are per process and keep idle connections for minutes, so without this the many
+    /// silos a test run starts would exhaust the test server's connection slots.
+    /// </summary>
+    private void ReleaseConnections()
+    {
+        using var connection = new NpgsqlConnection(_connectionString);
+        NpgsqlConnection.ClearPool(connection);
     }
 }
