@@ -2,8 +2,21 @@ using BenchmarkDotNet.Running;
 
 namespace Bastion.Benchmarks;
 
-/// <summary><c>dotnet run -c Release --project Benchmarks -- --filter '*'</c></summary>
+/// <summary>
+/// <c>dotnet run -c Release --project Benchmarks -- --filter '*'</c> runs the BenchmarkDotNet benchmarks;
+/// <c>dotnet run -c Release --project Benchmarks -- inference [tiny|small|all]</c> runs the inference load tool.
+/// </summary>
+[System.Runtime.Versioning.SupportedOSPlatform("linux")]
 internal static class BenchmarkProgram
 {
-    private static void Main(string[] args) => BenchmarkSwitcher.FromAssembly(typeof(BenchmarkProgram).Assembly).Run(args);
+    private static async Task<int> Main(string[] args)
+    {
+        if (args.Length > 0 && args[0] == "inference")
+        {
+            return await InferenceLoad.RunAsync(args[1..]);
+        }
+
+        BenchmarkSwitcher.FromAssembly(typeof(BenchmarkProgram).Assembly).Run(args);
+        return 0;
+    }
 }
