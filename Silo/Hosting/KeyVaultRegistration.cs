@@ -11,8 +11,8 @@ namespace Bastion.Hosting;
 internal static class KeyVaultRegistration
 {
     /// <summary>
-    /// Keys from Azure Key Vault: validated options, a <see cref="SecretClient"/> (unless one is registered
-    /// already, as tests do for a local stand-in vault), the provider as a hosted service registered before
+    /// Keys from Azure Key Vault: validated options, a <see cref="SecretClient"/> and the provider (unless
+    /// registered already, as tests do for a local stand-in vault and a fake clock), the provider as a hosted service registered before
     /// Orleans so that the silo never joins the cluster without its keys, and a <c>keys</c> readiness check.
     /// </summary>
     public static IServiceCollection AddKeyVaultKeys(this IServiceCollection services, KeyVaultOptions options, bool isDevelopment)
@@ -23,7 +23,7 @@ internal static class KeyVaultRegistration
         }
 
         services.TryAddSingleton(_ => CreateSecretClient(options));
-        services.AddSingleton(sp => new KeyVaultKeyProvider(
+        services.TryAddSingleton(sp => new KeyVaultKeyProvider(
             sp.GetRequiredService<SecretClient>(), options, sp.GetService<TimeProvider>() ?? TimeProvider.System, sp.GetRequiredService<ILogger<KeyVaultKeyProvider>>()));
         services.AddSingleton<IKeyProvider>(sp => sp.GetRequiredService<KeyVaultKeyProvider>());
         services.AddHostedService(sp => sp.GetRequiredService<KeyVaultKeyProvider>());

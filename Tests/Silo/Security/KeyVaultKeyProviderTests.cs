@@ -43,6 +43,7 @@ public sealed class KeyVaultKeyProviderTests : IAsyncLifetime
         await provider.StartAsync(CancellationToken.None);
         await provider.StopAsync(CancellationToken.None);
 
+        Assert.True(_vault.Challenges > 0); // The client authenticated by answering the vault's bearer challenge.
         Assert.Equal(_pseudonymKey, provider.PseudonymKey.ToArray());
         Assert.Equal(1, provider.CurrentApiKeyHashingKey.Version);
         Assert.Equal(1, provider.CurrentKek.Version);

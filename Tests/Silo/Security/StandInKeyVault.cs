@@ -42,8 +42,11 @@ public sealed class StandInKeyVault : IAsyncDisposable
     /// <summary>Version lists are served this many to a page, so that clients must follow <c>nextLink</c>.</summary>
     public int PageSize { get; set; } = 2;
 
-    /// <summary>Requests answered so far, for checking that known versions are not re-read.</summary>
+    /// <summary>Secret versions read so far, for checking that known versions are not re-read.</summary>
     public int SecretReads;
+
+    /// <summary>Requests refused with a bearer challenge so far.</summary>
+    public int Challenges;
 
     public static async Task<StandInKeyVault> StartAsync()
     {
@@ -138,6 +141,7 @@ public sealed class StandInKeyVault : IAsyncDisposable
 
         if (context.Request.Headers.Authorization.ToString() != "Bearer " + Token)
         {
+            Interlocked.Increment(ref Challenges);
             context.Response.StatusCode = StatusCodes.Status401Unauthorized;
             context.Response.Headers.WWWAuthenticate =
                 "Bearer authorization=\"https://login.microsoftonline.com/00000000-0000-0000-0000-000000000000\", resource=\"https://vault.azure.net\"";
