@@ -73,7 +73,7 @@ public sealed partial class KeyVaultKeyProvider : IKeyProvider, IHostedService, 
         {
             await RefreshAsync(cancellationToken);
         }
-        catch (Exception exception) when (exception is RequestFailedException or AuthenticationFailedException or KeyVaultContentException)
+        catch (Exception exception) when (!cancellationToken.IsCancellationRequested)
         {
             throw new StartupException(
                 $"The keys could not be read from Key Vault {_options.VaultUri} ({KeyVaultOptions.SectionName}:VaultUri): {Describe(exception)}. " +
@@ -145,8 +145,10 @@ public sealed partial class KeyVaultKeyProvider : IKeyProvider, IHostedService, 
                 {
                     await RefreshAsync(cancellationToken);
                 }
-                catch (Exception exception) when (exception is RequestFailedException or AuthenticationFailedException or KeyVaultContentException)
+                catch (Exception exception) when (!cancellationToken.IsCancellationRequested)
                 {
+                    // Whatever went wrong, the loop goes on: a refresh that dies silently would take the
+                    // silo down at MaxStaleness even after the vault is back.
                     LogRefreshFailed(Describe(exception), _snapshot?.RefreshedAt, _options.MaxStaleness);
                 }
             }
@@ -293,7 +295,9 @@ public sealed partial class KeyVaultKeyProvider : IKeyProvider, IHostedService, 
         RequestFailedException { Status: 0 } => "the vault could not be reached",
         RequestFailedException failed => $"the vault answered HTTP {failed.Status.ToString(CultureInfo.InvariantCulture)} {failed.ErrorCode}",
         AuthenticationFailedException => "the Azure credential could not get a token",
-        _ => exception.Message,
+        OperationCanceledException => "the vault did not answer in time",
+        KeyVaultContentException => exception.Message,
+        _ => "an unexpected " + exception.GetType().Name,
     };
 
     public void Dispose()

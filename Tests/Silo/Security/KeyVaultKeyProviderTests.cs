@@ -97,6 +97,26 @@ public sealed class KeyVaultKeyProviderTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Start_ThenRefreshInterval_RereadsTheVaultInTheBackground()
+    {
+        using var provider = CreateProvider();
+        await provider.StartAsync(CancellationToken.None);
+        _vault.AddVersion(_options.KeyEncryptionKeySecret, Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)), 2, _time.GetUtcNow());
+
+        _time.Advance(RefreshInterval);
+        // The refresh runs on the provider's own task; wait for it to finish (an event, not a duration).
+        using var patience = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        while (provider.LastRefreshedAt != _time.GetUtcNow())
+        {
+            await Task.Delay(10, patience.Token);
+        }
+
+        await provider.StopAsync(CancellationToken.None);
+        Assert.NotNull(provider.FindKek(2));
+        Assert.Equal(1, provider.CurrentKek.Version);
+    }
+
+    [Fact]
     public async Task Refresh_SecondPseudonymKeyVersion_KeepsTheKeyReadAtStart()
     {
         using var provider = CreateProvider();
