@@ -50,6 +50,9 @@ public sealed class KeyVaultSiloTests(SiloFixture fixture)
             builder => builder.Services.AddSingleton(new KeyVaultKeyProvider(vault.CreateClient(), options, time, NullLogger<KeyVaultKeyProvider>.Instance)));
 
         Assert.IsType<KeyVaultKeyProvider>(silo.Services.GetRequiredService<IKeyProvider>());
+        // Thrown inside a grain, the failure reaches the HTTP layer as itself, so it still maps to 503 keys-unavailable.
+        var serializer = silo.Services.GetRequiredService<Orleans.Serialization.Serializer>();
+        Assert.IsType<KeysUnavailableException>(serializer.Deserialize<Exception>(serializer.SerializeToArray<Exception>(new KeysUnavailableException())));
         var apiKey = await silo.CreateUserWithKeyAsync("kv-" + Guid.NewGuid().ToString("N"), "user");
         using (var completion = await silo.Http.SendAsync(TestSilo.Request(HttpMethod.Post, "/v1/completions", apiKey, new { model = "bastion-tiny-gpt2", prompt = "Hello", max_tokens = 4 })))
         {
