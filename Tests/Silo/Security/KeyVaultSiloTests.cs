@@ -72,6 +72,32 @@ public sealed class KeyVaultSiloTests(SiloFixture fixture)
         Assert.Equal(HttpStatusCode.ServiceUnavailable, ready.StatusCode);
     }
 
+    [Fact]
+    public async Task Start_VaultUnreachable_RefusesBeforeJoiningTheCluster()
+    {
+        await using var vault = await StandInKeyVault.StartAsync();
+        vault.Unreachable = true;
+        var options = new KeyVaultOptions { VaultUri = vault.VaultUri, DisableChallengeResourceVerification = true };
+        var (database, directory) = await fixture.CreateDatabaseAsync();
+        await using var app = await BastionApplication.BuildAsync(["--environment=Development"], builder =>
+        {
+            builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+            {
+                ["ConnectionStrings:Bastion"] = database,
+                ["Bastion:Node:DataDirectory"] = directory,
+                ["Bastion:Keys:Provider"] = "KeyVault",
+                ["Bastion:Keys:KeyVault:VaultUri"] = vault.VaultUri.ToString(),
+                ["Bastion:Keys:KeyVault:DisableChallengeResourceVerification"] = "true",
+            });
+            builder.Services.AddSingleton(new KeyVaultKeyProvider(vault.CreateClient(), options, TimeProvider.System, NullLogger<KeyVaultKeyProvider>.Instance));
+        });
+
+        var refused = await Assert.ThrowsAsync<StartupException>(() => app.StartAsync());
+
+        Assert.Contains("Bastion:Keys:KeyVault:VaultUri", refused.Message, StringComparison.Ordinal);
+        Assert.Contains("Key Vault Secrets User", refused.Message, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData(null, "Bastion:Keys:KeyVault:VaultUri")]
     [InlineData("true", "Bastion:Keys:KeyVault:DisableChallengeResourceVerification")]
