@@ -33,7 +33,15 @@ public static class HttpRegistration
                 context.ProblemDetails.Type = Problems.TypeFor(status);
             }
 
-            if (status == StatusCodes.Status503ServiceUnavailable && context.Exception is not null)
+            if (status == StatusCodes.Status503ServiceUnavailable && KeysUnavailableException.IsIn(context.Exception))
+            {
+                // Fail closed: nothing that needs a key is served without one (see docs/key-vault.md).
+                context.ProblemDetails.Type = Problems.TypePrefix + "keys-unavailable";
+                context.ProblemDetails.Title = "Keys are unavailable.";
+                context.ProblemDetails.Detail = "The service cannot currently read its keys; retry later.";
+                context.HttpContext.Response.Headers.RetryAfter = "30";
+            }
+            else if (status == StatusCodes.Status503ServiceUnavailable && context.Exception is not null)
             {
                 context.ProblemDetails.Title = "The service is unavailable.";
                 context.ProblemDetails.Detail = "A part of the cluster is unavailable or changing; retry shortly.";
@@ -101,6 +109,7 @@ public static class HttpRegistration
             StatusCodeSelector = exception => exception switch
             {
                 BadHttpRequestException bad => bad.StatusCode,
+                _ when KeysUnavailableException.IsIn(exception) => StatusCodes.Status503ServiceUnavailable,
                 // A silo died or the cluster is reconfiguring: the request may succeed when retried.
                 SiloUnavailableException or OrleansMessageRejectionException or TimeoutException => StatusCodes.Status503ServiceUnavailable,
                 _ => StatusCodes.Status500InternalServerError,

@@ -47,7 +47,15 @@ public static class SiloRegistration
 
         // Every silo may host any user's grain, so every silo needs the keys that open grain state.
         var keys = builder.Configuration.BindValidated<KeyOptions>(KeyOptions.SectionName);
-        builder.Services.AddSingleton<IKeyProvider>(_ => DevelopmentKeyring.LoadOrCreate(keys.KeyringPath ?? paths.Keyring));
+        if (keys.EffectiveProvider(builder.Environment.IsDevelopment()) == KeyProviderKind.KeyVault)
+        {
+            builder.Services.AddKeyVaultKeys(keys.KeyVault, builder.Environment.IsDevelopment());
+        }
+        else
+        {
+            builder.Services.AddSingleton<IKeyProvider>(_ => DevelopmentKeyring.LoadOrCreate(keys.KeyringPath ?? paths.Keyring));
+        }
+
         builder.Services.TryAddSingleton(TimeProvider.System);
         builder.Services.AddHostedService<DatabaseLifetime>();
         builder.Services.AddOptions<LimitOptions>().BindConfiguration(LimitOptions.SectionName)

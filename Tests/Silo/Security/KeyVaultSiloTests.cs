@@ -1,0 +1,126 @@
+using System.Net;
+using System.Security.Cryptography;
+using System.Text.Json;
+using Bastion.Hosting;
+using Bastion.Security;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+using Microsoft.Extensions.Time.Testing;
+
+namespace Bastion.Tests.Silo.Security;
+
+/// <summary>A whole silo on the Key Vault provider, reading a stand-in vault over HTTPS with the real <c>SecretClient</c>.</summary>
+[Collection(SiloCollection.Name)]
+public sealed class KeyVaultSiloTests(SiloFixture fixture)
+{
+    [Fact]
+    public async Task Silo_OnKeyVault_ServesCompletions_ThenFailsClosedWhenTheVaultStaysAway()
+    {
+        await using var vault = await StandInKeyVault.StartAsync();
+        var options = new KeyVaultOptions
+        {
+            VaultUri = vault.VaultUri,
+            DisableChallengeResourceVerification = true,
+            RefreshInterval = TimeSpan.FromMinutes(5),
+            MaxStaleness = TimeSpan.FromMinutes(30),
+        };
+        var created = DateTimeOffset.UtcNow.AddDays(-1);
+        vault.AddVersion(options.PseudonymKeySecret, Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)), 1, created);
+        vault.AddVersion(options.ApiKeyHashingKeySecret, Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)), 1, created);
+        vault.AddVersion(options.KeyEncryptionKeySecret, Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)), 1, created);
+        using (var signing = ECDsa.Create(ECCurve.NamedCurves.nistP256))
+        {
+            vault.AddVersion(options.SigningKeySecret, signing.ExportPkcs8PrivateKeyPem(), 1, created);
+        }
+
+        // Only the key provider runs on the fake clock; the rest of the silo keeps real time.
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        var (database, directory) = await fixture.CreateDatabaseAsync();
+        await using var silo = await TestSilo.StartAsync(
+            database,
+            directory,
+            new Dictionary<string, string?>
+            {
+                ["Bastion:Keys:Provider"] = "KeyVault",
+                ["Bastion:Keys:KeyVault:VaultUri"] = vault.VaultUri.ToString(),
+                ["Bastion:Keys:KeyVault:DisableChallengeResourceVerification"] = "true",
+            },
+            builder => builder.Services.AddSingleton(new KeyVaultKeyProvider(vault.CreateClient(), options, time, NullLogger<KeyVaultKeyProvider>.Instance)));
+
+        Assert.IsType<KeyVaultKeyProvider>(silo.Services.GetRequiredService<IKeyProvider>());
+        // Thrown inside a grain, the failure reaches the HTTP layer as itself, so it still maps to 503 keys-unavailable.
+        var serializer = silo.Services.GetRequiredService<Orleans.Serialization.Serializer>();
+        Assert.IsType<KeysUnavailableException>(serializer.Deserialize<Exception>(serializer.SerializeToArray<Exception>(new KeysUnavailableException())));
+        var apiKey = await silo.CreateUserWithKeyAsync("kv-" + Guid.NewGuid().ToString("N"), "user");
+        using (var completion = await silo.Http.SendAsync(TestSilo.Request(HttpMethod.Post, "/v1/completions", apiKey, new { model = "bastion-tiny-gpt2", prompt = "Hello", max_tokens = 4 })))
+        {
+            Assert.Equal(HttpStatusCode.OK, completion.StatusCode);
+        }
+
+        vault.Unreachable = true;
+        time.Advance(options.MaxStaleness + TimeSpan.FromMinutes(1));
+
+        using var refused = await silo.Http.SendAsync(TestSilo.Request(HttpMethod.Post, "/v1/completions", apiKey, new { model = "bastion-tiny-gpt2", prompt = "Hello", max_tokens = 4 }));
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, refused.StatusCode);
+        Assert.Equal("application/problem+json", refused.Content.Headers.ContentType?.MediaType);
+        using var problem = JsonDocument.Parse(await refused.Content.ReadAsStringAsync());
+        Assert.Equal("urn:bastion:problem:keys-unavailable", problem.RootElement.GetProperty("type").GetString());
+        Assert.True(problem.RootElement.TryGetProperty("traceId", out _));
+        using var ready = await silo.Http.GetAsync("/readyz");
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, ready.StatusCode);
+    }
+
+    [Fact]
+    public async Task Start_VaultUnreachable_RefusesBeforeJoiningTheCluster()
+    {
+        await using var vault = await StandInKeyVault.StartAsync();
+        vault.Unreachable = true;
+        var options = new KeyVaultOptions { VaultUri = vault.VaultUri, DisableChallengeResourceVerification = true };
+        var (database, directory) = await fixture.CreateDatabaseAsync();
+        await using var app = await BastionApplication.BuildAsync(["--environment=Development"], builder =>
+        {
+            builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+            {
+                ["ConnectionStrings:Bastion"] = database,
+                ["Bastion:Node:DataDirectory"] = directory,
+                ["Bastion:Keys:Provider"] = "KeyVault",
+                ["Bastion:Keys:KeyVault:VaultUri"] = vault.VaultUri.ToString(),
+                ["Bastion:Keys:KeyVault:DisableChallengeResourceVerification"] = "true",
+            });
+            builder.Services.AddSingleton(new KeyVaultKeyProvider(vault.CreateClient(), options, TimeProvider.System, NullLogger<KeyVaultKeyProvider>.Instance));
+        });
+
+        var refused = await Assert.ThrowsAsync<StartupException>(() => app.StartAsync());
+
+        Assert.Contains("Bastion:Keys:KeyVault:VaultUri", refused.Message, StringComparison.Ordinal);
+        Assert.Contains("Key Vault Secrets User", refused.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(null, "Bastion:Keys:KeyVault:VaultUri")]
+    [InlineData("true", "Bastion:Keys:KeyVault:DisableChallengeResourceVerification")]
+    public async Task Build_OutsideDevelopment_UsesKeyVaultAndRefusesUnsafeOptionsNamingTheSetting(string? disableVerification, string named)
+    {
+        var (database, directory) = await fixture.CreateDatabaseAsync();
+        var settings = new Dictionary<string, string?>
+        {
+            ["ConnectionStrings:Bastion"] = database,
+            ["Bastion:Node:DataDirectory"] = directory,
+            ["Bastion:Node:ClusterId"] = "kv-" + Guid.NewGuid().ToString("N"),
+        };
+        if (disableVerification is not null)
+        {
+            settings["Bastion:Keys:KeyVault:VaultUri"] = "https://bastion-test.vault.azure.net/";
+            settings["Bastion:Keys:KeyVault:DisableChallengeResourceVerification"] = disableVerification;
+        }
+
+        var refused = await Assert.ThrowsAsync<OptionsValidationException>(async () =>
+        {
+            await using var app = await BastionApplication.BuildAsync(["--environment=Production"], builder => builder.Configuration.AddInMemoryCollection(settings));
+        });
+
+        Assert.Contains(named, refused.Message, StringComparison.Ordinal);
+    }
+}
