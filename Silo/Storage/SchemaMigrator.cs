@@ -136,7 +136,11 @@ public static partial class SchemaMigrator
         }
 
         var applied = await ReadHistoryAsync(connection, cancellationToken);
-        var missing = set.Migrations.Where(m => !applied.ContainsKey(m.Version)).ToList();
+        // Matched by name too: the two sets number from 1 alike, so a key-store setting that points at
+        // the state database (or the reverse) must not pass as current.
+        var missing = set.Migrations
+            .Where(m => !applied.TryGetValue(m.Version, out var recorded) || !string.Equals(recorded.Name, m.Name, StringComparison.Ordinal))
+            .ToList();
         if (missing.Count > 0)
         {
             var appliedVersion = applied.Count == 0 ? 0 : applied.Keys.Max();
