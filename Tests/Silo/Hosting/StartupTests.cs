@@ -105,7 +105,7 @@ public sealed class StartupTests(PostgresFixture postgres)
         ["ConnectionStrings:BastionKeys"] = (await postgres.CreateMigratedKeyStoreAsync()).RuntimeConnectionString,
     };
 
-    internal static async Task BuildAsync(string environment, Dictionary<string, string?> settings, bool start = false)
+    private static async Task BuildAsync(string environment, Dictionary<string, string?> settings, bool start = false)
     {
         var dataDirectory = Path.Combine(Path.GetTempPath(), "bastion-startup-" + Guid.NewGuid().ToString("N"));
         try
