@@ -94,7 +94,7 @@ public class StorageBenchmarks
                 throw new InvalidOperationException("A written state did not read back.");
             }
 
-            _connectionString = services.GetRequiredService<BastionDatabase>().RuntimeConnectionString;
+            _connectionString = services.GetRequiredService<BastionDatabase>().KeyStoreConnectionString;
             _keyProvider = services.GetRequiredService<IKeyProvider>();
             _dataKeys = services.GetRequiredService<DataKeyStore>();
             _systemKey = await _dataKeys.GetCurrentAsync(DataKeyScope.System, CancellationToken.None);

@@ -4,22 +4,37 @@ using Npgsql;
 
 namespace Bastion.Hosting;
 
-/// <summary>Ready only while PostgreSQL answers as the runtime role.</summary>
+/// <summary>
+/// Ready only while both databases answer as their runtime roles: the state database, and the key
+/// store without which no grain state can be opened.
+/// </summary>
 internal sealed class DatabaseHealthCheck(BastionDatabase database) : IHealthCheck
 {
     public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
     {
+        if (!await AnswersAsync(database.RuntimeConnectionString, cancellationToken))
+        {
+            return HealthCheckResult.Unhealthy("database unreachable");
+        }
+
+        return await AnswersAsync(database.KeyStoreConnectionString, cancellationToken)
+            ? HealthCheckResult.Healthy()
+            : HealthCheckResult.Unhealthy("key store unreachable");
+    }
+
+    private static async Task<bool> AnswersAsync(string connectionString, CancellationToken cancellationToken)
+    {
         try
         {
-            await using var connection = new NpgsqlConnection(database.RuntimeConnectionString);
+            await using var connection = new NpgsqlConnection(connectionString);
             await connection.OpenAsync(cancellationToken);
             await using var command = new NpgsqlCommand("SELECT 1", connection);
             await command.ExecuteScalarAsync(cancellationToken);
-            return HealthCheckResult.Healthy();
+            return true;
         }
         catch (Exception exception) when (exception is NpgsqlException or TimeoutException)
         {
-            return HealthCheckResult.Unhealthy("database unreachable");
+            return false;
         }
     }
 }

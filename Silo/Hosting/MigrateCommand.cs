@@ -3,8 +3,9 @@ using Bastion.Storage;
 namespace Bastion.Hosting;
 
 /// <summary>
-/// <c>dotnet run --project Silo -- migrate</c>: applies the schema as the owner role
-/// (<c>ConnectionStrings:BastionOwner</c>), or to the embedded development database when none is set.
+/// <c>dotnet run --project Silo -- migrate</c>: applies the state database's schema as its owner
+/// (<c>ConnectionStrings:BastionOwner</c>) and the key store's as its owner
+/// (<c>ConnectionStrings:BastionKeysOwner</c>), or both to the embedded development server when neither is set.
 /// </summary>
 public static class MigrateCommand
 {
@@ -16,32 +17,50 @@ public static class MigrateCommand
         using var loggerFactory = LoggerFactory.Create(logging => logging.AddSimpleConsole());
         var logger = loggerFactory.CreateLogger("Bastion.Migrate");
         var owner = configuration.GetConnectionString(DatabaseOptions.OwnerConnectionStringName);
-        if (!string.IsNullOrWhiteSpace(owner))
+        var keyStoreOwner = configuration.GetConnectionString(DatabaseOptions.KeyStoreOwnerConnectionStringName);
+        if (!string.IsNullOrWhiteSpace(owner) || !string.IsNullOrWhiteSpace(keyStoreOwner))
         {
-            Report(await SchemaMigrator.MigrateAsync(owner, database.RuntimeRole, CancellationToken.None));
+            // Either may be migrated alone (separate owners, separate maintenance windows); the
+            // connection strings are used as given, TLS settings included.
+            if (!string.IsNullOrWhiteSpace(owner))
+            {
+                Report(SchemaMigrationSet.State, await SchemaMigrator.MigrateAsync(SchemaMigrationSet.State, owner, database.RuntimeRole, CancellationToken.None));
+            }
+
+            if (!string.IsNullOrWhiteSpace(keyStoreOwner))
+            {
+                Report(SchemaMigrationSet.KeyStore, await SchemaMigrator.MigrateAsync(
+                    SchemaMigrationSet.KeyStore, keyStoreOwner, database.KeyStoreRuntimeRole, CancellationToken.None));
+            }
+
             return 0;
         }
 
         if (!builder.Environment.IsDevelopment())
         {
             throw new StartupException(
-                $"ConnectionStrings:{DatabaseOptions.OwnerConnectionStringName} is not set; migrate needs the schema owner's connection string.");
+                $"ConnectionStrings:{DatabaseOptions.OwnerConnectionStringName} and ConnectionStrings:{DatabaseOptions.KeyStoreOwnerConnectionStringName} are not set; " +
+                "migrate needs the owners' connection strings of the state database and of the key store.");
         }
 
         var node = configuration.BindValidated<NodeOptions>(NodeOptions.SectionName);
         var paths = new DevelopmentPaths(Path.GetFullPath(node.DataDirectory, builder.Environment.ContentRootPath));
         await using var embedded = await BastionDatabase.StartEmbeddedAsync(paths.Postgres, logger, CancellationToken.None);
-        Report(await SchemaMigrator.MigrateAsync(embedded.OwnerConnectionString, database.RuntimeRole, CancellationToken.None));
+        foreach (var (set, applied) in await BastionDatabase.MigrateEmbeddedAsync(embedded, database, CancellationToken.None))
+        {
+            Report(set, applied);
+        }
+
         return 0;
     }
 
-    private static void Report(IReadOnlyList<SchemaMigration> applied)
+    private static void Report(SchemaMigrationSet set, IReadOnlyList<SchemaMigration> applied)
     {
         foreach (var migration in applied)
         {
-            Console.Out.WriteLine($"applied {migration.Version:D4} {migration.Name}");
+            Console.Out.WriteLine($"{set.Name}: applied {migration.Version:D4} {migration.Name}");
         }
 
-        Console.Out.WriteLine($"schema at version {SchemaMigrator.ExpectedVersion} ({applied.Count} migration(s) applied now)");
+        Console.Out.WriteLine($"{set.Name} schema at version {set.ExpectedVersion} ({applied.Count} migration(s) applied now)");
     }
 }

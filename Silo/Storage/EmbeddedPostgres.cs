@@ -28,26 +28,38 @@ public sealed partial class EmbeddedPostgres : IAsyncDisposable
     /// <summary>The least-privilege login that serving silos use.</summary>
     public const string RuntimeRole = "bastion_runtime";
 
+    /// <summary>The least-privilege login of the key store, which no other database grants anything.</summary>
+    public const string KeyStoreRuntimeRole = "bastion_keys_runtime";
+
     /// <summary>The database created on first start, owned by <see cref="OwnerRole"/>.</summary>
     public const string DefaultDatabase = "bastion";
 
+    /// <summary>The key-store database created on first start, owned by <see cref="OwnerRole"/>.</summary>
+    public const string KeyStoreDatabase = "bastion_keys";
+
     private const string ClusterFolderName = "pgdata";
     private const string CredentialsFileName = "credentials";
+    private const string ServerCertificateFileName = "server.crt";
+    private const string ServerKeyFileName = "server.key";
     private const int StartAttempts = 3;
 
     private readonly string binDirectory;
     private readonly string ownerPassword;
     private readonly string runtimePassword;
+    private readonly string keyStorePassword;
+    private readonly EmbeddedPostgresTls? tls;
     private readonly ILogger logger;
     private int disposed;
 
-    private EmbeddedPostgres(string dataDirectory, string binDirectory, int port, string ownerPassword, string runtimePassword, ILogger logger)
+    private EmbeddedPostgres(string dataDirectory, string binDirectory, int port, Credentials credentials, EmbeddedPostgresTls? tls, ILogger logger)
     {
         DataDirectory = dataDirectory;
         this.binDirectory = binDirectory;
         Port = port;
-        this.ownerPassword = ownerPassword;
-        this.runtimePassword = runtimePassword;
+        ownerPassword = credentials.Owner;
+        runtimePassword = credentials.Runtime;
+        keyStorePassword = credentials.KeyStore;
+        this.tls = tls;
         this.logger = logger;
     }
 
@@ -62,6 +74,12 @@ public sealed partial class EmbeddedPostgres : IAsyncDisposable
 
     /// <summary>Connection string of <see cref="RuntimeRole"/> to <see cref="DefaultDatabase"/>.</summary>
     public string RuntimeConnectionString => BuildConnectionString(DefaultDatabase, RuntimeRole, runtimePassword);
+
+    /// <summary>Connection string of <see cref="OwnerRole"/> to <see cref="KeyStoreDatabase"/>.</summary>
+    public string KeyStoreOwnerConnectionString => BuildConnectionString(KeyStoreDatabase, OwnerRole, ownerPassword);
+
+    /// <summary>Connection string of <see cref="KeyStoreRuntimeRole"/> to <see cref="KeyStoreDatabase"/>.</summary>
+    public string KeyStoreRuntimeConnectionString => BuildConnectionString(KeyStoreDatabase, KeyStoreRuntimeRole, keyStorePassword);
 
     private string ClusterDirectory => Path.Combine(DataDirectory, ClusterFolderName);
 
@@ -91,19 +109,22 @@ public sealed partial class EmbeddedPostgres : IAsyncDisposable
 
         var cluster = Path.Combine(root, ClusterFolderName);
         var credentialsPath = Path.Combine(root, CredentialsFileName);
-        string ownerPassword;
-        string runtimePassword;
+        Credentials credentials;
         if (File.Exists(Path.Combine(cluster, "PG_VERSION")))
         {
-            (ownerPassword, runtimePassword) = ReadCredentials(credentialsPath);
+            credentials = ReadCredentials(credentialsPath);
         }
         else
         {
             StorageLog.InitializingCluster(logger, cluster);
-            ownerPassword = GeneratePassword();
-            runtimePassword = GeneratePassword();
-            WriteCredentials(credentialsPath, ownerPassword, runtimePassword);
-            await InitializeClusterAsync(binDirectory, root, cluster, ownerPassword, options, cancellationToken);
+            credentials = new Credentials(GeneratePassword(), GeneratePassword(), GeneratePassword());
+            WriteCredentials(credentialsPath, credentials);
+            await InitializeClusterAsync(binDirectory, root, cluster, credentials.Owner, options, cancellationToken);
+        }
+
+        if (options.Tls is not null)
+        {
+            await InstallServerCertificateAsync(root, cluster, options.Tls, cancellationToken);
         }
 
         await HandleLeftoverServerAsync(binDirectory, root, cluster, logger, cancellationToken);
@@ -111,7 +132,7 @@ public sealed partial class EmbeddedPostgres : IAsyncDisposable
         for (var attempt = 1; ; attempt++)
         {
             var port = FindFreePort();
-            var instance = new EmbeddedPostgres(root, binDirectory, port, ownerPassword, runtimePassword, logger);
+            var instance = new EmbeddedPostgres(root, binDirectory, port, credentials, options.Tls, logger);
             try
             {
                 await instance.StartServerAsync(options, cancellationToken);
@@ -191,6 +212,22 @@ public sealed partial class EmbeddedPostgres : IAsyncDisposable
     /// </summary>
     public async Task<(string OwnerConnectionString, string RuntimeConnectionString)> CreateDatabaseAsync(string name, CancellationToken cancellationToken = default)
     {
+        await CreateEmptyDatabaseAsync(name, cancellationToken);
+        return (BuildConnectionString(name, OwnerRole, ownerPassword), BuildConnectionString(name, RuntimeRole, runtimePassword));
+    }
+
+    /// <summary>
+    /// Creates key-store database <paramref name="name"/> owned by <see cref="OwnerRole"/> and returns the
+    /// owner's and the key store's runtime role (<see cref="KeyStoreRuntimeRole"/>) connection strings to it.
+    /// </summary>
+    public async Task<(string OwnerConnectionString, string RuntimeConnectionString)> CreateKeyStoreDatabaseAsync(string name, CancellationToken cancellationToken = default)
+    {
+        await CreateEmptyDatabaseAsync(name, cancellationToken);
+        return (BuildConnectionString(name, OwnerRole, ownerPassword), BuildConnectionString(name, KeyStoreRuntimeRole, keyStorePassword));
+    }
+
+    private async Task CreateEmptyDatabaseAsync(string name, CancellationToken cancellationToken)
+    {
         ObjectDisposedException.ThrowIf(Volatile.Read(ref disposed) != 0, this);
         if (!DatabaseNamePattern().IsMatch(name))
         {
@@ -203,8 +240,6 @@ public sealed partial class EmbeddedPostgres : IAsyncDisposable
             await using var command = new NpgsqlCommand($"CREATE DATABASE {name} OWNER {OwnerRole}", connection);
             await command.ExecuteNonQueryAsync(cancellationToken);
         }
-
-        return (BuildConnectionString(name, OwnerRole, ownerPassword), BuildConnectionString(name, RuntimeRole, runtimePassword));
     }
 
     /// <summary>Stops the server (fast shutdown: open sessions are disconnected).</summary>
@@ -236,6 +271,12 @@ public sealed partial class EmbeddedPostgres : IAsyncDisposable
             serverOptions += " -c fsync=off -c full_page_writes=off -c synchronous_commit=off";
         }
 
+        if (options.Tls is not null)
+        {
+            // Relative paths resolve against the cluster directory, where InstallServerCertificateAsync put them.
+            serverOptions += $" -c ssl=on -c ssl_cert_file={ServerCertificateFileName} -c ssl_key_file={ServerKeyFileName}";
+        }
+
         await PgCtlAsync(
             binDirectory,
             DataDirectory,
@@ -248,25 +289,52 @@ public sealed partial class EmbeddedPostgres : IAsyncDisposable
         await using var connection = new NpgsqlConnection(BuildConnectionString("postgres", OwnerRole, ownerPassword));
         await connection.OpenAsync(cancellationToken);
 
-        await using (var roleExists = new NpgsqlCommand("SELECT count(*) FROM pg_roles WHERE rolname = @role", connection))
-        {
-            roleExists.Parameters.AddWithValue("role", RuntimeRole);
-            if (Convert.ToInt64(await roleExists.ExecuteScalarAsync(cancellationToken), CultureInfo.InvariantCulture) == 0)
-            {
-                // The password is generated hex, so embedding it as a literal is safe; DDL takes no parameters.
-                await using var createRole = new NpgsqlCommand(
-                    $"CREATE ROLE {RuntimeRole} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION PASSWORD '{runtimePassword}'",
-                    connection);
-                await createRole.ExecuteNonQueryAsync(cancellationToken);
-            }
-        }
+        await EnsureRoleAsync(connection, RuntimeRole, runtimePassword, cancellationToken);
+        await EnsureRoleAsync(connection, KeyStoreRuntimeRole, keyStorePassword, cancellationToken);
+        await EnsureDatabaseAsync(connection, DefaultDatabase, cancellationToken);
+        await EnsureDatabaseAsync(connection, KeyStoreDatabase, cancellationToken);
+    }
 
+    private static async Task EnsureRoleAsync(NpgsqlConnection connection, string role, string password, CancellationToken cancellationToken)
+    {
+        await using var roleExists = new NpgsqlCommand("SELECT count(*) FROM pg_roles WHERE rolname = @role", connection);
+        roleExists.Parameters.AddWithValue("role", role);
+        if (Convert.ToInt64(await roleExists.ExecuteScalarAsync(cancellationToken), CultureInfo.InvariantCulture) == 0)
+        {
+            // The password is generated hex, so embedding it as a literal is safe; DDL takes no parameters.
+            await using var createRole = new NpgsqlCommand(
+                $"CREATE ROLE {role} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION PASSWORD '{password}'",
+                connection);
+            await createRole.ExecuteNonQueryAsync(cancellationToken);
+        }
+    }
+
+    private static async Task EnsureDatabaseAsync(NpgsqlConnection connection, string name, CancellationToken cancellationToken)
+    {
         await using var databaseExists = new NpgsqlCommand("SELECT count(*) FROM pg_database WHERE datname = @name", connection);
-        databaseExists.Parameters.AddWithValue("name", DefaultDatabase);
+        databaseExists.Parameters.AddWithValue("name", name);
         if (Convert.ToInt64(await databaseExists.ExecuteScalarAsync(cancellationToken), CultureInfo.InvariantCulture) == 0)
         {
-            await using var createDatabase = new NpgsqlCommand($"CREATE DATABASE {DefaultDatabase} OWNER {OwnerRole}", connection);
+            await using var createDatabase = new NpgsqlCommand($"CREATE DATABASE {name} OWNER {OwnerRole}", connection);
             await createDatabase.ExecuteNonQueryAsync(cancellationToken);
+        }
+    }
+
+    /// <summary>
+    /// Copies the server certificate and key into the cluster directory, owned by the server's OS
+    /// user with mode 0600 (PostgreSQL refuses a key that others can read).
+    /// </summary>
+    private static async Task InstallServerCertificateAsync(string root, string cluster, EmbeddedPostgresTls tls, CancellationToken cancellationToken)
+    {
+        var certificate = Path.Combine(cluster, ServerCertificateFileName);
+        var key = Path.Combine(cluster, ServerKeyFileName);
+        File.Copy(tls.CertificateFile, certificate, overwrite: true);
+        File.Copy(tls.KeyFile, key, overwrite: true);
+        File.SetUnixFileMode(certificate, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        File.SetUnixFileMode(key, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        if (ProcessRunner.IsRoot)
+        {
+            await ProcessRunner.RunAsync("chown", [$"{ProcessRunner.PostgresUser}:", certificate, key], root, asPostgresUser: false, cancellationToken);
         }
     }
 
@@ -392,7 +460,7 @@ public sealed partial class EmbeddedPostgres : IAsyncDisposable
 
     private static string GeneratePassword() => Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(24));
 
-    private static void WriteCredentials(string path, string ownerPassword, string runtimePassword)
+    private static void WriteCredentials(string path, Credentials credentials)
     {
         var options = new FileStreamOptions
         {
@@ -401,14 +469,14 @@ public sealed partial class EmbeddedPostgres : IAsyncDisposable
             UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
         };
         using var writer = new StreamWriter(path, Encoding.UTF8, options);
-        writer.Write($"{OwnerRole}={ownerPassword}\n{RuntimeRole}={runtimePassword}\n");
+        writer.Write($"{OwnerRole}={credentials.Owner}\n{RuntimeRole}={credentials.Runtime}\n{KeyStoreRuntimeRole}={credentials.KeyStore}\n");
         writer.Flush();
 
         // UnixCreateMode does not apply when the file already existed.
         File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
     }
 
-    private static (string OwnerPassword, string RuntimePassword) ReadCredentials(string path)
+    private static Credentials ReadCredentials(string path)
     {
         if (!File.Exists(path))
         {
@@ -419,20 +487,42 @@ public sealed partial class EmbeddedPostgres : IAsyncDisposable
             .Select(line => line.Split('=', 2))
             .Where(parts => parts.Length == 2)
             .ToDictionary(parts => parts[0], parts => parts[1], StringComparer.Ordinal);
-        return values.TryGetValue(OwnerRole, out var owner) && values.TryGetValue(RuntimeRole, out var runtime)
-            ? (owner, runtime)
-            : throw new InvalidOperationException($"The credentials file {path} is incomplete; remove the data directory to start afresh.");
+        if (!values.TryGetValue(OwnerRole, out var owner) || !values.TryGetValue(RuntimeRole, out var runtime))
+        {
+            throw new InvalidOperationException($"The credentials file {path} is incomplete; remove the data directory to start afresh.");
+        }
+
+        if (values.TryGetValue(KeyStoreRuntimeRole, out var keyStore))
+        {
+            return new Credentials(owner, runtime, keyStore);
+        }
+
+        // A cluster from before the key store moved to its own database: its role is created on this start.
+        var upgraded = new Credentials(owner, runtime, GeneratePassword());
+        WriteCredentials(path, upgraded);
+        return upgraded;
     }
 
-    private string BuildConnectionString(string database, string role, string password) =>
-        new NpgsqlConnectionStringBuilder
+    private string BuildConnectionString(string database, string role, string password)
+    {
+        var builder = new NpgsqlConnectionStringBuilder
         {
             Host = "127.0.0.1",
             Port = Port,
             Database = database,
             Username = role,
             Password = password,
-        }.ConnectionString;
+        };
+        if (tls is not null)
+        {
+            builder.SslMode = SslMode.VerifyFull;
+            builder.RootCertificate = tls.CaFile;
+        }
+
+        return builder.ConnectionString;
+    }
+
+    private sealed record Credentials(string Owner, string Runtime, string KeyStore);
 
     [GeneratedRegex("^[a-z_][a-z0-9_]{0,62}$")]
     private static partial Regex DatabaseNamePattern();

@@ -4,21 +4,22 @@ using System.Text.RegularExpressions;
 
 namespace Bastion.Storage;
 
-/// <summary>One versioned script from <c>Silo/Storage/Migrations/NNNN_name.sql</c>, embedded in the silo assembly.</summary>
+/// <summary>
+/// One versioned script, embedded in the silo assembly: <c>Silo/Storage/Migrations/NNNN_name.sql</c>
+/// for the state database, <c>Silo/Storage/KeyStoreMigrations/NNNN_name.sql</c> for the key store.
+/// </summary>
 public sealed partial record SchemaMigration(int Version, string Name, string Script, string Sha256)
 {
-    private const string ResourcePrefix = "Bastion.Migrations.";
+    /// <summary>All embedded migrations of the state database, in version order.</summary>
+    public static IReadOnlyList<SchemaMigration> All => SchemaMigrationSet.State.Migrations;
 
-    /// <summary>All embedded migrations, in version order.</summary>
-    public static IReadOnlyList<SchemaMigration> All { get; } = Load();
-
-    private static List<SchemaMigration> Load()
+    internal static List<SchemaMigration> Load(string resourcePrefix)
     {
         var assembly = typeof(SchemaMigration).Assembly;
         var migrations = new List<SchemaMigration>();
-        foreach (var resource in assembly.GetManifestResourceNames().Where(name => name.StartsWith(ResourcePrefix, StringComparison.Ordinal)))
+        foreach (var resource in assembly.GetManifestResourceNames().Where(name => name.StartsWith(resourcePrefix, StringComparison.Ordinal)))
         {
-            var fileName = resource[ResourcePrefix.Length..];
+            var fileName = resource[resourcePrefix.Length..];
             var match = FileNamePattern().Match(fileName);
             if (!match.Success)
             {

@@ -5,8 +5,8 @@ using Npgsql;
 namespace Bastion.Storage;
 
 /// <summary>
-/// Applies the embedded migrations (<see cref="SchemaMigration.All"/>) as the schema owner and
-/// checks, as the runtime role, that a database is current.
+/// Applies the embedded migrations of a <see cref="SchemaMigrationSet"/> (the state database's by
+/// default, or the key store's) as the schema owner and checks, as the runtime role, that a database is current.
 /// </summary>
 public static partial class SchemaMigrator
 {
@@ -16,7 +16,7 @@ public static partial class SchemaMigrator
     /// <summary>The table that records applied migrations.</summary>
     public const string HistoryTable = "bastion_schema_history";
 
-    /// <summary>The schema of the data-key store (wrapped DEKs), kept apart from grain state.</summary>
+    /// <summary>The schema of the data-key store (wrapped DEKs), in the key-store database.</summary>
     public const string KeyStoreSchema = "bastion_keys";
 
     // Arbitrary constant shared by every migrator of this schema ("bastion" in ASCII).
@@ -26,7 +26,15 @@ public static partial class SchemaMigrator
     private static readonly string[] ReadOnlyTables = ["orleansquery", HistoryTable];
 
     /// <summary>The version this build expects: the highest embedded migration.</summary>
-    public static int ExpectedVersion => SchemaMigration.All.Count == 0 ? 0 : SchemaMigration.All[^1].Version;
+    public static int ExpectedVersion => SchemaMigrationSet.State.ExpectedVersion;
+
+    /// <summary>Migrates the state database; see <see cref="MigrateAsync(SchemaMigrationSet, string, string, CancellationToken)"/>.</summary>
+    public static Task<IReadOnlyList<SchemaMigration>> MigrateAsync(string ownerConnectionString, string runtimeRole, CancellationToken cancellationToken) =>
+        MigrateAsync(SchemaMigrationSet.State, ownerConnectionString, runtimeRole, cancellationToken);
+
+    /// <summary>Checks the state database; see <see cref="EnsureCurrentAsync(SchemaMigrationSet, string, CancellationToken)"/>.</summary>
+    public static Task EnsureCurrentAsync(string runtimeConnectionString, CancellationToken cancellationToken) =>
+        EnsureCurrentAsync(SchemaMigrationSet.State, runtimeConnectionString, cancellationToken);
 
     /// <summary>
     /// Applies pending migrations in order, each in its own transaction, under a PostgreSQL
@@ -35,8 +43,10 @@ public static partial class SchemaMigrator
     /// </summary>
     /// <returns>The migrations applied by this call (empty when the database was current).</returns>
     /// <exception cref="SchemaChecksumMismatchException">An applied script differs from the embedded one.</exception>
-    public static async Task<IReadOnlyList<SchemaMigration>> MigrateAsync(string ownerConnectionString, string runtimeRole, CancellationToken cancellationToken)
+    public static async Task<IReadOnlyList<SchemaMigration>> MigrateAsync(
+        SchemaMigrationSet set, string ownerConnectionString, string runtimeRole, CancellationToken cancellationToken)
     {
+        ArgumentNullException.ThrowIfNull(set);
         ArgumentException.ThrowIfNullOrWhiteSpace(ownerConnectionString);
         if (!RoleNamePattern().IsMatch(runtimeRole))
         {
@@ -64,7 +74,7 @@ public static partial class SchemaMigrator
 
             var applied = await ReadHistoryAsync(connection, cancellationToken);
             var appliedNow = new List<SchemaMigration>();
-            foreach (var migration in SchemaMigration.All)
+            foreach (var migration in set.Migrations)
             {
                 if (applied.TryGetValue(migration.Version, out var recorded))
                 {
@@ -93,7 +103,7 @@ public static partial class SchemaMigrator
                 appliedNow.Add(migration);
             }
 
-            await GrantRuntimeRoleAsync(connection, runtimeRole, cancellationToken);
+            await GrantRuntimeRoleAsync(connection, set, runtimeRole, cancellationToken);
             return appliedNow;
         }
         finally
@@ -107,8 +117,9 @@ public static partial class SchemaMigrator
     /// Throws <see cref="SchemaBehindException"/> unless every embedded migration has been applied.
     /// Runs with the runtime role's (read-only) rights.
     /// </summary>
-    public static async Task EnsureCurrentAsync(string runtimeConnectionString, CancellationToken cancellationToken)
+    public static async Task EnsureCurrentAsync(SchemaMigrationSet set, string runtimeConnectionString, CancellationToken cancellationToken)
     {
+        ArgumentNullException.ThrowIfNull(set);
         ArgumentException.ThrowIfNullOrWhiteSpace(runtimeConnectionString);
         await using var connection = new NpgsqlConnection(runtimeConnectionString);
         await connection.OpenAsync(cancellationToken);
@@ -119,24 +130,28 @@ public static partial class SchemaMigrator
             if (!(bool)(await exists.ExecuteScalarAsync(cancellationToken))!)
             {
                 throw new SchemaBehindException(
-                    $"The database has no Bastion schema ({HistoryTable} is missing); this build expects schema version {ExpectedVersion}. " +
-                    $"Run `{MigrateCommand}` with the owner's connection string.");
+                    $"The {set.Name} database has no Bastion schema ({HistoryTable} is missing); this build expects {set.Name} schema version {set.ExpectedVersion}. " +
+                    $"Run `{MigrateCommand}` with the owner's connection string ({set.OwnerSetting}).");
             }
         }
 
         var applied = await ReadHistoryAsync(connection, cancellationToken);
-        var missing = SchemaMigration.All.Where(m => !applied.ContainsKey(m.Version)).ToList();
+        // Matched by name too: the two sets number from 1 alike, so a key-store setting that points at
+        // the state database (or the reverse) must not pass as current.
+        var missing = set.Migrations
+            .Where(m => !applied.TryGetValue(m.Version, out var recorded) || !string.Equals(recorded.Name, m.Name, StringComparison.Ordinal))
+            .ToList();
         if (missing.Count > 0)
         {
             var appliedVersion = applied.Count == 0 ? 0 : applied.Keys.Max();
             throw new SchemaBehindException(
-                $"The database schema is behind: applied version {appliedVersion}, expected {ExpectedVersion} " +
+                $"The {set.Name} database schema is behind: applied version {appliedVersion}, expected {set.ExpectedVersion} " +
                 $"(missing {string.Join(", ", missing.Select(m => $"{m.Version:D4}_{m.Name}"))}). " +
-                $"Run `{MigrateCommand}` with the owner's connection string.");
+                $"Run `{MigrateCommand}` with the owner's connection string ({set.OwnerSetting}).");
         }
     }
 
-    private static async Task GrantRuntimeRoleAsync(NpgsqlConnection connection, string runtimeRole, CancellationToken cancellationToken)
+    private static async Task GrantRuntimeRoleAsync(NpgsqlConnection connection, SchemaMigrationSet set, string runtimeRole, CancellationToken cancellationToken)
     {
         await using (var roleExists = new NpgsqlCommand("SELECT count(*) FROM pg_roles WHERE rolname = @role", connection))
         {
@@ -147,6 +162,18 @@ public static partial class SchemaMigrator
             }
         }
 
+        var statements = set.HoldsKeys ? KeyStoreGrants(runtimeRole) : await StateGrantsAsync(connection, runtimeRole, cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        foreach (var statement in statements)
+        {
+            await ExecuteAsync(connection, transaction, statement, cancellationToken);
+        }
+
+        await transaction.CommitAsync(cancellationToken);
+    }
+
+    private static async Task<List<string>> StateGrantsAsync(NpgsqlConnection connection, string runtimeRole, CancellationToken cancellationToken)
+    {
         var tables = new List<string>();
         await using (var list = new NpgsqlCommand("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename", connection))
         await using (var reader = await list.ExecuteReaderAsync(cancellationToken))
@@ -167,13 +194,6 @@ public static partial class SchemaMigrator
             $"GRANT USAGE ON SCHEMA public TO {runtimeRole}",
             $"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {runtimeRole}",
             $"GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA public TO {runtimeRole}",
-
-            // Data keys are created, read and destroyed (wrapped bytes nulled), never deleted: the row
-            // records that a key existed and when it was destroyed.
-            $"REVOKE ALL ON ALL TABLES IN SCHEMA {KeyStoreSchema} FROM {runtimeRole}",
-            $"REVOKE CREATE ON SCHEMA {KeyStoreSchema} FROM {runtimeRole}",
-            $"GRANT USAGE ON SCHEMA {KeyStoreSchema} TO {runtimeRole}",
-            $"GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA {KeyStoreSchema} TO {runtimeRole}",
         };
         foreach (var table in tables)
         {
@@ -181,14 +201,27 @@ public static partial class SchemaMigrator
             statements.Add($"GRANT {rights} ON TABLE \"{table.Replace("\"", "\"\"", StringComparison.Ordinal)}\" TO {runtimeRole}");
         }
 
-        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-        foreach (var statement in statements)
-        {
-            await ExecuteAsync(connection, transaction, statement, cancellationToken);
-        }
-
-        await transaction.CommitAsync(cancellationToken);
+        return statements;
     }
+
+    private static List<string> KeyStoreGrants(string runtimeRole) =>
+    [
+        // Only the key store's own runtime role may even connect: the state database's role (and any
+        // other login on the server) gets no session here.
+        $"DO $$ BEGIN EXECUTE format('REVOKE CONNECT, TEMPORARY ON DATABASE %I FROM PUBLIC', current_database()); " +
+        $"EXECUTE format('GRANT CONNECT ON DATABASE %I TO %I', current_database(), '{runtimeRole}'); END $$",
+        $"REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {runtimeRole}",
+        $"REVOKE CREATE ON SCHEMA public FROM {runtimeRole}",
+        $"GRANT USAGE ON SCHEMA public TO {runtimeRole}",
+        $"GRANT SELECT ON TABLE {HistoryTable} TO {runtimeRole}",
+
+        // Data keys are created, read and destroyed (wrapped bytes nulled), never deleted: the row
+        // records that a key existed and when it was destroyed.
+        $"REVOKE ALL ON ALL TABLES IN SCHEMA {KeyStoreSchema} FROM {runtimeRole}",
+        $"REVOKE CREATE ON SCHEMA {KeyStoreSchema} FROM {runtimeRole}",
+        $"GRANT USAGE ON SCHEMA {KeyStoreSchema} TO {runtimeRole}",
+        $"GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA {KeyStoreSchema} TO {runtimeRole}",
+    ];
 
     private static async Task<Dictionary<int, (string Name, string Sha256)>> ReadHistoryAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
     {

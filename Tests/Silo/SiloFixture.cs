@@ -27,15 +27,20 @@ public sealed class SiloFixture : IAsyncLifetime
         _silo = await TestSilo.StartAsync(runtime, directory);
     }
 
-    /// <summary>A migrated database of its own and a data directory for a silo to use with it.</summary>
-    public async Task<(string RuntimeConnectionString, string DataDirectory)> CreateDatabaseAsync()
+    /// <summary>
+    /// A migrated state database and key store of its own (two databases, two runtime roles, as in
+    /// production) and a data directory for a silo to use with them.
+    /// </summary>
+    public async Task<(SiloDatabases Database, string DataDirectory)> CreateDatabaseAsync()
     {
         var name = "silo_" + Interlocked.Increment(ref _databases);
         var (owner, runtime) = await Postgres.CreateDatabaseAsync(name);
         await SchemaMigrator.MigrateAsync(owner, EmbeddedPostgres.RuntimeRole, CancellationToken.None);
+        var (keyStoreOwner, keyStore) = await Postgres.CreateKeyStoreDatabaseAsync(name + "_keys");
+        await SchemaMigrator.MigrateAsync(SchemaMigrationSet.KeyStore, keyStoreOwner, EmbeddedPostgres.KeyStoreRuntimeRole, CancellationToken.None);
         var directory = Path.Combine(_root, name);
         Directory.CreateDirectory(directory);
-        return (runtime, directory);
+        return (new SiloDatabases(runtime, keyStore), directory);
     }
 
     /// <summary>A fresh database for one cluster: every member shares its cluster id and keyring, as production silos do.</summary>
@@ -74,7 +79,7 @@ public sealed class SiloFixture : IAsyncLifetime
 }
 
 /// <summary>One cluster's database and shared settings; each member silo gets its own data directory.</summary>
-public sealed record TestCluster(string Database, string Directory, IReadOnlyDictionary<string, string?> Settings)
+public sealed record TestCluster(SiloDatabases Database, string Directory, IReadOnlyDictionary<string, string?> Settings)
 {
     /// <summary>Starts member <paramref name="name"/>, with <paramref name="settings"/> on top of the cluster's.</summary>
     public Task<TestSilo> StartSiloAsync(string name, IReadOnlyDictionary<string, string?>? settings = null)
@@ -88,6 +93,13 @@ public sealed record TestCluster(string Database, string Directory, IReadOnlyDic
 
         return TestSilo.StartAsync(Database, directory, merged);
     }
+}
+
+/// <summary>The runtime connection strings of a test silo's state database and key store.</summary>
+public sealed record SiloDatabases(string State, string KeyStore)
+{
+    /// <summary>The state database, so tests that read grain state rows can pass the pair where a connection string goes.</summary>
+    public static implicit operator string(SiloDatabases databases) => databases.State;
 }
 
 [CollectionDefinition(Name)]

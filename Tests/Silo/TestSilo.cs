@@ -18,12 +18,12 @@ public sealed class TestSilo : IAsyncDisposable
 {
     private readonly WebApplication _app;
 
-    private readonly string _connectionString;
+    private readonly SiloDatabases _databases;
 
-    private TestSilo(WebApplication app, string connectionString, string dataDirectory, HttpClient http)
+    private TestSilo(WebApplication app, SiloDatabases databases, string dataDirectory, HttpClient http)
     {
         _app = app;
-        _connectionString = connectionString;
+        _databases = databases;
         DataDirectory = dataDirectory;
         Http = http;
     }
@@ -39,13 +39,14 @@ public sealed class TestSilo : IAsyncDisposable
     public string AdminKey => File.ReadAllText(Services.GetRequiredService<BootstrapAdmin>().KeyFile).Trim();
 
     public static async Task<TestSilo> StartAsync(
-        string runtimeConnectionString, string dataDirectory, IReadOnlyDictionary<string, string?>? settings = null, Action<WebApplicationBuilder>? configure = null)
+        SiloDatabases databases, string dataDirectory, IReadOnlyDictionary<string, string?>? settings = null, Action<WebApplicationBuilder>? configure = null)
     {
         var app = await BastionApplication.BuildAsync(["--environment=Development"], builder =>
         {
             builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
             {
-                ["ConnectionStrings:Bastion"] = runtimeConnectionString,
+                ["ConnectionStrings:Bastion"] = databases.State,
+                ["ConnectionStrings:BastionKeys"] = databases.KeyStore,
                 ["Bastion:Node:DataDirectory"] = dataDirectory,
                 ["Bastion:Inference:IntraOpThreads"] = "1",
                 ["Bastion:Http:TokenExchangesPerMinutePerAddress"] = "100000",
@@ -84,7 +85,7 @@ public sealed class TestSilo : IAsyncDisposable
             },
         };
         var http = new HttpClient(handler) { BaseAddress = new Uri(edge.Url!) };
-        return new TestSilo(app, runtimeConnectionString, dataDirectory, http);
+        return new TestSilo(app, databases, dataDirectory, http);
     }
 
     public static HttpRequestMessage Request(HttpMethod method, string path, string? bearer, object? body = null)
@@ -160,13 +161,16 @@ public sealed class TestSilo : IAsyncDisposable
     }
 
     /// <summary>
-    /// Closes the idle pooled connections to this silo's database, as the end of a silo process would.
+    /// Closes the idle pooled connections to this silo's databases, as the end of a silo process would.
     /// Npgsql's pools are per process and keep idle connections for minutes, so without this the many
     /// silos a test run starts would exhaust the test server's connection slots.
     /// </summary>
     private void ReleaseConnections()
     {
-        using var connection = new NpgsqlConnection(_connectionString);
-        NpgsqlConnection.ClearPool(connection);
+        foreach (var connectionString in new[] { _databases.State, _databases.KeyStore })
+        {
+            using var connection = new NpgsqlConnection(connectionString);
+            NpgsqlConnection.ClearPool(connection);
+        }
     }
 }

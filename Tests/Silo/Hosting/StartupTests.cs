@@ -14,10 +14,44 @@ public sealed class StartupTests(PostgresFixture postgres)
     public async Task Build_SchemaBehind_RefusesAndNamesTheMigrateCommand()
     {
         var database = await postgres.CreateDatabaseAsync();
+        var keyStore = await postgres.CreateMigratedKeyStoreAsync();
 
-        var refused = await Assert.ThrowsAsync<StartupException>(() => BuildAsync("Development", new() { ["ConnectionStrings:Bastion"] = database.RuntimeConnectionString }));
+        var refused = await Assert.ThrowsAsync<StartupException>(() => BuildAsync("Development", new()
+        {
+            ["ConnectionStrings:Bastion"] = database.RuntimeConnectionString,
+            ["ConnectionStrings:BastionKeys"] = keyStore.RuntimeConnectionString,
+        }));
 
         Assert.Contains("dotnet run --project Silo -- migrate", refused.Message, StringComparison.Ordinal);
+        Assert.Contains("ConnectionStrings:Bastion:", refused.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Build_KeyStoreBehind_IsRefusedLikeTheStateSchema()
+    {
+        var database = await postgres.CreateMigratedDatabaseAsync();
+        var keyStore = await postgres.CreateDatabaseAsync();
+
+        var refused = await Assert.ThrowsAsync<StartupException>(() => BuildAsync("Production", new()
+        {
+            ["ConnectionStrings:Bastion"] = database.RuntimeConnectionString,
+            ["ConnectionStrings:BastionKeys"] = keyStore.OwnerConnectionString,
+        }));
+
+        Assert.Contains("ConnectionStrings:BastionKeys", refused.Message, StringComparison.Ordinal);
+        Assert.Contains("key store", refused.Message, StringComparison.Ordinal);
+        Assert.Contains("dotnet run --project Silo -- migrate", refused.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Build_OutsideDevelopmentWithoutKeyStore_NamesTheKeyStoreConnectionString()
+    {
+        var database = await postgres.CreateMigratedDatabaseAsync();
+
+        var refused = await Assert.ThrowsAsync<StartupException>(() => BuildAsync("Production", new() { ["ConnectionStrings:Bastion"] = database.RuntimeConnectionString }));
+
+        Assert.Contains("ConnectionStrings:BastionKeys", refused.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain(database.RuntimeConnectionString, refused.Message, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -35,10 +69,10 @@ public sealed class StartupTests(PostgresFixture postgres)
     [InlineData("Bastion:Http:MaxRequestBodyBytes", "1", "Bastion:Http")]
     public async Task Build_InvalidSetting_NamesTheSetting(string key, string value, string named)
     {
-        var database = await postgres.CreateMigratedDatabaseAsync();
+        var settings = await MigratedDatabasesAsync();
+        settings[key] = value;
 
-        var refused = await Assert.ThrowsAsync<OptionsValidationException>(() =>
-            BuildAsync("Development", new() { ["ConnectionStrings:Bastion"] = database.RuntimeConnectionString, [key] = value }));
+        var refused = await Assert.ThrowsAsync<OptionsValidationException>(() => BuildAsync("Development", settings));
 
         Assert.Contains(named, refused.Message, StringComparison.Ordinal);
     }
@@ -46,19 +80,16 @@ public sealed class StartupTests(PostgresFixture postgres)
     [Fact]
     public async Task Start_ModelNotMatchingItsPinnedDigest_IsRefusedAndNamesTheSetting()
     {
-        var database = await postgres.CreateMigratedDatabaseAsync();
+        var settings = await MigratedDatabasesAsync();
         var modelDirectory = Path.Combine(Path.GetTempPath(), "bastion-model-" + Guid.NewGuid().ToString("N"));
         Gpt2ModelBuilder.WriteModelDirectory(modelDirectory, ModelShape.Tiny, seed: 7);
         try
         {
-            var refused = await Assert.ThrowsAsync<StartupException>(() => BuildAsync("Development", new()
-            {
-                ["ConnectionStrings:Bastion"] = database.RuntimeConnectionString,
-                ["Bastion:Inference:ExecutionProvider"] = "Cpu",
-                ["Bastion:Inference:Models:0:Name"] = "tampered",
-                ["Bastion:Inference:Models:0:Directory"] = modelDirectory,
-                ["Bastion:Inference:Models:0:Sha256"] = InferenceRegistration.DefaultModelSha256,
-            }, start: true));
+            settings["Bastion:Inference:ExecutionProvider"] = "Cpu";
+            settings["Bastion:Inference:Models:0:Name"] = "tampered";
+            settings["Bastion:Inference:Models:0:Directory"] = modelDirectory;
+            settings["Bastion:Inference:Models:0:Sha256"] = InferenceRegistration.DefaultModelSha256;
+            var refused = await Assert.ThrowsAsync<StartupException>(() => BuildAsync("Development", settings, start: true));
 
             Assert.Contains("Bastion:Inference:Models:0:Sha256", refused.Message, StringComparison.Ordinal);
         }
@@ -67,6 +98,12 @@ public sealed class StartupTests(PostgresFixture postgres)
             Directory.Delete(modelDirectory, recursive: true);
         }
     }
+
+    private async Task<Dictionary<string, string?>> MigratedDatabasesAsync() => new()
+    {
+        ["ConnectionStrings:Bastion"] = (await postgres.CreateMigratedDatabaseAsync()).RuntimeConnectionString,
+        ["ConnectionStrings:BastionKeys"] = (await postgres.CreateMigratedKeyStoreAsync()).RuntimeConnectionString,
+    };
 
     private static async Task BuildAsync(string environment, Dictionary<string, string?> settings, bool start = false)
     {

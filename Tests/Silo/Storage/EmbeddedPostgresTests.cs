@@ -38,6 +38,26 @@ public sealed class EmbeddedPostgresTests : IDisposable
     }
 
     [Fact]
+    public async Task StartAsync_ClusterFromBeforeTheKeyStore_GetsTheKeyStoreDatabaseAndRole()
+    {
+        var credentials = Path.Combine(directory, "credentials");
+        await using (var first = await EmbeddedPostgres.StartAsync(directory, Fast, NullLogger.Instance, CancellationToken.None))
+        {
+            await ExecuteAsync(first.OwnerConnectionString, $"DROP DATABASE {EmbeddedPostgres.KeyStoreDatabase}");
+            await ExecuteAsync(first.OwnerConnectionString, $"DROP ROLE {EmbeddedPostgres.KeyStoreRuntimeRole}");
+        }
+
+        // The credentials file of a cluster initialised before the key store had a database of its own.
+        var lines = await File.ReadAllLinesAsync(credentials);
+        await File.WriteAllLinesAsync(credentials, lines.Where(line => !line.StartsWith(EmbeddedPostgres.KeyStoreRuntimeRole + "=", StringComparison.Ordinal)));
+
+        await using var upgraded = await EmbeddedPostgres.StartAsync(directory, Fast, NullLogger.Instance, CancellationToken.None);
+
+        Assert.Equal(1, await ScalarAsync(upgraded.KeyStoreRuntimeConnectionString, "SELECT 1"));
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(credentials));
+    }
+
+    [Fact]
     public async Task ResolveDataDirectoryAsync_ReachablePath_ReturnsItUnchanged()
     {
         var requested = Path.Combine(directory, "data");

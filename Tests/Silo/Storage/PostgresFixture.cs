@@ -47,6 +47,18 @@ public sealed class PostgresFixture : IAsyncLifetime
         return database;
     }
 
+    /// <summary>
+    /// A new key-store database with its schema applied; <see cref="TestDatabase.RuntimeConnectionString"/>
+    /// connects as the key store's runtime role (<see cref="EmbeddedPostgres.KeyStoreRuntimeRole"/>).
+    /// </summary>
+    public async Task<TestDatabase> CreateMigratedKeyStoreAsync()
+    {
+        var name = $"keys_{Interlocked.Increment(ref databaseCount)}_{Guid.NewGuid():N}";
+        var (owner, runtime) = await Server.CreateKeyStoreDatabaseAsync(name);
+        await SchemaMigrator.MigrateAsync(SchemaMigrationSet.KeyStore, owner, EmbeddedPostgres.KeyStoreRuntimeRole, CancellationToken.None);
+        return new TestDatabase(name, owner, runtime);
+    }
+
     async Task IAsyncLifetime.InitializeAsync() =>
         server = await EmbeddedPostgres.StartAsync(directory, new EmbeddedPostgresOptions { DisableDurability = true }, NullLogger.Instance, CancellationToken.None);
 

@@ -8,7 +8,7 @@ namespace Bastion.Tests.Silo.Storage.Encryption;
 
 /// <summary>
 /// Secrets a user hands Bastion (their id, a key label, a prompt) never reach PostgreSQL's files
-/// (tables, WAL) or the silo's log in any encoding.
+/// (tables, WAL), a <c>pg_dump</c> of either database (state and key store) or the silo's log in any encoding.
 /// </summary>
 [Collection(SiloCollection.Name)]
 public sealed class CanaryTests(SiloFixture fixture)
@@ -57,6 +57,16 @@ public sealed class CanaryTests(SiloFixture fixture)
         }
 
         var patterns = Encodings(canary);
+        foreach (var connectionString in new[] { database.State, database.KeyStore })
+        {
+            var name = new NpgsqlConnectionStringBuilder(connectionString).Database!;
+            var dump = Path.Combine(directory, $"{name}.sql");
+            await PostgresTools.DumpAsync(PostgresTools.WithDatabase(fixture.Postgres.OwnerConnectionString, name), dump);
+            var bytes = await File.ReadAllBytesAsync(dump);
+            Assert.True(bytes.Length > 0);
+            Assert.False(patterns.Any(p => bytes.AsSpan().IndexOf(p) >= 0), $"a canary encoding was found in the dump of {name}");
+        }
+
         Assert.NotEmpty(log);
         Assert.DoesNotContain(log, line => patterns.Any(p => line.Contains(Encoding.Latin1.GetString(p), StringComparison.Ordinal)));
         var files = Directory.EnumerateFiles(fixture.Postgres.DataDirectory, "*", SearchOption.AllDirectories).ToList();

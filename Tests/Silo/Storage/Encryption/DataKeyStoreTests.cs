@@ -17,7 +17,7 @@ public sealed class DataKeyStoreTests(PostgresFixture postgres)
     [Fact]
     public async Task GetCurrentAsync_ConcurrentFirstUseOnTwoSilos_AgreesOnOneKey_ThatOutlivesTheProcess()
     {
-        var db = await postgres.CreateMigratedDatabaseAsync();
+        var db = await postgres.CreateMigratedKeyStoreAsync();
         using var first = new DataKeyStore(db.RuntimeConnectionString, new KekProvider(Kek1));
         using var second = new DataKeyStore(db.RuntimeConnectionString, new KekProvider(Kek1));
 
@@ -35,7 +35,7 @@ public sealed class DataKeyStoreTests(PostgresFixture postgres)
     [Fact]
     public async Task FindAsync_KeyOfAnotherScope_IsUnavailable()
     {
-        var db = await postgres.CreateMigratedDatabaseAsync();
+        var db = await postgres.CreateMigratedKeyStoreAsync();
         using var store = new DataKeyStore(db.RuntimeConnectionString, new KekProvider(Kek1));
         var alice = await store.GetCurrentAsync("user:u_alice", CancellationToken.None);
 
@@ -46,7 +46,7 @@ public sealed class DataKeyStoreTests(PostgresFixture postgres)
     [Fact]
     public async Task DestroyAsync_MakesTheScopesStateUnreadable_AndTheNextWriteGetsANewKey()
     {
-        var db = await postgres.CreateMigratedDatabaseAsync();
+        var db = await postgres.CreateMigratedKeyStoreAsync();
         using var store = new DataKeyStore(db.RuntimeConnectionString, new KekProvider(Kek1));
         var before = await store.GetCurrentAsync("user:u_gone", CancellationToken.None);
 
@@ -65,7 +65,7 @@ public sealed class DataKeyStoreTests(PostgresFixture postgres)
     [Fact]
     public async Task FindAsync_OlderKekVersion_StillUnwraps_UnknownVersionIsUnavailable()
     {
-        var db = await postgres.CreateMigratedDatabaseAsync();
+        var db = await postgres.CreateMigratedKeyStoreAsync();
         using (var old = new DataKeyStore(db.RuntimeConnectionString, new KekProvider(Kek1)))
         {
             await old.GetCurrentAsync("system", CancellationToken.None);
@@ -83,7 +83,7 @@ public sealed class DataKeyStoreTests(PostgresFixture postgres)
     [Fact]
     public async Task RuntimeRole_CannotDeleteDataKeyRows()
     {
-        var db = await postgres.CreateMigratedDatabaseAsync();
+        var db = await postgres.CreateMigratedKeyStoreAsync();
         await using var connection = new NpgsqlConnection(db.RuntimeConnectionString);
         await connection.OpenAsync();
         await using var delete = new NpgsqlCommand("DELETE FROM bastion_keys.bastion_data_keys", connection);

@@ -45,7 +45,7 @@ public sealed class EncryptedGrainStorageTests(SiloFixture fixture)
             Assert.Equal(-1, row.Payload.AsSpan().IndexOf(Encoding.Unicode.GetBytes(canary)));
         }
 
-        var scopes = await ReadKeyScopesAsync(database, rows.Select(row => EnvelopeCipher.ReadHeader(row.Payload).DataKeyId));
+        var scopes = await ReadKeyScopesAsync(database.KeyStore, rows.Select(row => EnvelopeCipher.ReadHeader(row.Payload).DataKeyId));
         Assert.Equal(DataKeyScope.ForUser(pseudonym), scopes[EnvelopeCipher.ReadHeader(rows.Single(row => row.State == "user" && row.Key == pseudonym).Payload).DataKeyId]);
         Assert.All(rows.Where(row => row.State != "user"), row => Assert.Equal(DataKeyScope.System, scopes[EnvelopeCipher.ReadHeader(row.Payload).DataKeyId]));
     }

@@ -1,7 +1,6 @@
--- Wrapped data keys (DEKs) for encryption at rest. Kept apart from OrleansStorage so that the
--- state table and its backups never hold a key: destroying a scope's DEK here makes every copy of
--- that scope's state unreadable. DESIGN asks for a separate database with its own role and backup
--- policy; until then this is a separate schema of the same database (see docs/encryption.md).
+-- Wrapped data keys (DEKs) for encryption at rest, in the key-store database: a database of its
+-- own, with its own runtime role and backup policy, so that the state database and its backups
+-- never hold a key. Destroying a scope's DEK here makes every copy of that scope's state unreadable.
 -- A destroyed key keeps its row (who had a key, and when it went) but loses its wrapped bytes.
 CREATE SCHEMA bastion_keys;
 
