@@ -28,6 +28,16 @@ public sealed class ModelDirectoryTests : IDisposable
     }
 
     [Fact]
+    public void WriteModelDirectory_WritesTheDocumentedDefaultFiles()
+    {
+        Assert.Equal(
+            "{\n  \"max_tokens\": 16,\n  \"temperature\": 1,\n  \"top_p\": 1,\n  \"top_k\": 0,\n  \"stop\": [],\n  \"eos_token_id\": 50256\n}\n",
+            File.ReadAllText(Path.Combine(_directory, "generation.json")));
+        Assert.Equal(ChatTemplate.Default.Render([new("system", "S"), new("user", "U")]), ModelDirectory.Read(_directory).Template.Render([new("system", "S"), new("user", "U")]));
+        Assert.Equal("<|system|>\nS\n<|user|>\nU\n<|assistant|>\n", ChatTemplate.Default.Render([new("system", "S"), new("user", "U")]));
+    }
+
+    [Fact]
     public void Digest_IsWhatSha256sumOfTheFilesPipedToSha256sumPrints()
     {
         var manifest = new StringBuilder();
