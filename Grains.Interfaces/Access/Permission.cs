@@ -23,4 +23,7 @@ public enum Permission
 
     /// <summary>Create and change users, their keys, roles and limits.</summary>
     ManageUsers = 6,
+
+    /// <summary>Read the silo's metrics (<c>GET /metrics</c>).</summary>
+    ReadMetrics = 7,
 }

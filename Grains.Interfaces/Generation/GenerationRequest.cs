@@ -2,18 +2,46 @@ namespace Bastion.Generation;
 
 /// <summary>A completion to generate. Holds prompt text, so it redacts itself when printed.</summary>
 /// <param name="Model">The model name.</param>
-/// <param name="Prompt">The prompt text.</param>
-/// <param name="MaxTokens">The most tokens to generate.</param>
-/// <param name="Sampling">How tokens are chosen; <see langword="null"/> means greedy.</param>
-/// <param name="Stop">Up to four strings that end the completion when it produces one; the stop string is not part of the text.</param>
+/// <param name="Prompt">The prompt text; ignored when <paramref name="Messages"/> is set.</param>
+/// <param name="MaxTokens">The most tokens to generate; <see langword="null"/> takes the model's default (its <c>generation.json</c>).</param>
+/// <param name="Sampling">
+/// How tokens are chosen, complete; <see langword="null"/> takes each value from <paramref name="Overrides"/> where
+/// set, else from the model's generation defaults.
+/// </param>
+/// <param name="Stop">
+/// Up to four strings that end the completion when it produces one; the stop string is not part of the text.
+/// <see langword="null"/> takes the model's default stop strings.
+/// </param>
+/// <param name="Messages">Chat messages, which the worker renders into the prompt with the model's chat template.</param>
+/// <param name="Overrides">Sampling values the caller chose; the rest come from the model's defaults.</param>
 [GenerateSerializer, Immutable, Alias("bastion.generation-request")]
 public sealed record GenerationRequest(
     [property: Id(0)] string Model,
     [property: Id(1)] string Prompt,
-    [property: Id(2)] int MaxTokens,
+    [property: Id(2)] int? MaxTokens,
     [property: Id(3)] SamplingOptions? Sampling = null,
-    [property: Id(4)] IReadOnlyList<string>? Stop = null)
+    [property: Id(4)] IReadOnlyList<string>? Stop = null,
+    [property: Id(5)] IReadOnlyList<PromptMessage>? Messages = null,
+    [property: Id(6)] SamplingOverrides? Overrides = null)
 {
     /// <summary>Prompts never reach a log line.</summary>
-    public override string ToString() => $"GenerationRequest {{ Model = {Model}, MaxTokens = {MaxTokens}, Sampling = {Sampling}, Prompt = [redacted] }}";
+    public override string ToString() => $"GenerationRequest {{ Model = {Model}, MaxTokens = {MaxTokens}, Sampling = {Sampling}, Overrides = {Overrides}, Prompt = [redacted] }}";
 }
+
+/// <summary>One chat message of a request. Holds prompt text, so it redacts itself when printed.</summary>
+/// <param name="Role"><c>system</c>, <c>user</c> or <c>assistant</c>.</param>
+/// <param name="Content">The message text.</param>
+[GenerateSerializer, Immutable, Alias("bastion.prompt-message")]
+public sealed record PromptMessage([property: Id(0)] string Role, [property: Id(1)] string Content)
+{
+    /// <summary>Message text never reaches a log line.</summary>
+    public override string ToString() => $"PromptMessage {{ Role = {Role}, Content = [redacted] }}";
+}
+
+/// <summary>The sampling values a request set; each one left <see langword="null"/> comes from the model's defaults.</summary>
+[GenerateSerializer, Immutable, Alias("bastion.sampling-overrides")]
+public sealed record SamplingOverrides(
+    [property: Id(0)] float? Temperature = null,
+    [property: Id(1)] float? TopP = null,
+    [property: Id(2)] int? TopK = null,
+    [property: Id(3)] long? Seed = null);

@@ -11,7 +11,8 @@ public interface IGenerationGrain : IGrainWithGuidKey
 {
     /// <summary>
     /// Checks and tokenizes the request for the user with the given pseudonym, without running it yet,
-    /// and returns the number of prompt tokens (what the user grain reserves against). Throws
+    /// and returns the tokens the user grain reserves: the prompt's tokens plus the most it may generate
+    /// (<c>max_tokens</c>, or the model's default when the request leaves it out). Throws
     /// <see cref="GenerationRejectedException"/> when the request cannot be served.
     /// </summary>
     [Alias("prepare")]

@@ -27,7 +27,7 @@ public sealed partial class GenerationGrain(ModelCatalog models, ILogger<Generat
 
         var prepared = models.Prepare(request);
         _prepared = (ownerPseudonym, prepared);
-        return Task.FromResult(prepared.PromptTokens.Length);
+        return Task.FromResult(prepared.PromptTokens.Length + prepared.MaxNewTokens);
     }
 
     public Task StartAsync()

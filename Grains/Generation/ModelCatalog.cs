@@ -1,4 +1,7 @@
 using System.Collections.Frozen;
+using System.Diagnostics;
+using System.Security.Cryptography;
+using Bastion.Diagnostics;
 using Bastion.Inference;
 
 namespace Bastion.Generation;
@@ -17,9 +20,9 @@ public sealed record PreparedGeneration(string Model, int[] PromptTokens, int Ma
 }
 
 /// <summary>The models loaded on this worker silo, and the one place requests are checked against them.</summary>
-public sealed class ModelCatalog(TimeProvider time) : IDisposable
+public sealed class ModelCatalog(TimeProvider time, BastionMetrics? metrics = null) : IDisposable
 {
-    private sealed record LoadedModel(ModelInfo Info, DecoderModel Decoder, TextTokenizer Tokenizer);
+    private sealed record LoadedModel(ModelInfo Info, DecoderModel Decoder, TextTokenizer Tokenizer, GenerationDefaults Defaults, ChatTemplate Template);
 
     private FrozenDictionary<string, LoadedModel> _models = FrozenDictionary<string, LoadedModel>.Empty;
 
@@ -28,16 +31,26 @@ public sealed class ModelCatalog(TimeProvider time) : IDisposable
 
     public IReadOnlyList<ModelInfo> Models => [.. _models.Values.Select(m => m.Info).OrderBy(m => m.Name, StringComparer.Ordinal)];
 
-    /// <summary>Loads <paramref name="modelPath"/> as <paramref name="name"/>.</summary>
-    public void Load(string name, string modelPath, InferenceRuntimeOptions options, Microsoft.Extensions.Logging.ILogger? logger = null) =>
-        Add(name, DecoderModel.Load(modelPath, options, logger));
-
-    /// <summary>Serves <paramref name="decoder"/> as <paramref name="name"/>, with the GPT-2 tokenizer; the catalog then owns it.</summary>
-    public void Add(string name, DecoderModel decoder)
+    /// <summary>Loads the checked model directory <paramref name="directory"/> as <paramref name="name"/>.</summary>
+    public void Load(string name, ModelDirectory directory, InferenceRuntimeOptions options, Microsoft.Extensions.Logging.ILogger? logger = null)
     {
+        ArgumentNullException.ThrowIfNull(directory);
+        Add(name, DecoderModel.Load(directory.ModelPath, options, logger, directory.Defaults.EosTokenId), directory.Defaults, directory.Template, directory.Tokenizer);
+    }
+
+    /// <summary>
+    /// Serves <paramref name="decoder"/> as <paramref name="name"/>; the catalog then owns it. Without the
+    /// directory's files it gets greedy defaults, the default chat template and the GPT-2 tokenizer.
+    /// </summary>
+    public void Add(string name, DecoderModel decoder, GenerationDefaults? defaults = null, ChatTemplate? template = null, TextTokenizer? tokenizer = null)
+    {
+        ArgumentNullException.ThrowIfNull(decoder);
         var info = new ModelInfo(name, decoder.ContextLength ?? int.MaxValue, time.GetUtcNow(), decoder.ExecutionProvider);
-        var models = new Dictionary<string, LoadedModel>(_models, StringComparer.Ordinal) { [name] = new(info, decoder, TextTokenizer.CreateGpt2()) };
+        var loaded = new LoadedModel(
+            info, decoder, tokenizer ?? TextTokenizer.CreateGpt2(decoder.EosTokenId), defaults ?? GenerationDefaults.Greedy with { EosTokenId = decoder.EosTokenId }, template ?? ChatTemplate.Default);
+        var models = new Dictionary<string, LoadedModel>(_models, StringComparer.Ordinal) { [name] = loaded };
         _models = models.ToFrozenDictionary(StringComparer.Ordinal);
+        metrics?.SetModels(_models.Values.Select(m => KeyValuePair.Create(m.Info.Name, m.Info.ExecutionProvider.ToString().ToLowerInvariant())));
     }
 
     /// <summary>Tokenizes and checks a request; throws <see cref="GenerationRejectedException"/> when it cannot be served.</summary>
@@ -48,22 +61,33 @@ public sealed class ModelCatalog(TimeProvider time) : IDisposable
             throw new GenerationRejectedException(GenerationRejectedException.ModelNotFound, $"The model '{request.Model}' does not exist.");
         }
 
-        var tokens = model.Tokenizer.EncodeToIds(request.Prompt);
+        var prompt = request.Messages is { } messages ? model.Template.Render(messages) : request.Prompt;
+        var tokens = model.Tokenizer.EncodeToIds(prompt);
         if (tokens.Length == 0)
         {
             // GPT-2 cannot start from nothing; as in its training data, text begins after an end-of-text token.
             tokens = [model.Tokenizer.EndOfTextId];
         }
 
-        var requested = (long)tokens.Length + request.MaxTokens;
+        // Values the request sets win; the rest come from the model's generation.json.
+        var defaults = model.Defaults;
+        var maxTokens = request.MaxTokens ?? defaults.MaxTokens;
+        var requested = (long)tokens.Length + maxTokens;
         if (requested > model.Info.ContextLength)
         {
             throw new GenerationRejectedException(
                 GenerationRejectedException.ContextLengthExceeded,
-                $"This model's maximum context length is {model.Info.ContextLength} tokens; the request needs {requested} ({tokens.Length} in the prompt, {request.MaxTokens} in 'max_tokens').");
+                $"This model's maximum context length is {model.Info.ContextLength} tokens; the request needs {requested} ({tokens.Length} in the prompt, {maxTokens} in 'max_tokens').");
         }
 
-        return new PreparedGeneration(request.Model, tokens, request.MaxTokens, request.Sampling ?? SamplingOptions.Greedy, request.Stop ?? []);
+        var overrides = request.Overrides;
+        var sampling = request.Sampling ?? new SamplingOptions(
+            overrides?.Temperature ?? defaults.Temperature,
+            overrides?.TopP ?? defaults.TopP,
+            overrides?.TopK ?? defaults.TopK,
+            // Without a seed, every request draws differently.
+            overrides?.Seed ?? RandomNumberGenerator.GetInt32(int.MaxValue));
+        return new PreparedGeneration(request.Model, tokens, maxTokens, sampling, request.Stop ?? defaults.Stop);
     }
 
     /// <summary>
@@ -79,11 +103,26 @@ public sealed class ModelCatalog(TimeProvider time) : IDisposable
         var sampler = new TokenSampler(prepared.Sampling);
         var produced = 0;
         string finishReason;
+
+        // TODO(batching): the batching engine should record these per sequence where it steps the batch.
+        var started = Stopwatch.GetTimestamp();
+        var previous = started;
         try
         {
             foreach (var token in model.Decoder.Generate(prepared.PromptTokens, prepared.MaxNewTokens, sampler, cancellationToken))
             {
                 produced++;
+                var now = Stopwatch.GetTimestamp();
+                if (produced == 1)
+                {
+                    metrics?.RecordTimeToFirstToken(prepared.Model, Stopwatch.GetElapsedTime(started, now));
+                }
+                else
+                {
+                    metrics?.RecordInterTokenLatency(prepared.Model, Stopwatch.GetElapsedTime(previous, now));
+                }
+
+                previous = now;
                 var piece = text.Add(token);
                 if (piece.Length > 0 && onText is not null)
                 {
@@ -109,6 +148,7 @@ public sealed class ModelCatalog(TimeProvider time) : IDisposable
             finishReason = FinishReasons.Cancelled;
         }
 
+        metrics?.RecordTokens(prepared.Model, prepared.PromptTokens.Length, produced);
         return new GenerationResult(text.Text, new TokenUsage(prepared.PromptTokens.Length, produced), finishReason);
     }
 

@@ -35,7 +35,8 @@ public static class Gpt2ModelBuilder
 
     /// <summary>
     /// Writes <c>model.onnx</c> into <paramref name="directory"/> (created if missing) through a
-    /// temporary file renamed into place, so a reader never sees a half-written model.
+    /// temporary file renamed into place, so a reader never sees a half-written model, then the default
+    /// <c>generation.json</c> and <c>chat_template.json</c> beside it: a complete model directory.
     /// </summary>
     /// <returns>The full path of the model file.</returns>
     public static string WriteModelDirectory(string directory, ModelShape shape, ulong seed = DefaultSeed)
@@ -55,6 +56,7 @@ public static class Gpt2ModelBuilder
             }
 
             File.Move(temporary, target, overwrite: true);
+            Generation.ModelDirectory.WriteDefaultFiles(directory);
             return target;
         }
         finally

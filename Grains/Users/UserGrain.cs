@@ -136,7 +136,7 @@ public sealed partial class UserGrain(
     {
         var generationId = Guid.NewGuid();
         var generation = GrainFactory.GetGrain<IGenerationGrain>(generationId);
-        var promptTokens = -1;
+        var reservedTokens = -1;
         for (var attempt = 1; ; attempt++)
         {
             var decision = await DecideCurrentAsync(credential, Permission.Infer);
@@ -145,14 +145,14 @@ public sealed partial class UserGrain(
                 return await RefuseAsync(decision, null);
             }
 
-            // The worker tokenizes, so the reservation is the real prompt size plus max_tokens.
-            if (promptTokens < 0)
+            // The worker tokenizes and knows the model's default max_tokens, so it says what to reserve.
+            if (reservedTokens < 0)
             {
-                promptTokens = await generation.PrepareAsync(Pseudonym, request);
+                reservedTokens = await generation.PrepareAsync(Pseudonym, request);
             }
 
             var (admitted, status) = Admission.TryAdmit(
-                state.State.Admission, Limits, generationId, promptTokens + request.MaxTokens, time.GetUtcNow(), limitOptions.Value.LeaseDuration);
+                state.State.Admission, Limits, generationId, reservedTokens, time.GetUtcNow(), limitOptions.Value.LeaseDuration);
             if (!admitted)
             {
                 LogLimited(logger, Pseudonym, status!.Kind);
@@ -188,7 +188,7 @@ public sealed partial class UserGrain(
 
         async Task<Submission> RefuseAsync(AccessDecision decision, LimitStatus? status)
         {
-            if (promptTokens >= 0)
+            if (reservedTokens >= 0)
             {
                 await generation.AbandonAsync();
             }

@@ -1,6 +1,5 @@
 using System.Net.ServerSentEvents;
 using System.Runtime.CompilerServices;
-using System.Security.Cryptography;
 using System.Text.Json;
 using Bastion.Access;
 using Bastion.Generation;
@@ -15,9 +14,8 @@ namespace Bastion.Api;
 /// </summary>
 public static class CompletionsApi
 {
-    private const int DefaultMaxTokens = 16;
     private const int MaxPromptCharacters = 64 * 1024;
-    private const int MaxStopSequences = 4;
+    private const int MaxStopSequences = GenerationDefaults.MaxStopSequences;
     private const int ReadBatch = 32;
 
     public static IEndpointRouteBuilder MapCompletionsApi(this IEndpointRouteBuilder routes)
@@ -45,7 +43,7 @@ public static class CompletionsApi
             return invalid;
         }
 
-        return await GenerateAsync(context, grains, time, request!, request!.Prompt!, new CompletionShape());
+        return await GenerateAsync(context, grains, time, request!, request!.Prompt!, null, new CompletionShape());
     }
 
     private static async Task<IResult> CompleteChatAsync(HttpContext context, IGrainFactory grains, TimeProvider time)
@@ -61,26 +59,29 @@ public static class CompletionsApi
             return invalid;
         }
 
-        var prompt = ChatTemplate.Render(request!.Messages!.Select(m => (m.Role!, m.Content!)));
-        if (prompt.Length > MaxPromptCharacters)
+        // The worker renders the messages with the model's own chat template (its chat_template.json).
+        var messages = request!.Messages!.Select(m => new PromptMessage(m.Role!, m.Content!)).ToList();
+        if (messages.Sum(m => (long)m.Content.Length) > MaxPromptCharacters)
         {
             return Problems.InvalidRequest($"The messages are longer than {MaxPromptCharacters} characters.");
         }
 
-        return await GenerateAsync(context, grains, time, request, prompt, new ChatShape());
+        return await GenerateAsync(context, grains, time, request, string.Empty, messages, new ChatShape());
     }
 
     private static async Task<IResult> GenerateAsync(
-        HttpContext context, IGrainFactory grains, TimeProvider time, IGenerationParameters request, string prompt, IResponseShape shape)
+        HttpContext context, IGrainFactory grains, TimeProvider time, IGenerationParameters request, string prompt, IReadOnlyList<PromptMessage>? messages, IResponseShape shape)
     {
         var caller = context.Caller().Caller;
+
+        // What the request leaves out comes from the model's generation.json, on the worker that serves it.
         var generationRequest = new GenerationRequest(
             request.Model!,
             prompt,
-            request.MaxTokens ?? DefaultMaxTokens,
-            // OpenAI's defaults: temperature 1, top_p 1; without a seed, every request draws differently.
-            new SamplingOptions(request.Temperature ?? 1f, request.TopP ?? 1f, request.TopK ?? 0, request.Seed ?? RandomNumberGenerator.GetInt32(int.MaxValue)),
-            StopSequences(request.Stop));
+            request.MaxTokens,
+            Stop: StopSequences(request.Stop),
+            Messages: messages,
+            Overrides: new SamplingOverrides(request.Temperature, request.TopP, request.TopK, request.Seed));
         try
         {
             var submission = await grains.GetGrain<IUserGrain>(caller.Pseudonym).SubmitAsync(caller.Credential, generationRequest);

@@ -32,6 +32,7 @@ public static class RateLimitHeaders
             return Problems.InvalidRequest($"The request needs more than the whole '{name}' limit ({status.Limit}); lower 'max_tokens' or the prompt.");
         }
 
+        context.RequestServices.GetService<Bastion.Diagnostics.BastionMetrics>()?.RecordRateLimitRefusal(name);
         context.Response.Headers[HeaderNames.RetryAfter] = Seconds(status.RetryAfter).ToString(CultureInfo.InvariantCulture);
         return status.IsQuota
             ? Problems.QuotaExceeded($"The '{name}' quota of {status.Limit} tokens is used up until the period resets.")

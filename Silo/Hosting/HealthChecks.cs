@@ -1,4 +1,5 @@
 using Bastion.Generation;
+using Bastion.Inference;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Npgsql;
 
@@ -39,11 +40,23 @@ internal sealed class DatabaseHealthCheck(BastionDatabase database) : IHealthChe
     }
 }
 
-/// <summary>Ready only once a worker silo has loaded its models (an API-only silo loads none).</summary>
-internal sealed class ModelHealthCheck(ModelCatalog models) : IHealthCheck
+/// <summary>
+/// Ready only once a worker silo has loaded its models (an API-only silo loads none). Its details (admins only)
+/// name each model's execution provider and the ONNX Runtime threading the silo runs with.
+/// </summary>
+internal sealed class ModelHealthCheck(ModelCatalog models, InferenceRuntimeOptions runtime) : IHealthCheck
 {
-    public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default) =>
-        Task.FromResult(models.IsReady
-            ? HealthCheckResult.Healthy(data: models.Models.ToDictionary(m => m.Name, m => (object)m.ExecutionProvider.ToString()))
-            : HealthCheckResult.Unhealthy("models not loaded"));
+    public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+    {
+        if (!models.IsReady)
+        {
+            return Task.FromResult(HealthCheckResult.Unhealthy("models not loaded"));
+        }
+
+        var data = models.Models.ToDictionary(m => m.Name, m => (object)m.ExecutionProvider.ToString());
+        data["runtime.execution_provider"] = runtime.ExecutionProvider.ToString();
+        data["runtime.intra_op_threads"] = runtime.IntraOpThreads == 0 ? "auto" : runtime.IntraOpThreads;
+        data["runtime.allow_spinning"] = runtime.AllowSpinning ? "true" : "false";
+        return Task.FromResult(HealthCheckResult.Healthy(data: data));
+    }
 }

@@ -24,6 +24,7 @@ public static class HttpRegistration
             kestrel.Listen(IPAddress.Parse(http.Address), http.Port, listen => listen.UseHttps(certificate));
         });
         builder.Services.AddSingleton(new EdgeEndpoints(caFile));
+        builder.Services.AddBastionMetrics();
 
         builder.Services.AddProblemDetails(options => options.CustomizeProblemDetails = context =>
         {
@@ -78,6 +79,7 @@ public static class HttpRegistration
                 _ => new FixedWindowRateLimiterOptions { PermitLimit = http.TokenExchangesPerMinutePerAddress, Window = TimeSpan.FromMinutes(1), QueueLimit = 0 }));
             options.OnRejected = async (context, cancellationToken) =>
             {
+                context.HttpContext.RequestServices.GetRequiredService<Bastion.Diagnostics.BastionMetrics>().RecordRateLimitRefusal("token-exchange");
                 var retryAfter = context.Lease.TryGetMetadata(MetadataName.RetryAfter, out var wait) ? (long)Math.Ceiling(wait.TotalSeconds) : 60;
                 context.HttpContext.Response.Headers.RetryAfter = retryAfter.ToString(System.Globalization.CultureInfo.InvariantCulture);
                 await Problems.RateLimited("Too many token requests from this address; retry after the Retry-After interval.").ExecuteAsync(context.HttpContext);
@@ -106,16 +108,10 @@ public static class HttpRegistration
     {
         app.UseExceptionHandler(new ExceptionHandlerOptions
         {
-            StatusCodeSelector = exception => exception switch
-            {
-                BadHttpRequestException bad => bad.StatusCode,
-                _ when KeysUnavailableException.IsIn(exception) => StatusCodes.Status503ServiceUnavailable,
-                // A silo died or the cluster is reconfiguring: the request may succeed when retried.
-                SiloUnavailableException or OrleansMessageRejectionException or TimeoutException => StatusCodes.Status503ServiceUnavailable,
-                _ => StatusCodes.Status500InternalServerError,
-            },
+            StatusCodeSelector = StatusFor,
             SuppressDiagnosticsCallback = context => context.Exception is BadHttpRequestException,
         });
+        app.UseBastionMetrics(StatusFor);
         app.UseStatusCodePages();
         app.MapHealthChecks("/healthz", new() { Predicate = _ => false }).AllowAnonymousCaller();
         app.MapHealthChecks("/readyz", new() { Predicate = check => check.Tags.Contains("ready"), ResponseWriter = ReadinessWriter.WriteAsync }).AllowAnonymousCaller();
@@ -128,11 +124,21 @@ public static class HttpRegistration
             app.MapAdminApi();
             app.MapLimitsApi();
             app.MapJwksApi();
+            app.MapMetricsApi();
         }
 
         app.Lifetime.ApplicationStarted.Register(() => PublishConnectionDetails(app, node));
         return app;
     }
+
+    private static int StatusFor(Exception exception) => exception switch
+    {
+        BadHttpRequestException bad => bad.StatusCode,
+        _ when KeysUnavailableException.IsIn(exception) => StatusCodes.Status503ServiceUnavailable,
+        // A silo died or the cluster is reconfiguring: the request may succeed when retried.
+        SiloUnavailableException or OrleansMessageRejectionException or TimeoutException => StatusCodes.Status503ServiceUnavailable,
+        _ => StatusCodes.Status500InternalServerError,
+    };
 
     private static (System.Security.Cryptography.X509Certificates.X509Certificate2 Certificate, string CaFile) LoadCertificate(
         HttpOptions http, bool isDevelopment, DevelopmentPaths paths)

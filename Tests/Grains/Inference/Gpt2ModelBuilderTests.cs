@@ -55,7 +55,7 @@ public sealed class Gpt2ModelBuilderTests(TinyModelFixture fixture, ITestOutputH
     }
 
     [Fact]
-    public void WriteModelDirectory_WritesTheBuiltModelAndNoTemporaryFile()
+    public void WriteModelDirectory_WritesTheBuiltModelItsDefaultFilesAndNoTemporaryFile()
     {
         var directory = Path.Combine(Path.GetTempPath(), $"bastion-model-{Guid.NewGuid():N}");
         try
@@ -64,7 +64,7 @@ public sealed class Gpt2ModelBuilderTests(TinyModelFixture fixture, ITestOutputH
 
             Assert.Equal(Path.Combine(directory, "model.onnx"), path);
             Assert.Equal(fixture.ModelBytes, File.ReadAllBytes(path));
-            Assert.Equal(["model.onnx"], Directory.GetFiles(directory).Select(Path.GetFileName));
+            Assert.Equal(["chat_template.json", "generation.json", "model.onnx"], Directory.GetFiles(directory).Select(Path.GetFileName).Order(StringComparer.Ordinal));
         }
         finally
         {

@@ -26,7 +26,7 @@ public sealed class OpenAiSdkTests(SiloFixture fixture)
         }).GetChatClient(Model);
         ChatMessage[] messages = [new SystemChatMessage("Be brief."), new UserChatMessage("Hello!")];
         var options = new ChatCompletionOptions { Temperature = 0, MaxOutputTokenCount = 12 };
-        var promptTokens = TextTokenizer.CreateGpt2().EncodeToIds(ChatTemplate.Render([("system", "Be brief."), ("user", "Hello!")])).Length;
+        var promptTokens = TextTokenizer.CreateGpt2().EncodeToIds(ChatTemplate.Default.Render([new("system", "Be brief."), new("user", "Hello!")])).Length;
 
         ChatCompletion whole = (await client.CompleteChatAsync(messages, options)).Value;
 

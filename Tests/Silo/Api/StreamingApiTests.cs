@@ -99,7 +99,7 @@ public sealed class StreamingApiTests(SiloFixture fixture)
         Assert.Equal("chat.completion", root.GetProperty("object").GetString());
         var message = root.GetProperty("choices")[0].GetProperty("message");
         Assert.Equal("assistant", message.GetProperty("role").GetString());
-        var prompt = ChatTemplate.Render([("system", "Be brief."), ("user", "Hello!")]);
+        var prompt = ChatTemplate.Default.Render([new("system", "Be brief."), new("user", "Hello!")]);
         Assert.Equal(TextTokenizer.CreateGpt2().EncodeToIds(prompt).Length, root.GetProperty("usage").GetProperty("prompt_tokens").GetInt32());
 
         request["stream"] = true;

@@ -105,6 +105,43 @@ public sealed class StartupTests(PostgresFixture postgres)
         ["ConnectionStrings:BastionKeys"] = (await postgres.CreateMigratedKeyStoreAsync()).RuntimeConnectionString,
     };
 
+    [Theory]
+    [InlineData("generation.json", "{\"temperature\": 9}", "generation.json is invalid")]
+    [InlineData("chat_template.json", "{\"roles\": {}}", "chat_template.json is invalid")]
+    [InlineData("generation.json", null, "generation.json is missing")]
+    public async Task Start_ModelDirectoryWithABadFile_IsRefusedAndNamesTheSettingAndTheFile(string file, string? content, string named)
+    {
+        var modelDirectory = Path.Combine(Path.GetTempPath(), "bastion-model-" + Guid.NewGuid().ToString("N"));
+        Gpt2ModelBuilder.WriteModelDirectory(modelDirectory, ModelShape.Tiny);
+        if (content is null)
+        {
+            File.Delete(Path.Combine(modelDirectory, file));
+        }
+        else
+        {
+            await File.WriteAllTextAsync(Path.Combine(modelDirectory, file), content);
+        }
+
+        try
+        {
+            var settings = await MigratedDatabasesAsync();
+            var refused = await Assert.ThrowsAsync<StartupException>(() => BuildAsync("Development", new(settings)
+            {
+                ["Bastion:Inference:ExecutionProvider"] = "Cpu",
+                ["Bastion:Inference:Models:0:Name"] = "broken",
+                ["Bastion:Inference:Models:0:Directory"] = modelDirectory,
+                ["Bastion:Inference:Models:0:Sha256"] = InferenceRegistration.DefaultModelSha256,
+            }, start: true));
+
+            Assert.Contains("Bastion:Inference:Models:0:Directory", refused.Message, StringComparison.Ordinal);
+            Assert.Contains(named, refused.Message, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(modelDirectory, recursive: true);
+        }
+    }
+
     private static async Task BuildAsync(string environment, Dictionary<string, string?> settings, bool start = false)
     {
         var dataDirectory = Path.Combine(Path.GetTempPath(), "bastion-startup-" + Guid.NewGuid().ToString("N"));
