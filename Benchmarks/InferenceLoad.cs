@@ -1,10 +1,10 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Net.Http.Headers;
-using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using System.Text.Json;
+using Bastion.Generation;
 using Bastion.Hosting;
 using Bastion.Inference;
 using Microsoft.Extensions.DependencyInjection;
@@ -58,6 +58,10 @@ internal static class InferenceLoad
         {
             Console.WriteLine($"[{name}] building the model in {directory} …");
             Gpt2ModelBuilder.WriteModelDirectory(directory, shape);
+        }
+        else if (!File.Exists(Path.Combine(directory, GenerationDefaults.FileName)))
+        {
+            ModelDirectory.WriteDefaultFiles(directory);
         }
 
         var modelPath = Path.Combine(directory, Gpt2ModelBuilder.ModelFileName);
@@ -126,11 +130,7 @@ internal static class InferenceLoad
         return settings;
     }
 
-    private static string ModelDigest(string directory)
-    {
-        using var stream = File.OpenRead(Path.Combine(directory, Gpt2ModelBuilder.ModelFileName));
-        return Convert.ToHexStringLower(SHA256.HashData(stream));
-    }
+    private static string ModelDigest(string directory) => ModelDirectory.Read(directory).Digest;
 
     /// <summary>
     /// Greedy decoding of <paramref name="batch"/> copies of the prompt, <paramref name="repeats"/> times: prefill, then
@@ -301,6 +301,7 @@ internal static class InferenceLoad
             ["model"] = model,
             ["prompt"] = Prompt,
             ["max_tokens"] = tokens,
+            ["temperature"] = 0,
             ["stream"] = true,
             ["stream_options"] = new Dictionary<string, bool> { ["include_usage"] = true },
         });
