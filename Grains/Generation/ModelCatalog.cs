@@ -17,9 +17,14 @@ public sealed record PreparedGeneration(string Model, int[] PromptTokens, int Ma
 }
 
 /// <summary>The models loaded on this worker silo, and the one place requests are checked against them.</summary>
-public sealed class ModelCatalog(TimeProvider time) : IDisposable
+public sealed class ModelCatalog(TimeProvider time, BatchingOptions? batching = null) : IDisposable
 {
-    private sealed record LoadedModel(ModelInfo Info, DecoderModel Decoder, TextTokenizer Tokenizer);
+    /// <summary>How many text pieces may wait unread before a sequence is set aside.</summary>
+    public const int BufferCapacity = 64;
+
+    private readonly BatchingOptions _batching = batching ?? new BatchingOptions();
+
+    private sealed record LoadedModel(ModelInfo Info, DecoderModel Decoder, TextTokenizer Tokenizer, BatchingEngine Engine);
 
     private FrozenDictionary<string, LoadedModel> _models = FrozenDictionary<string, LoadedModel>.Empty;
 
@@ -36,7 +41,9 @@ public sealed class ModelCatalog(TimeProvider time) : IDisposable
     public void Add(string name, DecoderModel decoder)
     {
         var info = new ModelInfo(name, decoder.ContextLength ?? int.MaxValue, time.GetUtcNow(), decoder.ExecutionProvider);
-        var models = new Dictionary<string, LoadedModel>(_models, StringComparer.Ordinal) { [name] = new(info, decoder, TextTokenizer.CreateGpt2()) };
+        var tokenizer = TextTokenizer.CreateGpt2();
+        var engine = new BatchingEngine(decoder, tokenizer.Decode, _batching, time);
+        var models = new Dictionary<string, LoadedModel>(_models, StringComparer.Ordinal) { [name] = new(info, decoder, tokenizer, engine) };
         _models = models.ToFrozenDictionary(StringComparer.Ordinal);
     }
 
@@ -66,56 +73,83 @@ public sealed class ModelCatalog(TimeProvider time) : IDisposable
         return new PreparedGeneration(request.Model, tokens, request.MaxTokens, request.Sampling ?? SamplingOptions.Greedy, request.Stop ?? []);
     }
 
+    /// <summary>The continuous-batching engine of a model this silo serves.</summary>
+    public BatchingEngine Engine(string model) => _models[model].Engine;
+
     /// <summary>
-    /// Decodes with the KV cache, greedy or sampled; stops at end-of-text, a stop sequence, <c>max_tokens</c>
-    /// or cancellation. Each piece of text goes to <paramref name="onText"/> as soon as it is safe to send;
-    /// awaiting it is how a slow reader holds back decoding.
+    /// Takes a place in the model's queue for a prepared generation; throws <see cref="GenerationRejectedException"/>
+    /// (<c>overloaded</c>) when the queue is full, before anything is admitted or charged.
+    /// </summary>
+    public void Reserve(PreparedGeneration prepared)
+    {
+        if (!Engine(prepared.Model).TryReserve())
+        {
+            throw new GenerationRejectedException(GenerationRejectedException.Overloaded, "The model's queue is full; retry after the Retry-After interval.");
+        }
+    }
+
+    /// <summary>
+    /// Decodes with the KV cache in the model's batch, greedy or sampled; stops at end-of-text, a stop sequence,
+    /// <c>max_tokens</c> or cancellation. Each piece of text goes to <paramref name="onText"/> as soon as it is safe
+    /// to send; a slow <paramref name="onText"/> sets the sequence aside without holding back the batch.
     /// </summary>
     public async Task<GenerationResult> GenerateAsync(
         PreparedGeneration prepared, Func<string, CancellationToken, ValueTask>? onText, CancellationToken cancellationToken)
     {
-        var model = _models[prepared.Model];
-        var text = new CompletionText(model.Tokenizer.Decode, prepared.Stop);
-        var sampler = new TokenSampler(prepared.Sampling);
-        var produced = 0;
-        string finishReason;
+        Reserve(prepared);
+        var buffer = new CompletionBuffer(BufferCapacity);
+        var run = Engine(prepared.Model).Enqueue("", prepared, buffer, cancellationToken);
+        if (onText is null)
+        {
+            buffer.RemoveBound();
+            return await run;
+        }
+
+        _ = run.ContinueWith(
+            done =>
+            {
+                if (done.IsCompletedSuccessfully)
+                {
+                    buffer.Complete(done.Result);
+                }
+                else
+                {
+                    buffer.Fail(done.Exception?.InnerException ?? new OperationCanceledException());
+                }
+            },
+            CancellationToken.None,
+            TaskContinuationOptions.ExecuteSynchronously,
+            TaskScheduler.Default);
         try
         {
-            foreach (var token in model.Decoder.Generate(prepared.PromptTokens, prepared.MaxNewTokens, sampler, cancellationToken))
+            for (var index = 0; ;)
             {
-                produced++;
-                var piece = text.Add(token);
-                if (piece.Length > 0 && onText is not null)
+                var chunk = await buffer.ReadAsync(index, BufferCapacity, cancellationToken);
+                foreach (var piece in chunk.Pieces)
                 {
                     await onText(piece, cancellationToken);
                 }
 
-                if (text.Stopped)
+                index += chunk.Pieces.Count;
+                if (chunk.Finished)
                 {
                     break;
                 }
             }
-
-            finishReason = produced < prepared.MaxNewTokens || text.Stopped ? FinishReasons.Stop : FinishReasons.Length;
-            var rest = text.Finish();
-            if (rest.Length > 0 && onText is not null)
-            {
-                await onText(rest, cancellationToken);
-            }
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
-            // What was generated before the cancellation still counts as usage.
-            finishReason = FinishReasons.Cancelled;
+            // The engine ends the sequence within a step and reports what it generated.
         }
 
-        return new GenerationResult(text.Text, new TokenUsage(prepared.PromptTokens.Length, produced), finishReason);
+        return await run;
     }
 
     public void Dispose()
     {
         foreach (var model in _models.Values)
         {
+            model.Engine.Dispose();
             model.Decoder.Dispose();
         }
     }

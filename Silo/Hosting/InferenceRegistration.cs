@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Options;
 using System.Security.Cryptography;
 using Bastion.Generation;
 using Bastion.Inference;
@@ -36,7 +37,9 @@ public static class InferenceRegistration
     /// </summary>
     public static IServiceCollection AddBastionInference(this IServiceCollection services, IConfiguration configuration, string modelsDirectory, bool loadModels)
     {
-        services.AddSingleton<ModelCatalog>();
+        services.AddOptions<BatchingOptions>().BindConfiguration(BatchingOptions.SectionName).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<BatchingOptions>, BatchingOptionsValidator>();
+        services.AddSingleton(sp => new ModelCatalog(sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<IOptions<BatchingOptions>>().Value));
         if (loadModels)
         {
             var runtime = new InferenceRuntimeOptions();
@@ -47,6 +50,12 @@ public static class InferenceRegistration
         }
 
         return services;
+    }
+
+    private sealed class BatchingOptionsValidator : IValidateOptions<BatchingOptions>
+    {
+        public ValidateOptionsResult Validate(string? name, BatchingOptions options) =>
+            options.Problems().ToList() is { Count: > 0 } problems ? ValidateOptionsResult.Fail(problems) : ValidateOptionsResult.Success;
     }
 
     private sealed class ModelLoader(
