@@ -286,7 +286,6 @@ public sealed partial class BatchingEngine : IDisposable
         _rows.Clear();
         _rows.AddRange(staying);
         _rows.AddRange(joining);
-        Volatile.Write(ref _active, _rows.Count + _paused.Count);
     }
 
     private bool TryDequeue(out Sequence sequence)
@@ -310,6 +309,8 @@ public sealed partial class BatchingEngine : IDisposable
         {
             var (cache, logits) = _batch.Prefill(sequence.Prepared.PromptTokens);
             sequence.Cache = cache;
+            Interlocked.Increment(ref _active);
+            sequence.Freed = () => Interlocked.Decrement(ref _active);
             sequence.Observer?.Invoke(0, logits);
             return !sequence.Take(sequence.Sampler.Next(logits), _model.EosTokenId);
         }
@@ -344,7 +345,6 @@ public sealed partial class BatchingEngine : IDisposable
 
             _rows.Clear();
             _batch.Pack([]);
-            Volatile.Write(ref _active, _paused.Count);
             return;
         }
 
@@ -392,6 +392,9 @@ public sealed partial class BatchingEngine : IDisposable
 
         public bool Done { get; private set; }
 
+        /// <summary>Gives back the batch slot once the sequence ends; set when it takes one.</summary>
+        public Action? Freed { get; set; }
+
         /// <summary>Takes the sampled token; true when the sequence has finished.</summary>
         public bool Take(int token, int eosTokenId)
         {
@@ -438,6 +441,8 @@ public sealed partial class BatchingEngine : IDisposable
             Done = true;
             Cache = null;
             Registration.Dispose();
+            Freed?.Invoke();
+            Freed = null;
             Completion.TrySetException(exception);
         }
 
@@ -446,6 +451,8 @@ public sealed partial class BatchingEngine : IDisposable
             Done = true;
             Cache = null;
             Registration.Dispose();
+            Freed?.Invoke();
+            Freed = null;
             Completion.TrySetResult(result);
         }
     }
