@@ -176,7 +176,14 @@ public sealed partial class BatchingEngine : IDisposable
                 Rebatch(stopping);
                 if (_rows.Count == 0)
                 {
-                    Task.WaitAny([wake, .. _paused.Select(p => p.Buffer.Changed)], stopping);
+                    // Idle: wait for a request, a cancellation, or a set-aside sequence's reader. A reader that
+                    // caught up between the check above and taking its change task is seen by the re-check.
+                    Task[] changes = [wake, .. _paused.Select(p => p.Buffer.Changed)];
+                    if (!_paused.Any(p => !p.Buffer.IsFull))
+                    {
+                        Task.WaitAny(changes, stopping);
+                    }
+
                     continue;
                 }
 
