@@ -6,8 +6,10 @@ namespace Bastion.Generation;
 /// <summary>
 /// Runs one generation on the worker silo it activated on, as a sequence in the model's continuous-batching
 /// engine (its own thread, off the grain scheduler), so the activation stays responsive while tokens are produced.
+/// Placed on the worker silo with the shortest batching queue (<see cref="QueueDepthPlacement"/>).
 /// </summary>
 [GrainType("bastion.generation")]
+[QueueDepthPlacement]
 public sealed partial class GenerationGrain(ModelCatalog models, ILogger<GenerationGrain> logger) : Grain, IGenerationGrain
 {
     /// <summary>How many text pieces may wait unread before the sequence is set aside.</summary>

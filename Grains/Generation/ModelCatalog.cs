@@ -73,6 +73,10 @@ public sealed class ModelCatalog(TimeProvider time, BatchingOptions? batching = 
         return new PreparedGeneration(request.Model, tokens, request.MaxTokens, request.Sampling ?? SamplingOptions.Greedy, request.Stop ?? []);
     }
 
+    /// <summary>Queue depth and active sequences summed over this silo's engines: what placement compares.</summary>
+    public (int QueueDepth, int ActiveSequences) BatchingLoad =>
+        (_models.Values.Sum(m => m.Engine.QueueDepth), _models.Values.Sum(m => m.Engine.ActiveSequences));
+
     /// <summary>The continuous-batching engine of a model this silo serves.</summary>
     public BatchingEngine Engine(string model) => _models[model].Engine;
 

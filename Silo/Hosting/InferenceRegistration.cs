@@ -47,9 +47,32 @@ public static class InferenceRegistration
             var models = configuration.GetSection(ModelsSection).Get<List<ModelOptions>>() ?? [];
             services.AddHostedService(sp => new ModelLoader(
                 sp.GetRequiredService<ModelCatalog>(), runtime, models, Path.Combine(modelsDirectory, DefaultModelName), sp.GetRequiredService<ILogger<ModelLoader>>()));
+            services.AddHostedService<WorkerLoadReporter>();
         }
 
         return services;
+    }
+
+    /// <summary>Reports this worker's batching load to the board that generation placement reads, every second.</summary>
+    private sealed class WorkerLoadReporter(ModelCatalog catalog, IGrainFactory grains, ILocalSiloDetails silo, TimeProvider time) : BackgroundService
+    {
+        protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+        {
+            using var timer = new PeriodicTimer(TimeSpan.FromSeconds(1), time);
+            do
+            {
+                try
+                {
+                    var (queueDepth, active) = catalog.BatchingLoad;
+                    await grains.GetGrain<IWorkerLoadGrain>(IWorkerLoadGrain.Key).ReportAsync(new WorkerLoad(silo.SiloAddress, queueDepth, active)).WaitAsync(stoppingToken);
+                }
+                catch (Exception exception) when (exception is not OperationCanceledException)
+                {
+                    // Not joined yet, or the board is moving: the next tick reports again.
+                }
+            }
+            while (await timer.WaitForNextTickAsync(stoppingToken));
+        }
     }
 
     private sealed class BatchingOptionsValidator : IValidateOptions<BatchingOptions>
