@@ -1,7 +1,7 @@
 namespace Bastion.Generation;
 
 /// <summary>
-/// A request the worker cannot serve as asked (unknown model, prompt longer than the context).
+/// A request the worker cannot serve as asked (unknown model, prompt longer than the context, queue full).
 /// Its message is written for the caller and holds nothing internal.
 /// </summary>
 [GenerateSerializer, Alias("bastion.generation-rejected")]
@@ -12,6 +12,9 @@ public sealed class GenerationRejectedException : Exception
 
     /// <summary>The code for a prompt and <c>max_tokens</c> that do not fit the model's context.</summary>
     public const string ContextLengthExceeded = "context_length_exceeded";
+
+    /// <summary>The code for a worker whose queue is full: retry later, nothing was charged.</summary>
+    public const string Overloaded = "overloaded";
 
     /// <summary>Creates the exception.</summary>
     public GenerationRejectedException(string code, string message) : base(message) => Code = code;

@@ -17,6 +17,7 @@ public sealed class BastionMetrics
     private readonly Histogram<double> _interTokenLatency;
     private readonly Counter<long> _rateLimitRefusals;
     private IReadOnlyList<KeyValuePair<string, string>> _models = [];
+    private Func<IEnumerable<ModelLoad>> _load = () => [];
 
     public BastionMetrics(IMeterFactory meterFactory)
     {
@@ -25,10 +26,14 @@ public sealed class BastionMetrics
         _requests = Meter.CreateCounter<long>("bastion_http_requests", description: "HTTP requests answered, by route template, method and status code.");
         _promptTokens = Meter.CreateCounter<long>("bastion_prompt_tokens", description: "Prompt tokens fed to a model.");
         _completionTokens = Meter.CreateCounter<long>("bastion_completion_tokens", description: "Tokens a model generated.");
-        _timeToFirstToken = Meter.CreateHistogram<double>("bastion_time_to_first_token_seconds", "s", "From the start of decoding (prefill included) to the first generated token.");
+        _timeToFirstToken = Meter.CreateHistogram<double>("bastion_time_to_first_token_seconds", "s", "From the moment a sequence joins its model's queue (queueing and prefill included) to its first generated token.");
         _interTokenLatency = Meter.CreateHistogram<double>("bastion_inter_token_latency_seconds", "s", "Between two consecutive generated tokens of one sequence.");
         _rateLimitRefusals = Meter.CreateCounter<long>("bastion_rate_limit_refusals", description: "Requests refused by a rate limit or quota, by limit.");
         Meter.CreateObservableGauge("bastion_model_info", ObserveModels, description: "1 for each model this silo serves, labelled with its execution provider.");
+        Meter.CreateObservableGauge(
+            "bastion_batching_queue_depth", () => _load().Select(l => Measurement(l.QueueDepth, l.Model)), description: "Generations waiting for a batch slot (or about to start), by model.");
+        Meter.CreateObservableGauge(
+            "bastion_batching_active_sequences", () => _load().Select(l => Measurement(l.ActiveSequences, l.Model)), description: "Sequences holding a batch slot, by model.");
     }
 
     /// <summary>This silo's meter (each silo of a test process has its own, from its own meter factory).</summary>
@@ -41,7 +46,7 @@ public sealed class BastionMetrics
     public void RecordRequest(string route, string method, int status) =>
         _requests.Add(1, new("route", route), new("method", method), new("status", status));
 
-    public void RecordTokens(string model, int promptTokens, int completionTokens)
+    public void RecordTokens(string model, long promptTokens, long completionTokens)
     {
         _promptTokens.Add(promptTokens, new KeyValuePair<string, object?>("model", model));
         _completionTokens.Add(completionTokens, new KeyValuePair<string, object?>("model", model));
@@ -61,7 +66,14 @@ public sealed class BastionMetrics
     /// <summary>Publishes the models this silo serves and where each runs.</summary>
     public void SetModels(IEnumerable<KeyValuePair<string, string>> modelProviders) => _models = [.. modelProviders];
 
-    // TODO(batching): queue depth and batch size gauges belong to the continuous-batching engine.
+    /// <summary>Publishes where the batching engines' queue depths and active sequences are read from.</summary>
+    public void SetBatchingLoad(Func<IEnumerable<ModelLoad>> load) => _load = load;
+
+    private static Measurement<int> Measurement(int value, string model) => new(value, new KeyValuePair<string, object?>("model", model));
+
     private IEnumerable<Measurement<int>> ObserveModels() =>
         _models.Select(m => new Measurement<int>(1, new KeyValuePair<string, object?>("model", m.Key), new KeyValuePair<string, object?>("provider", m.Value)));
 }
+
+/// <summary>One model's batching load on this silo.</summary>
+public readonly record struct ModelLoad(string Model, int QueueDepth, int ActiveSequences);

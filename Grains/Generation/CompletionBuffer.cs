@@ -38,6 +38,43 @@ public sealed class CompletionBuffer(int capacity)
         }
     }
 
+    /// <summary>
+    /// Appends a piece without waiting, for the batching engine: it checks <see cref="IsFull"/> after each
+    /// step and sets a full sequence aside, so the bound is exceeded by at most one step's pieces.
+    /// </summary>
+    public void Write(string piece)
+    {
+        lock (_gate)
+        {
+            _pieces.Add(piece);
+            Signal();
+        }
+    }
+
+    /// <summary>True while <c>capacity</c> or more pieces are unacknowledged (never once the bound is lifted).</summary>
+    public bool IsFull
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return !_unbounded && _pieces.Count - _acknowledged >= capacity;
+            }
+        }
+    }
+
+    /// <summary>Completes at the buffer's next change (a read acknowledged pieces, the bound was lifted, ...).</summary>
+    public Task Changed
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _changed.Task;
+            }
+        }
+    }
+
     /// <summary>Lifts the bound: for a caller that takes the whole result at once and reads no pieces.</summary>
     public void RemoveBound()
     {

@@ -4,19 +4,22 @@ using Microsoft.Extensions.Logging;
 namespace Bastion.Generation;
 
 /// <summary>
-/// Runs one generation on the worker silo it activated on. The model runs on the thread pool, off
-/// the grain scheduler, so the activation stays responsive while tokens are produced.
+/// Runs one generation on the worker silo it activated on, as a sequence in the model's continuous-batching
+/// engine (its own thread, off the grain scheduler), so the activation stays responsive while tokens are produced.
+/// Placed on the worker silo with the shortest batching queue (<see cref="QueueDepthPlacement"/>).
 /// </summary>
 [GrainType("bastion.generation")]
+[QueueDepthPlacement]
 public sealed partial class GenerationGrain(ModelCatalog models, ILogger<GenerationGrain> logger) : Grain, IGenerationGrain
 {
-    /// <summary>How many text pieces may wait unread before the run pauses.</summary>
-    internal const int BufferCapacity = 64;
+    /// <summary>How many text pieces may wait unread before the sequence is set aside.</summary>
+    internal const int BufferCapacity = ModelCatalog.BufferCapacity;
 
     private readonly CancellationTokenSource _cancellation = new();
     private readonly CompletionBuffer _buffer = new(BufferCapacity);
     private (string Owner, PreparedGeneration Prepared)? _prepared;
     private Task<GenerationResult>? _run;
+    private bool _reserved;
 
     public Task<int> PrepareAsync(string ownerPseudonym, GenerationRequest request)
     {
@@ -26,6 +29,9 @@ public sealed partial class GenerationGrain(ModelCatalog models, ILogger<Generat
         }
 
         var prepared = models.Prepare(request);
+        // A full queue refuses here, before the user grain admits (and charges) anything.
+        models.Reserve(prepared);
+        _reserved = true;
         _prepared = (ownerPseudonym, prepared);
         return Task.FromResult(prepared.PromptTokens.Length + prepared.MaxNewTokens);
     }
@@ -43,6 +49,7 @@ public sealed partial class GenerationGrain(ModelCatalog models, ILogger<Generat
 
     public Task AbandonAsync()
     {
+        ReleaseReservation();
         DeactivateOnIdle();
         return Task.CompletedTask;
     }
@@ -87,8 +94,8 @@ public sealed partial class GenerationGrain(ModelCatalog models, ILogger<Generat
     {
         try
         {
-            var token = _cancellation.Token;
-            var result = await Task.Run(() => models.GenerateAsync(prepared, _buffer.WriteAsync, token));
+            _reserved = false;
+            var result = await models.Engine(prepared.Model).Enqueue(ownerPseudonym, prepared, _buffer, _cancellation.Token);
             try
             {
                 await GrainFactory.GetGrain<IUserGrain>(ownerPseudonym).SettleAsync(this.GetPrimaryKey(), result.Usage);
@@ -111,9 +118,19 @@ public sealed partial class GenerationGrain(ModelCatalog models, ILogger<Generat
 
     public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
+        ReleaseReservation();
         _cancellation.Cancel();
         _cancellation.Dispose();
         return Task.CompletedTask;
+    }
+
+    private void ReleaseReservation()
+    {
+        if (_reserved && _prepared is { } prepared)
+        {
+            _reserved = false;
+            models.Engine(prepared.Prepared.Model).Release();
+        }
     }
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Settling usage for user {Pseudonym} failed")]

@@ -1,5 +1,4 @@
 using System.Collections.Frozen;
-using System.Diagnostics;
 using System.Security.Cryptography;
 using Bastion.Diagnostics;
 using Bastion.Inference;
@@ -20,9 +19,14 @@ public sealed record PreparedGeneration(string Model, int[] PromptTokens, int Ma
 }
 
 /// <summary>The models loaded on this worker silo, and the one place requests are checked against them.</summary>
-public sealed class ModelCatalog(TimeProvider time, BastionMetrics? metrics = null) : IDisposable
+public sealed class ModelCatalog(TimeProvider time, BatchingOptions? batching = null, BastionMetrics? metrics = null) : IDisposable
 {
-    private sealed record LoadedModel(ModelInfo Info, DecoderModel Decoder, TextTokenizer Tokenizer, GenerationDefaults Defaults, ChatTemplate Template);
+    /// <summary>How many text pieces may wait unread before a sequence is set aside.</summary>
+    public const int BufferCapacity = 64;
+
+    private readonly BatchingOptions _batching = batching ?? new BatchingOptions();
+
+    private sealed record LoadedModel(ModelInfo Info, DecoderModel Decoder, TextTokenizer Tokenizer, GenerationDefaults Defaults, ChatTemplate Template, BatchingEngine Engine);
 
     private FrozenDictionary<string, LoadedModel> _models = FrozenDictionary<string, LoadedModel>.Empty;
 
@@ -46,11 +50,14 @@ public sealed class ModelCatalog(TimeProvider time, BastionMetrics? metrics = nu
     {
         ArgumentNullException.ThrowIfNull(decoder);
         var info = new ModelInfo(name, decoder.ContextLength ?? int.MaxValue, time.GetUtcNow(), decoder.ExecutionProvider);
+        tokenizer ??= TextTokenizer.CreateGpt2(decoder.EosTokenId);
+        var engine = new BatchingEngine(decoder, tokenizer.Decode, _batching, time, name, metrics);
         var loaded = new LoadedModel(
-            info, decoder, tokenizer ?? TextTokenizer.CreateGpt2(decoder.EosTokenId), defaults ?? GenerationDefaults.Greedy with { EosTokenId = decoder.EosTokenId }, template ?? ChatTemplate.Default);
+            info, decoder, tokenizer, defaults ?? GenerationDefaults.Greedy with { EosTokenId = decoder.EosTokenId }, template ?? ChatTemplate.Default, engine);
         var models = new Dictionary<string, LoadedModel>(_models, StringComparer.Ordinal) { [name] = loaded };
         _models = models.ToFrozenDictionary(StringComparer.Ordinal);
         metrics?.SetModels(_models.Values.Select(m => KeyValuePair.Create(m.Info.Name, m.Info.ExecutionProvider.ToString().ToLowerInvariant())));
+        metrics?.SetBatchingLoad(() => _models.Values.Select(m => new ModelLoad(m.Info.Name, m.Engine.QueueDepth, m.Engine.ActiveSequences)));
     }
 
     /// <summary>Tokenizes and checks a request; throws <see cref="GenerationRejectedException"/> when it cannot be served.</summary>
@@ -90,72 +97,87 @@ public sealed class ModelCatalog(TimeProvider time, BastionMetrics? metrics = nu
         return new PreparedGeneration(request.Model, tokens, maxTokens, sampling, request.Stop ?? defaults.Stop);
     }
 
+    /// <summary>Queue depth and active sequences summed over this silo's engines: what placement compares.</summary>
+    public (int QueueDepth, int ActiveSequences) BatchingLoad =>
+        (_models.Values.Sum(m => m.Engine.QueueDepth), _models.Values.Sum(m => m.Engine.ActiveSequences));
+
+    /// <summary>The continuous-batching engine of a model this silo serves.</summary>
+    public BatchingEngine Engine(string model) => _models[model].Engine;
+
     /// <summary>
-    /// Decodes with the KV cache, greedy or sampled; stops at end-of-text, a stop sequence, <c>max_tokens</c>
-    /// or cancellation. Each piece of text goes to <paramref name="onText"/> as soon as it is safe to send;
-    /// awaiting it is how a slow reader holds back decoding.
+    /// Takes a place in the model's queue for a prepared generation; throws <see cref="GenerationRejectedException"/>
+    /// (<c>overloaded</c>) when the queue is full, before anything is admitted or charged.
+    /// </summary>
+    public void Reserve(PreparedGeneration prepared)
+    {
+        if (!Engine(prepared.Model).TryReserve())
+        {
+            throw new GenerationRejectedException(GenerationRejectedException.Overloaded, "The model's queue is full; retry after the Retry-After interval.");
+        }
+    }
+
+    /// <summary>
+    /// Decodes with the KV cache in the model's batch, greedy or sampled; stops at end-of-text, a stop sequence,
+    /// <c>max_tokens</c> or cancellation. Each piece of text goes to <paramref name="onText"/> as soon as it is safe
+    /// to send; a slow <paramref name="onText"/> sets the sequence aside without holding back the batch.
     /// </summary>
     public async Task<GenerationResult> GenerateAsync(
         PreparedGeneration prepared, Func<string, CancellationToken, ValueTask>? onText, CancellationToken cancellationToken)
     {
-        var model = _models[prepared.Model];
-        var text = new CompletionText(model.Tokenizer.Decode, prepared.Stop);
-        var sampler = new TokenSampler(prepared.Sampling);
-        var produced = 0;
-        string finishReason;
-
-        // TODO(batching): the batching engine should record these per sequence where it steps the batch.
-        var started = Stopwatch.GetTimestamp();
-        var previous = started;
-        try
+        Reserve(prepared);
+        var buffer = new CompletionBuffer(BufferCapacity);
+        var run = Engine(prepared.Model).Enqueue("", prepared, buffer, cancellationToken);
+        if (onText is null)
         {
-            foreach (var token in model.Decoder.Generate(prepared.PromptTokens, prepared.MaxNewTokens, sampler, cancellationToken))
+            buffer.RemoveBound();
+            return await run;
+        }
+
+        _ = run.ContinueWith(
+            done =>
             {
-                produced++;
-                var now = Stopwatch.GetTimestamp();
-                if (produced == 1)
+                if (done.IsCompletedSuccessfully)
                 {
-                    metrics?.RecordTimeToFirstToken(prepared.Model, Stopwatch.GetElapsedTime(started, now));
+                    buffer.Complete(done.Result);
                 }
                 else
                 {
-                    metrics?.RecordInterTokenLatency(prepared.Model, Stopwatch.GetElapsedTime(previous, now));
+                    buffer.Fail(done.Exception?.InnerException ?? new OperationCanceledException());
                 }
-
-                previous = now;
-                var piece = text.Add(token);
-                if (piece.Length > 0 && onText is not null)
+            },
+            CancellationToken.None,
+            TaskContinuationOptions.ExecuteSynchronously,
+            TaskScheduler.Default);
+        try
+        {
+            for (var index = 0; ;)
+            {
+                var chunk = await buffer.ReadAsync(index, BufferCapacity, cancellationToken);
+                foreach (var piece in chunk.Pieces)
                 {
                     await onText(piece, cancellationToken);
                 }
 
-                if (text.Stopped)
+                index += chunk.Pieces.Count;
+                if (chunk.Finished)
                 {
                     break;
                 }
             }
-
-            finishReason = produced < prepared.MaxNewTokens || text.Stopped ? FinishReasons.Stop : FinishReasons.Length;
-            var rest = text.Finish();
-            if (rest.Length > 0 && onText is not null)
-            {
-                await onText(rest, cancellationToken);
-            }
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
-            // What was generated before the cancellation still counts as usage.
-            finishReason = FinishReasons.Cancelled;
+            // The engine ends the sequence within a step and reports what it generated.
         }
 
-        metrics?.RecordTokens(prepared.Model, prepared.PromptTokens.Length, produced);
-        return new GenerationResult(text.Text, new TokenUsage(prepared.PromptTokens.Length, produced), finishReason);
+        return await run;
     }
 
     public void Dispose()
     {
         foreach (var model in _models.Values)
         {
+            model.Engine.Dispose();
             model.Decoder.Dispose();
         }
     }

@@ -297,6 +297,34 @@ public sealed class DecoderModel : IDisposable
         }
     }
 
+    /// <summary>
+    /// One run with explicit inputs, for <see cref="DecodeBatch"/>: <paramref name="pasts"/> alternate key and
+    /// value per layer; positions are passed only when the model has that input (otherwise it derives them
+    /// from the mask). The caller owns the outputs: logits first, then the presents in the same order.
+    /// </summary>
+    internal IDisposableReadOnlyCollection<OrtValue> Run(
+        RunOptions runOptions, long[] tokens, long[] mask, long[] positions, long[] tokenShape, IReadOnlyList<OrtValue> pasts)
+    {
+        var pastOffset = HasPositionIds ? 3 : 2;
+        using var inputIds = OrtValue.CreateTensorValueFromMemory(tokens, tokenShape);
+        using var attentionMask = OrtValue.CreateTensorValueFromMemory(mask, [tokenShape[0], mask.Length / tokenShape[0]]);
+        using var positionIds = OrtValue.CreateTensorValueFromMemory(positions, tokenShape);
+        var inputs = new OrtValue[_inputNames.Length];
+        inputs[0] = inputIds;
+        inputs[1] = attentionMask;
+        if (HasPositionIds)
+        {
+            inputs[2] = positionIds;
+        }
+
+        for (var i = 0; i < pasts.Count; i++)
+        {
+            inputs[pastOffset + i] = pasts[i];
+        }
+
+        return _session.Session.Run(runOptions, _inputNames, inputs, _outputNames);
+    }
+
     private ReadOnlySpan<float> LastPositionLogits(OrtValue logits, int sequenceLength) =>
         logits.GetTensorDataAsSpan<float>().Slice((sequenceLength - 1) * VocabSize, VocabSize);
 }

@@ -119,9 +119,17 @@ public static class CompletionsApi
         }
         catch (GenerationRejectedException rejected)
         {
-            return rejected.Code == GenerationRejectedException.ModelNotFound
-                ? Problems.ModelNotFound(rejected.Message)
-                : Problems.ContextLengthExceeded(rejected.Message);
+            switch (rejected.Code)
+            {
+                case GenerationRejectedException.ModelNotFound:
+                    return Problems.ModelNotFound(rejected.Message);
+                case GenerationRejectedException.Overloaded:
+                    // Refused before the user grain admitted it: nothing was charged.
+                    context.Response.Headers.RetryAfter = "1";
+                    return Problems.Overloaded(rejected.Message);
+                default:
+                    return Problems.ContextLengthExceeded(rejected.Message);
+            }
         }
     }
 

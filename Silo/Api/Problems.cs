@@ -36,6 +36,8 @@ public static class Problems
 
     public static ProblemHttpResult Unavailable(string detail) => Create(StatusCodes.Status503ServiceUnavailable, "unavailable", "The service is unavailable.", detail);
 
+    public static ProblemHttpResult Overloaded(string detail) => Create(StatusCodes.Status503ServiceUnavailable, "overloaded", "The service is overloaded.", detail);
+
     /// <summary>The <c>type</c> for a status that has no more specific problem (unknown routes, unexpected failures).</summary>
     public static string TypeFor(int status) => TypePrefix + status switch
     {

@@ -1,5 +1,7 @@
+using Bastion.Diagnostics;
 using Bastion.Generation;
 using Bastion.Inference;
+using Microsoft.Extensions.Options;
 
 namespace Bastion.Hosting;
 
@@ -38,7 +40,10 @@ public static class InferenceRegistration
     /// </summary>
     public static IServiceCollection AddBastionInference(this IServiceCollection services, IConfiguration configuration, string modelsDirectory, bool loadModels)
     {
-        services.AddSingleton<ModelCatalog>();
+        services.AddOptions<BatchingOptions>().BindConfiguration(BatchingOptions.SectionName).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<BatchingOptions>, BatchingOptionsValidator>();
+        services.AddSingleton(sp => new ModelCatalog(
+            sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<IOptions<BatchingOptions>>().Value, sp.GetService<BastionMetrics>()));
         if (loadModels)
         {
             var runtime = new InferenceRuntimeOptions();
@@ -47,9 +52,38 @@ public static class InferenceRegistration
             var models = configuration.GetSection(ModelsSection).Get<List<ModelOptions>>() ?? [];
             services.AddHostedService(sp => new ModelLoader(
                 sp.GetRequiredService<ModelCatalog>(), runtime, models, Path.Combine(modelsDirectory, DefaultModelName), sp.GetRequiredService<ILogger<ModelLoader>>()));
+            services.AddHostedService<WorkerLoadReporter>();
         }
 
         return services;
+    }
+
+    /// <summary>Reports this worker's batching load to the board that generation placement reads, every second.</summary>
+    private sealed class WorkerLoadReporter(ModelCatalog catalog, IGrainFactory grains, ILocalSiloDetails silo, TimeProvider time) : BackgroundService
+    {
+        protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+        {
+            using var timer = new PeriodicTimer(TimeSpan.FromSeconds(1), time);
+            do
+            {
+                try
+                {
+                    var (queueDepth, active) = catalog.BatchingLoad;
+                    await grains.GetGrain<IWorkerLoadGrain>(IWorkerLoadGrain.Key).ReportAsync(new WorkerLoad(silo.SiloAddress, queueDepth, active)).WaitAsync(stoppingToken);
+                }
+                catch (Exception exception) when (exception is not OperationCanceledException)
+                {
+                    // Not joined yet, or the board is moving: the next tick reports again.
+                }
+            }
+            while (await timer.WaitForNextTickAsync(stoppingToken));
+        }
+    }
+
+    private sealed class BatchingOptionsValidator : IValidateOptions<BatchingOptions>
+    {
+        public ValidateOptionsResult Validate(string? name, BatchingOptions options) =>
+            options.Problems().ToList() is { Count: > 0 } problems ? ValidateOptionsResult.Fail(problems) : ValidateOptionsResult.Success;
     }
 
     private sealed class ModelLoader(

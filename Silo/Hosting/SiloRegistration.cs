@@ -69,6 +69,8 @@ public static class SiloRegistration
                 silo.Configure<GrainTypeOptions>(options => options.Classes.Remove(typeof(GenerationGrain)));
             }
 
+            // Every silo may place a generation grain; it chooses the worker with the shortest batching queue.
+            silo.Services.AddPlacementDirector<QueueDepthPlacement, QueueDepthPlacementDirector>();
             silo.Configure<ClusterOptions>(options =>
             {
                 options.ClusterId = clusterId;

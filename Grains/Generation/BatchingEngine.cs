@@ -1,0 +1,509 @@
+using Bastion.Diagnostics;
+using Bastion.Inference;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Bastion.Generation;
+
+/// <summary>
+/// Continuous batching for one loaded model on one worker silo. A dedicated thread (off the Orleans
+/// scheduler) runs the decode loop: between steps, finished, cancelled and slow-read sequences leave,
+/// and queued ones join, taken round-robin across owners and prefilled alone; only then is the KV cache
+/// repacked (see <see cref="DecodeBatch"/> and docs/batching.md).
+/// </summary>
+public sealed partial class BatchingEngine : IDisposable
+{
+    private readonly DecoderModel _model;
+    private readonly Func<IReadOnlyList<int>, string> _decode;
+    private readonly BatchingOptions _options;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly string _name;
+    private readonly BastionMetrics? _metrics;
+    private readonly Lock _gate = new();
+    private readonly FairQueue<Sequence> _queue = new();
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly DecodeBatch _batch;
+    private readonly Task _loop;
+
+    // Owned by the loop thread alone.
+    private readonly List<Sequence> _rows = [];
+    private readonly List<Sequence> _paused = [];
+
+    private TaskCompletionSource _wake = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private int _reserved;
+    private int _active;
+    private bool _disposed;
+
+    /// <param name="model">The model; the engine does not own it.</param>
+    /// <param name="decode">Turns token ids into text.</param>
+    /// <param name="options">Batch size, queue length and wait.</param>
+    /// <param name="time">The clock token latencies are measured on.</param>
+    /// <param name="name">The model's name in metrics.</param>
+    /// <param name="metrics">Where token counts and latencies go, if anywhere.</param>
+    /// <param name="logger">Where a failed loop is reported.</param>
+    public BatchingEngine(
+        DecoderModel model, Func<IReadOnlyList<int>, string> decode, BatchingOptions options, TimeProvider time, string name = "", BastionMetrics? metrics = null, ILogger? logger = null)
+    {
+        _model = model;
+        _name = name;
+        _metrics = metrics;
+        _decode = decode;
+        _options = options;
+        _time = time;
+        _logger = logger ?? NullLogger.Instance;
+        _batch = new DecodeBatch(model);
+        _loop = Task.Factory.StartNew(Loop, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+    }
+
+    /// <summary>Requests holding a queue place: reserved by a prepared generation, or waiting for a batch slot.</summary>
+    public int QueueDepth
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _queue.Count + _reserved;
+            }
+        }
+    }
+
+    /// <summary>Sequences holding a batch slot: decoding, or set aside until their reader catches up.</summary>
+    public int ActiveSequences => Volatile.Read(ref _active);
+
+    /// <summary>Takes a queue place for a generation about to start; false when the queue is full.</summary>
+    public bool TryReserve()
+    {
+        lock (_gate)
+        {
+            if (_disposed || _queue.Count + _reserved >= _options.MaxQueueLength)
+            {
+                return false;
+            }
+
+            _reserved++;
+            return true;
+        }
+    }
+
+    /// <summary>Gives back a place taken by <see cref="TryReserve"/> for a generation that will not start.</summary>
+    public void Release()
+    {
+        lock (_gate)
+        {
+            _reserved = Math.Max(0, _reserved - 1);
+        }
+    }
+
+    /// <summary>
+    /// Queues a generation on a place taken by <see cref="TryReserve"/>. Its text goes to <paramref name="buffer"/>;
+    /// the task completes with the result (finish reason <c>cancelled</c> once <paramref name="cancellationToken"/> fires).
+    /// </summary>
+    public Task<GenerationResult> Enqueue(string owner, PreparedGeneration prepared, CompletionBuffer buffer, CancellationToken cancellationToken) =>
+        Enqueue(owner, prepared, buffer, observer: null, cancellationToken);
+
+    /// <summary>As the public overload; <paramref name="observer"/> sees each step's logits for this sequence.</summary>
+    internal Task<GenerationResult> Enqueue(
+        string owner, PreparedGeneration prepared, CompletionBuffer buffer, LogitsObserver? observer, CancellationToken cancellationToken)
+    {
+        var sequence = new Sequence(prepared, buffer, new CompletionText(_decode, prepared.Stop), new TokenSampler(prepared.Sampling), observer, cancellationToken)
+        {
+            MaxNewTokens = _model.MaxNewTokensWithinContext(prepared.PromptTokens.Length, prepared.MaxNewTokens),
+            Timing = _metrics is null ? null : new SequenceTiming(_metrics, _name, _time),
+        };
+        lock (_gate)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            _reserved = Math.Max(0, _reserved - 1);
+            _queue.Enqueue(owner, sequence);
+        }
+
+        sequence.Registration = cancellationToken.Register(static state => ((BatchingEngine)state!).Wake(), this);
+        Wake();
+        return sequence.Completion.Task;
+    }
+
+    public void Dispose()
+    {
+        lock (_gate)
+        {
+            if (_disposed)
+            {
+                return;
+            }
+
+            _disposed = true;
+        }
+
+        _stopping.Cancel();
+        _batch.Terminate();
+        Wake();
+        try
+        {
+            _loop.Wait();
+        }
+        catch (AggregateException)
+        {
+            // The loop logs its own failures.
+        }
+
+        List<Sequence> queued;
+        lock (_gate)
+        {
+            queued = _queue.RemoveAll(_ => true);
+        }
+
+        foreach (var sequence in queued.Concat(_rows).Concat(_paused))
+        {
+            sequence.Fail(new ObjectDisposedException(nameof(BatchingEngine)));
+        }
+
+        _batch.Dispose();
+        _stopping.Dispose();
+    }
+
+    private void Wake()
+    {
+        TaskCompletionSource wake;
+        lock (_gate)
+        {
+            wake = _wake;
+            _wake = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        }
+
+        wake.TrySetResult();
+    }
+
+    private void Loop()
+    {
+        var stopping = _stopping.Token;
+        try
+        {
+            while (!stopping.IsCancellationRequested)
+            {
+                Task wake;
+                lock (_gate)
+                {
+                    wake = _wake.Task;
+                }
+
+                Rebatch(stopping);
+                if (_rows.Count == 0)
+                {
+                    // Idle: wait for a request, a cancellation, or a set-aside sequence's reader. A reader that
+                    // caught up between the check above and taking its change task is seen by the re-check.
+                    Task[] changes = [wake, .. _paused.Select(p => p.Buffer.Changed)];
+                    if (!_paused.Any(p => !p.Buffer.IsFull))
+                    {
+                        Task.WaitAny(changes, stopping);
+                    }
+
+                    continue;
+                }
+
+                Step();
+            }
+        }
+        catch (Exception) when (stopping.IsCancellationRequested)
+        {
+            // Shutting down: a terminated step or an aborted wait.
+        }
+        catch (Exception exception)
+        {
+            LogLoopFailed(_logger, exception);
+            throw;
+        }
+    }
+
+    /// <summary>Lets sequences leave and join; repacks the cache only when the rows changed.</summary>
+    private void Rebatch(CancellationToken stopping)
+    {
+        var staying = new List<Sequence>();
+        var leaving = false;
+        foreach (var row in _rows)
+        {
+            if (row.Done)
+            {
+                leaving = true;
+            }
+            else if (row.CancellationToken.IsCancellationRequested)
+            {
+                row.Cancel();
+                leaving = true;
+            }
+            else if (row.Buffer.IsFull)
+            {
+                // A slow reader: set aside with its cache, so it neither stalls the batch nor loses its place.
+                row.Cache = _batch.Unpack(_rows.IndexOf(row));
+                _paused.Add(row);
+                leaving = true;
+            }
+            else
+            {
+                staying.Add(row);
+            }
+        }
+
+        var joining = new List<Sequence>();
+        foreach (var paused in _paused.ToList())
+        {
+            if (paused.CancellationToken.IsCancellationRequested)
+            {
+                paused.Cancel();
+                _paused.Remove(paused);
+            }
+            else if (!paused.Buffer.IsFull)
+            {
+                _paused.Remove(paused);
+                joining.Add(paused);
+            }
+        }
+
+        List<Sequence> cancelled;
+        lock (_gate)
+        {
+            cancelled = _queue.RemoveAll(s => s.CancellationToken.IsCancellationRequested);
+        }
+
+        foreach (var sequence in cancelled)
+        {
+            sequence.Cancel();
+        }
+
+        var free = _options.MaxBatchSize - staying.Count - joining.Count - _paused.Count;
+        if (free > 0 && staying.Count == 0 && joining.Count == 0 && _options.MaxWaitMilliseconds > 0 && QueueDepth > 0)
+        {
+            // An idle engine waits briefly so that requests arriving together start together.
+            Task.Delay(TimeSpan.FromMilliseconds(_options.MaxWaitMilliseconds), _time, stopping).Wait(stopping);
+        }
+
+        while (free > 0 && TryDequeue(out var next))
+        {
+            if (Prefill(next))
+            {
+                joining.Add(next);
+                free--;
+            }
+        }
+
+        if (!leaving && joining.Count == 0)
+        {
+            return;
+        }
+
+        var caches = new List<SequenceCache>();
+        foreach (var row in staying)
+        {
+            caches.Add(_batch.Unpack(_rows.IndexOf(row)));
+        }
+
+        foreach (var joiner in joining)
+        {
+            caches.Add(joiner.Cache!);
+            joiner.Cache = null;
+        }
+
+        _batch.Pack(caches);
+        _rows.Clear();
+        _rows.AddRange(staying);
+        _rows.AddRange(joining);
+    }
+
+    private bool TryDequeue(out Sequence sequence)
+    {
+        lock (_gate)
+        {
+            return _queue.TryDequeue(out sequence);
+        }
+    }
+
+    /// <summary>Prefills a joiner alone and takes its first token; false when it finished there and then.</summary>
+    private bool Prefill(Sequence sequence)
+    {
+        if (sequence.MaxNewTokens == 0)
+        {
+            sequence.Finish();
+            return false;
+        }
+
+        try
+        {
+            var (cache, logits) = _batch.Prefill(sequence.Prepared.PromptTokens);
+            sequence.Cache = cache;
+            Interlocked.Increment(ref _active);
+            sequence.Freed = () => Interlocked.Decrement(ref _active);
+            sequence.Observer?.Invoke(0, logits);
+            return !sequence.Take(sequence.Sampler.Next(logits), _model.EosTokenId);
+        }
+        catch (Exception exception) when (exception is not OperationCanceledException)
+        {
+            LogStepFailed(_logger, exception, 1);
+            sequence.Fail(exception);
+            return false;
+        }
+    }
+
+    private void Step()
+    {
+        var tokens = new long[_rows.Count];
+        for (var i = 0; i < tokens.Length; i++)
+        {
+            tokens[i] = _rows[i].NextToken;
+        }
+
+        ReadOnlySpan<float> logits;
+        try
+        {
+            logits = _batch.Step(tokens);
+        }
+        catch (Exception exception) when (!_stopping.IsCancellationRequested)
+        {
+            LogStepFailed(_logger, exception, _rows.Count);
+            foreach (var row in _rows)
+            {
+                row.Fail(exception);
+            }
+
+            _rows.Clear();
+            _batch.Pack([]);
+            return;
+        }
+
+        var vocab = _model.VocabSize;
+        for (var i = 0; i < _rows.Count; i++)
+        {
+            var row = _rows[i];
+            var own = logits.Slice(i * vocab, vocab);
+            row.Observer?.Invoke(row.Produced, own);
+            row.Take(row.Sampler.Next(own), _model.EosTokenId);
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "A decode step for {Rows} sequences failed")]
+    private static partial void LogStepFailed(ILogger logger, Exception exception, int rows);
+
+    [LoggerMessage(Level = LogLevel.Critical, Message = "The batching loop stopped")]
+    private static partial void LogLoopFailed(ILogger logger, Exception exception);
+
+    private sealed class Sequence(
+        PreparedGeneration prepared, CompletionBuffer buffer, CompletionText text, TokenSampler sampler, LogitsObserver? observer, CancellationToken cancellationToken)
+    {
+        public PreparedGeneration Prepared { get; } = prepared;
+
+        public CompletionBuffer Buffer { get; } = buffer;
+
+        public TokenSampler Sampler { get; } = sampler;
+
+        public LogitsObserver? Observer { get; } = observer;
+
+        public CancellationToken CancellationToken { get; } = cancellationToken;
+
+        public TaskCompletionSource<GenerationResult> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public CancellationTokenRegistration Registration { get; set; }
+
+        public required int MaxNewTokens { get; init; }
+
+        /// <summary>Records time to first token, inter-token latency and token counts; null without metrics.</summary>
+        public SequenceTiming? Timing { get; init; }
+
+        public int Produced { get; private set; }
+
+        public long NextToken { get; private set; }
+
+        /// <summary>The cache while outside the batch (joining or set aside); null while a batch row holds it.</summary>
+        public SequenceCache? Cache { get; set; }
+
+        public bool Done { get; private set; }
+
+        /// <summary>Gives back the batch slot once the sequence ends; set when it takes one.</summary>
+        public Action? Freed { get; set; }
+
+        /// <summary>Takes the sampled token; true when the sequence has finished.</summary>
+        public bool Take(int token, int eosTokenId)
+        {
+            if (token == eosTokenId)
+            {
+                Finish();
+                return true;
+            }
+
+            Produced++;
+            Timing?.Token(Produced);
+            var piece = text.Add(token);
+            if (piece.Length > 0)
+            {
+                Buffer.Write(piece);
+            }
+
+            if (text.Stopped || Produced >= MaxNewTokens)
+            {
+                Finish();
+                return true;
+            }
+
+            NextToken = token;
+            return false;
+        }
+
+        public void Finish()
+        {
+            var finishReason = Produced < Prepared.MaxNewTokens || text.Stopped ? FinishReasons.Stop : FinishReasons.Length;
+            var rest = text.Finish();
+            if (rest.Length > 0)
+            {
+                Buffer.Write(rest);
+            }
+
+            End(new GenerationResult(text.Text, new TokenUsage(Prepared.PromptTokens.Length, Produced), finishReason));
+        }
+
+        /// <summary>What was generated before the cancellation still counts as usage.</summary>
+        public void Cancel() => End(new GenerationResult(text.Text, new TokenUsage(Prepared.PromptTokens.Length, Produced), FinishReasons.Cancelled));
+
+        public void Fail(Exception exception)
+        {
+            Done = true;
+            Cache = null;
+            Registration.Dispose();
+            Freed?.Invoke();
+            Freed = null;
+            Completion.TrySetException(exception);
+        }
+
+        private void End(GenerationResult result)
+        {
+            Timing?.End(result.Usage);
+            Done = true;
+            Cache = null;
+            Registration.Dispose();
+            Freed?.Invoke();
+            Freed = null;
+            Completion.TrySetResult(result);
+        }
+    }
+
+    /// <summary>One sequence's latencies, from the moment it was queued: what a client waits for.</summary>
+    private sealed class SequenceTiming(BastionMetrics metrics, string model, TimeProvider time)
+    {
+        private long _previous = time.GetTimestamp();
+
+        public void Token(int produced)
+        {
+            var now = time.GetTimestamp();
+            var elapsed = time.GetElapsedTime(_previous, now);
+            if (produced == 1)
+            {
+                metrics.RecordTimeToFirstToken(model, elapsed);
+            }
+            else
+            {
+                metrics.RecordInterTokenLatency(model, elapsed);
+            }
+
+            _previous = now;
+        }
+
+        public void End(TokenUsage usage) => metrics.RecordTokens(model, usage.PromptTokens, usage.CompletionTokens);
+    }
+}
