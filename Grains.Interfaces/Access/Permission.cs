@@ -23,4 +23,7 @@ public enum Permission
 
     /// <summary>Create and change users, their keys, roles and limits.</summary>
     ManageUsers = 6,
+
+    /// <summary>Rotate, re-wrap and retire the keys that protect stored state.</summary>
+    ManageKeys = 7,
 }

@@ -118,6 +118,7 @@ public static class HttpRegistration
             app.MapMeApi();
             app.MapAdminApi();
             app.MapLimitsApi();
+            app.MapKeysApi();
             app.MapJwksApi();
         }
 

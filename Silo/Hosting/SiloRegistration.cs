@@ -80,6 +80,8 @@ public static class SiloRegistration
                 storage.GrainStorageSerializer = new EnvelopeRecordSerializer();
             }));
             silo.Services.AddSingleton(sp => new DataKeyStore(connectionString, sp.GetRequiredService<IKeyProvider>()));
+            silo.Services.AddSingleton<KeyRotation>();
+            silo.Services.AddSingleton<RewrapJob>();
             // States are serialized in Orleans' own version-tolerant binary format ([Id]-numbered
             // fields): no type names in payloads, and no JSON serializer populating shared defaults.
             silo.Services.AddKeyedSingleton<IGrainStorage>(StorageNames.Bastion, (sp, _) => new EncryptedGrainStorage(

@@ -108,5 +108,9 @@ public sealed class DataKeyStoreTests(PostgresFixture postgres)
         public VersionedSecret? FindKek(int version) => Array.Find(keks, kek => kek.Version == version);
 
         public VersionedSecret? FindApiKeyHashingKey(int version) => throw new NotSupportedException();
+
+        public IReadOnlyList<int> KekVersions => [.. keks.Select(kek => kek.Version).Order()];
+
+        public void RetireKek(int version) => throw new NotSupportedException();
     }
 }
