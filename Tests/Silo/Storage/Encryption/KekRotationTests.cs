@@ -38,8 +38,8 @@ public sealed class KekRotationTests(PostgresFixture postgres) : IDisposable
         Assert.Equal([1, 2], keyring.KekVersions);
         Assert.Equal(old.Key, reread.Key);
         Assert.Equal(2, fresh.KekVersion);
-        Assert.Equal(await KekVersionOfAsync(db, "user:u_new"), 2);
-        Assert.Equal(await KekVersionOfAsync(db, "user:u_old"), 1);
+        Assert.Equal(2, await KekVersionOfAsync(db, "user:u_new"));
+        Assert.Equal(1, await KekVersionOfAsync(db, "user:u_old"));
     }
 
     [Fact]
@@ -48,7 +48,8 @@ public sealed class KekRotationTests(PostgresFixture postgres) : IDisposable
         var db = await postgres.CreateMigratedDatabaseAsync();
         using var keyring = DevelopmentKeyring.LoadOrCreate(KeyringPath);
         using var first = new DataKeyStore(db.RuntimeConnectionString, keyring);
-        using var second = new DataKeyStore(db.RuntimeConnectionString, DevelopmentKeyring.LoadOrCreate(KeyringPath));
+        using var otherSilosKeyring = DevelopmentKeyring.LoadOrCreate(KeyringPath);
+        using var second = new DataKeyStore(db.RuntimeConnectionString, otherSilosKeyring);
         var before = await first.GetCurrentAsync("user:u_lazy", CancellationToken.None);
         await second.GetCurrentAsync("user:u_lazy", CancellationToken.None);
 
@@ -70,12 +71,14 @@ public sealed class KekRotationTests(PostgresFixture postgres) : IDisposable
         using var keyring = DevelopmentKeyring.LoadOrCreate(KeyringPath);
         using var store = new DataKeyStore(db.RuntimeConnectionString, keyring);
         var associated = EnvelopeCipher.AssociatedData("bastion.user", "u_env", "user");
-        var sealedBefore = EnvelopeCipher.Seal("before"u8, associated, await store.GetCurrentAsync("user:u_env", CancellationToken.None));
+        var dataKey = await store.GetCurrentAsync("user:u_env", CancellationToken.None);
+        var sealedBefore = EnvelopeCipher.Seal("before"u8, associated, dataKey);
 
         DevelopmentKeyring.AddKek(KeyringPath);
         await store.RewrapAllAsync(null, CancellationToken.None);
         Assert.Equal(RetireResult.Retired, (await new KeyRotation(store, keyring).RetireAsync(1, CancellationToken.None)).Result);
-        using var afterRetire = new DataKeyStore(db.RuntimeConnectionString, DevelopmentKeyring.LoadOrCreate(KeyringPath));
+        using var reloaded = DevelopmentKeyring.LoadOrCreate(KeyringPath);
+        using var afterRetire = new DataKeyStore(db.RuntimeConnectionString, reloaded);
         var header = EnvelopeCipher.ReadHeader(sealedBefore);
         var key = await afterRetire.FindAsync("user:u_env", header.DataKeyId, CancellationToken.None);
 
@@ -141,7 +144,8 @@ public sealed class KekRotationTests(PostgresFixture postgres) : IDisposable
         Assert.True(entry.GetProperty("retired").GetBoolean());
         Assert.False(entry.TryGetProperty("key", out _));
         Assert.Equal(3, DevelopmentKeyring.AddKek(KeyringPath)); // a retired version number is never reused
-        using var fresh = new DataKeyStore(db.RuntimeConnectionString, DevelopmentKeyring.LoadOrCreate(KeyringPath));
+        using var reloaded = DevelopmentKeyring.LoadOrCreate(KeyringPath);
+        using var fresh = new DataKeyStore(db.RuntimeConnectionString, reloaded);
         Assert.Equal(key.Key, (await fresh.FindAsync("system", key.Id, CancellationToken.None)).Key);
     }
 
