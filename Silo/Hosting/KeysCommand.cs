@@ -4,13 +4,13 @@ using Bastion.Storage;
 namespace Bastion.Hosting;
 
 /// <summary>
-/// <c>dotnet run --project Silo -- keys rotate-kek | rewrap | retire-kek N</c>: KEK rotation of the
-/// development keyring and the data keys it wraps (see docs/rotation.md). Exit codes: 0 done,
+/// <c>dotnet run --project Silo -- keys rotate-kek | rewrap | retire-kek N | rotate-signing-key</c>: key
+/// rotation of the development keyring and the data keys its KEKs wrap (see docs/rotation.md). Exit codes: 0 done,
 /// 1 refused (the message says why), 2 bad usage or configuration.
 /// </summary>
 public static class KeysCommand
 {
-    private const string Usage = "usage: keys rotate-kek | keys rewrap | keys retire-kek <version>";
+    private const string Usage = "usage: keys rotate-kek | keys rewrap | keys retire-kek <version> | keys rotate-signing-key";
 
     public static async Task<int> RunAsync(string[] args)
     {
@@ -18,6 +18,7 @@ public static class KeysCommand
         {
             ["rotate-kek", .. var tail] => ("rotate-kek", 0, tail),
             ["rewrap", .. var tail] => ("rewrap", 0, tail),
+            ["rotate-signing-key", .. var tail] => ("rotate-signing-key", 0, tail),
             ["retire-kek", var number, .. var tail] when int.TryParse(number, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var parsed) && parsed > 0
                 => ("retire-kek", parsed, tail),
             _ => (null, 0, args),
@@ -39,6 +40,14 @@ public static class KeysCommand
             var added = DevelopmentKeyring.AddKek(keyringPath);
             Console.Out.WriteLine($"KEK version {added} added to {keyringPath}; new data keys are wrapped with it from now on (running silos reload the keyring on their next key use).");
             Console.Out.WriteLine("Next: re-wrap the existing data keys (keys rewrap, or POST /admin/keys/rewrap), then retire the old version.");
+            return 0;
+        }
+
+        if (verb == "rotate-signing-key")
+        {
+            using var before = DevelopmentKeyring.LoadOrCreate(keyringPath);
+            DevelopmentKeyring.AddSigningKey(keyringPath, TimeProvider.System);
+            Console.Out.WriteLine($"signing key added to {keyringPath}; silos sign with it after their next restart, and the older keys keep validating until removed.");
             return 0;
         }
 
