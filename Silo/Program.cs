@@ -8,6 +8,11 @@ try
         return await MigrateCommand.RunAsync(rest);
     }
 
+    if (args is ["keys", .. var keyArgs])
+    {
+        return await KeysCommand.RunAsync(keyArgs);
+    }
+
     await using var app = await BastionApplication.BuildAsync(args);
     await app.RunAsync();
     return 0;

@@ -26,4 +26,7 @@ public enum Permission
 
     /// <summary>Read the silo's metrics (<c>GET /metrics</c>).</summary>
     ReadMetrics = 7,
+
+    /// <summary>Rotate, re-wrap and retire the keys that protect stored state.</summary>
+    ManageKeys = 8,
 }

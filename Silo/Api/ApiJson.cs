@@ -159,7 +159,18 @@ public sealed record PublicJsonWebKey(
 [JsonSerializable(typeof(ProfileResponse))]
 [JsonSerializable(typeof(Usage))]
 [JsonSerializable(typeof(UserList))]
+[JsonSerializable(typeof(KekList))]
+[JsonSerializable(typeof(RewrapStatus))]
 [JsonSerializable(typeof(AuditList))]
 [JsonSerializable(typeof(LimitsBody))]
 [JsonSerializable(typeof(JsonWebKeySetResponse))]
 public sealed partial class ApiJsonContext : JsonSerializerContext;
+
+/// <summary>One KEK version and the live data keys it wraps.</summary>
+public sealed record KekEntry(int Version, bool Current, bool Available, long DataKeys);
+
+public sealed record KekList(IReadOnlyList<KekEntry> Data);
+
+/// <summary>This silo's re-wrap run (<c>total</c>/<c>done</c>) and the data keys still on older KEK versions cluster-wide (<c>remaining</c>).</summary>
+public sealed record RewrapStatus(
+    string State, int CurrentKekVersion, long Total, long Done, long Remaining, DateTimeOffset? StartedAt, DateTimeOffset? FinishedAt, string? Error);

@@ -123,6 +123,7 @@ public static class HttpRegistration
             app.MapMeApi();
             app.MapAdminApi();
             app.MapLimitsApi();
+            app.MapKeysApi();
             app.MapJwksApi();
             app.MapMetricsApi();
         }

@@ -91,6 +91,8 @@ public static class SiloRegistration
             }));
             // The key store is a database of its own, so that no backup of the state database holds a key.
             silo.Services.AddSingleton(sp => new DataKeyStore(database.KeyStoreConnectionString, sp.GetRequiredService<IKeyProvider>()));
+            silo.Services.AddSingleton<KeyRotation>();
+            silo.Services.AddSingleton<RewrapJob>();
             // States are serialized in Orleans' own version-tolerant binary format ([Id]-numbered
             // fields): no type names in payloads, and no JSON serializer populating shared defaults.
             silo.Services.AddKeyedSingleton<IGrainStorage>(StorageNames.Bastion, (sp, _) => new EncryptedGrainStorage(

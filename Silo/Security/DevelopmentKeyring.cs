@@ -8,7 +8,7 @@ namespace Bastion.Security;
 /// <summary>
 /// A generated keyring file for development: one pseudonym key, one API-key hashing key and one or
 /// more ES256 signing keys (the newest signs, every one validates), and one or more key-encryption
-/// keys (the highest version wraps new data keys, every one unwraps). The file is created with mode 0600, and a file that group or others can read
+/// keys (the highest version wraps new data keys, every one not retired unwraps; the file is re-read when it changes). The file is created with mode 0600, and a file that group or others can read
 /// is refused, because anyone who can read it can forge tokens and link pseudonyms to users.
 /// </summary>
 public sealed class DevelopmentKeyring : IKeyProvider, IDisposable
@@ -16,10 +16,12 @@ public sealed class DevelopmentKeyring : IKeyProvider, IDisposable
     private readonly byte[] _pseudonymKey;
     private readonly VersionedSecret _hashingKey;
     private readonly List<ECDsa> _signingKeys = [];
-    private readonly List<VersionedSecret> _keks;
+    private readonly string _path;
+    private volatile KekSnapshot _keks;
 
     private DevelopmentKeyring(KeyringFile file, string path)
     {
+        _path = path;
         _pseudonymKey = Convert.FromBase64String(file.PseudonymKey);
         _hashingKey = new VersionedSecret(1, Convert.FromBase64String(file.ApiKeyHashingKey));
         var entries = SigningKeysOf(file);
@@ -42,12 +44,7 @@ public sealed class DevelopmentKeyring : IKeyProvider, IDisposable
         SigningCredentials = new SigningCredentials(validationKeys[0], SecurityAlgorithms.EcdsaSha256);
         ValidationKeys = validationKeys;
 
-        _keks = [.. (file.KeyEncryptionKeys ?? []).Select(entry => new VersionedSecret(entry.Version, Convert.FromBase64String(entry.Key)))];
-        if (_keks.Count == 0 || _keks.DistinctBy(kek => kek.Version).Count() != _keks.Count || _keks.Any(kek => kek.Key.Length != 32))
-        {
-            throw new InvalidOperationException(
-                $"The development keyring {path} needs at least one 32-byte key-encryption key and no version twice (Bastion:Keys:KeyringPath).");
-        }
+        _keks = new KekSnapshot(Stamp(path), KeksOf(file, path));
     }
 
     public ReadOnlySpan<byte> PseudonymKey => _pseudonymKey;
@@ -58,11 +55,98 @@ public sealed class DevelopmentKeyring : IKeyProvider, IDisposable
 
     public IReadOnlyList<SecurityKey> ValidationKeys { get; }
 
-    public VersionedSecret CurrentKek => _keks.MaxBy(kek => kek.Version)!;
+    public VersionedSecret CurrentKek => Keks().MaxBy(kek => kek.Version)!;
+
+    public IReadOnlyList<int> KekVersions => [.. Keks().Select(kek => kek.Version).Order()];
 
     public VersionedSecret? FindApiKeyHashingKey(int version) => version == _hashingKey.Version ? _hashingKey : null;
 
-    public VersionedSecret? FindKek(int version) => _keks.Find(kek => kek.Version == version);
+    public VersionedSecret? FindKek(int version) => Keks().Find(kek => kek.Version == version);
+
+    public void RetireKek(int version) => RetireKek(_path, version);
+
+    /// <summary>
+    /// Adds a KEK to the keyring at <paramref name="path"/> with the next unused version (retired
+    /// versions are never reused) and returns that version. Running silos see it on their next use
+    /// of a KEK: the file is replaced atomically, and they reload it when its timestamp changes.
+    /// </summary>
+    public static int AddKek(string path)
+    {
+        using var exclusive = LockKeyring(path);
+        var file = Read(path);
+        var entries = file.KeyEncryptionKeys ?? [];
+        var version = entries.Count == 0 ? 1 : entries.Max(entry => entry.Version) + 1;
+        Write(path, file with { KeyEncryptionKeys = [.. entries, NewKek(version)] });
+        return version;
+    }
+
+    /// <summary>
+    /// Retires KEK <paramref name="version"/> in the keyring at <paramref name="path"/>: its key bytes
+    /// are deleted and its version stays recorded as retired. The caller checks first that no data
+    /// key is wrapped with it; the current version is refused here.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The version is unknown, already retired, or the current one.</exception>
+    public static void RetireKek(string path, int version)
+    {
+        using var exclusive = LockKeyring(path);
+        var file = Read(path);
+        var entries = file.KeyEncryptionKeys ?? [];
+        var live = entries.Where(entry => entry.Key is not null).ToList();
+        if (!live.Exists(entry => entry.Version == version))
+        {
+            throw new InvalidOperationException($"KEK version {version} is not in the keyring, or already retired.");
+        }
+
+        if (live.Max(entry => entry.Version) == version)
+        {
+            throw new InvalidOperationException($"KEK version {version} is the current version; add a new one (keys rotate-kek) and re-wrap before retiring it.");
+        }
+
+        Write(path, file with { KeyEncryptionKeys = [.. entries.Select(entry => entry.Version == version ? entry with { Key = null, Retired = true } : entry)] });
+    }
+
+    // The keyring file is replaced atomically (write then rename), so a reader sees the old file or
+    // the new one, never half of one. A stat per use is the price of picking up a rotation at once.
+    private List<VersionedSecret> Keks()
+    {
+        var current = _keks;
+        var stamp = Stamp(_path);
+        if (stamp == current.Stamp)
+        {
+            return current.Keks;
+        }
+
+        try
+        {
+            var reloaded = new KekSnapshot(stamp, KeksOf(Read(_path), _path));
+            _keks = reloaded;
+            return reloaded.Keks;
+        }
+        catch (Exception exception) when (exception is IOException or JsonException or InvalidOperationException or FormatException)
+        {
+            // A keyring that cannot be read now keeps the keys already loaded; the next use retries.
+            return current.Keks;
+        }
+    }
+
+    private static (DateTime, long) Stamp(string path)
+    {
+        var info = new FileInfo(path);
+        return info.Exists ? (info.LastWriteTimeUtc, info.Length) : default;
+    }
+
+    private static List<VersionedSecret> KeksOf(KeyringFile file, string path)
+    {
+        var entries = file.KeyEncryptionKeys ?? [];
+        List<VersionedSecret> keks = [.. entries.Where(entry => entry.Key is not null).Select(entry => new VersionedSecret(entry.Version, Convert.FromBase64String(entry.Key!)))];
+        if (keks.Count == 0 || entries.DistinctBy(entry => entry.Version).Count() != entries.Count || keks.Any(kek => kek.Key.Length != 32))
+        {
+            throw new InvalidOperationException(
+                $"The development keyring {path} needs at least one 32-byte key-encryption key and no version twice (Bastion:Keys:KeyringPath).");
+        }
+
+        return keks;
+    }
 
     /// <summary>Loads the keyring at <paramref name="path"/>, creating it first when it does not exist.</summary>
     public static DevelopmentKeyring LoadOrCreate(string path) => LoadOrCreate(path, TimeProvider.System);
@@ -224,10 +308,13 @@ public sealed class DevelopmentKeyring : IKeyProvider, IDisposable
         [property: JsonPropertyName("signing_keys"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<SigningKeyEntry>? SigningKeys,
         [property: JsonPropertyName("key_encryption_keys"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<KeyEncryptionKeyEntry>? KeyEncryptionKeys = null);
 
-    /// <summary>One AES-256 key-encryption key; its version is written beside every data key it wraps.</summary>
+    /// <summary>One AES-256 key-encryption key; its version is written beside every data key it wraps. A retired one keeps its version and loses its key.</summary>
     internal sealed record KeyEncryptionKeyEntry(
         [property: JsonPropertyName("version")] int Version,
-        [property: JsonPropertyName("key")] string Key);
+        [property: JsonPropertyName("key"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Key,
+        [property: JsonPropertyName("retired"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] bool Retired = false);
+
+    private sealed record KekSnapshot((DateTime, long) Stamp, List<VersionedSecret> Keks);
 
     /// <summary>One ES256 signing key; <c>kid</c> names it in tokens and in the JWKS.</summary>
     internal sealed record SigningKeyEntry(

@@ -28,6 +28,16 @@ public interface IKeyProvider
 
     /// <summary>The KEK of a given version, or null when that version is unknown.</summary>
     VersionedSecret? FindKek(int version);
+
+    /// <summary>Every KEK version this provider can unwrap with, ascending (retired ones excluded).</summary>
+    IReadOnlyList<int> KekVersions { get; }
+
+    /// <summary>
+    /// Retires KEK <paramref name="version"/>: it no longer unwraps anything. The caller has checked
+    /// that no data key is wrapped with it; the current version is refused.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">Unknown, already retired, or the current version.</exception>
+    void RetireKek(int version);
 }
 
 /// <summary>A secret with its version number.</summary>

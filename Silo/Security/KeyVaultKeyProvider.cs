@@ -66,6 +66,15 @@ public sealed partial class KeyVaultKeyProvider : IKeyProvider, IHostedService, 
 
     public VersionedSecret? FindKek(int version) => Fresh().Keks.FirstOrDefault(entry => entry.Version == version)?.Secret;
 
+    public IReadOnlyList<int> KekVersions => [.. Fresh().Keks.Select(entry => entry.Version).Order()];
+
+    /// <summary>
+    /// The silo only reads the vault (Key Vault Secrets User); an operator retires a version by disabling it there,
+    /// after <see cref="Storage.KeyRotation"/> has confirmed that nothing uses it.
+    /// </summary>
+    public void RetireKek(int version) =>
+        throw new NotSupportedException($"KEK version {version} is wrapped by no data key; retire it by disabling that version of the secret in Key Vault.");
+
     /// <summary>Reads the vault once (the silo does not start without its keys), then refreshes in the background.</summary>
     public async Task StartAsync(CancellationToken cancellationToken)
     {

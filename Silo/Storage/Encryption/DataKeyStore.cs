@@ -36,9 +36,15 @@ public sealed class DataKeyStore : IDisposable
     }
 
     /// <summary>The live data key of <paramref name="scope"/>, created (and stored wrapped) on first use.</summary>
+    /// <remarks>
+    /// Lazy re-wrap: when the live key is wrapped with an older KEK version than the current one, its
+    /// row is re-wrapped with the current KEK first (<see cref="RewrapAsync(NpgsqlConnection, string, DataKey, VersionedSecret, CancellationToken)"/>),
+    /// so every state write moves its scope's key forward.
+    /// </remarks>
     public async Task<DataKey> GetCurrentAsync(string scope, CancellationToken cancellationToken)
     {
-        if (_cache.TryGetValue(("current", scope), out DataKey? cached) && cached is not null)
+        var kek = _keys.CurrentKek;
+        if (_cache.TryGetValue(("current", scope), out DataKey? cached) && cached is not null && cached.KekVersion >= kek.Version)
         {
             return cached;
         }
@@ -48,7 +54,6 @@ public sealed class DataKeyStore : IDisposable
         var key = await ReadLiveAsync(connection, scope, cancellationToken);
         if (key is null)
         {
-            var kek = _keys.CurrentKek;
             var id = Guid.CreateVersion7();
             var bytes = RandomNumberGenerator.GetBytes(EnvelopeCipher.KeySize);
             await using (var insert = new NpgsqlCommand(
@@ -68,6 +73,14 @@ public sealed class DataKeyStore : IDisposable
             // Another silo may have won the race; its key is the scope's key.
             key = await ReadLiveAsync(connection, scope, cancellationToken)
                 ?? throw new DataKeyUnavailableException($"No live data key for scope {scope} after creating one.");
+        }
+
+        if (key.KekVersion < kek.Version)
+        {
+            // Whether this silo or another (or the re-wrap job) moved it, the row now holds the key under a newer version.
+            await RewrapAsync(connection, scope, key, kek, cancellationToken);
+            key = await ReadLiveAsync(connection, scope, cancellationToken)
+                ?? throw new DataKeyUnavailableException($"The live data key of scope {scope} was destroyed while it was re-wrapped.");
         }
 
         Remember(("current", scope), key);
@@ -124,7 +137,100 @@ public sealed class DataKeyStore : IDisposable
         _cache.Clear();
     }
 
+    /// <summary>
+    /// Re-wraps every live data key wrapped with a KEK version older than the current one, in pages,
+    /// reporting (done, total) after each key. Safe beside running silos: each row moves with a
+    /// conditional UPDATE, and a row that a lazy re-wrap moved first counts as done.
+    /// </summary>
+    /// <returns>How many keys were on older versions when the run began.</returns>
+    /// <exception cref="DataKeyUnavailableException">A key is wrapped with a KEK version the provider does not have.</exception>
+    public async Task<long> RewrapAllAsync(Action<long, long>? progress, CancellationToken cancellationToken)
+    {
+        const int pageSize = 200;
+        var kek = _keys.CurrentKek;
+        await using var connection = new NpgsqlConnection(_connectionString);
+        await connection.OpenAsync(cancellationToken);
+        long total;
+        await using (var count = new NpgsqlCommand(
+            "SELECT count(*) FROM bastion_keys.bastion_data_keys WHERE destroyed_at IS NULL AND kek_version < @kek", connection))
+        {
+            count.Parameters.AddWithValue("kek", kek.Version);
+            total = (long)(await count.ExecuteScalarAsync(cancellationToken))!;
+        }
+
+        long done = 0;
+        var after = Guid.Empty;
+        progress?.Invoke(done, total);
+        while (true)
+        {
+            var page = new List<(string Scope, Guid Id, int KekVersion, byte[] Wrapped)>(pageSize);
+            await using (var select = new NpgsqlCommand(
+                "SELECT scope, dek_id, kek_version, wrapped FROM bastion_keys.bastion_data_keys " +
+                "WHERE destroyed_at IS NULL AND kek_version < @kek AND dek_id > @after ORDER BY dek_id LIMIT @limit",
+                connection))
+            {
+                select.Parameters.AddWithValue("kek", kek.Version);
+                select.Parameters.AddWithValue("after", after);
+                select.Parameters.AddWithValue("limit", pageSize);
+                await using var reader = await select.ExecuteReaderAsync(cancellationToken);
+                while (await reader.ReadAsync(cancellationToken))
+                {
+                    page.Add((reader.GetString(0), reader.GetGuid(1), reader.GetInt32(2), (byte[])reader.GetValue(3)));
+                }
+            }
+
+            if (page.Count == 0)
+            {
+                return total;
+            }
+
+            foreach (var row in page)
+            {
+                var key = Unwrap(row.Scope, row.Id, row.KekVersion, row.Wrapped);
+                await RewrapAsync(connection, row.Scope, key, kek, cancellationToken);
+                CryptographicOperations.ZeroMemory(key.Key);
+                progress?.Invoke(++done, total);
+            }
+
+            after = page[^1].Id;
+        }
+    }
+
+    /// <summary>Live data keys per KEK version that wraps them.</summary>
+    public async Task<IReadOnlyDictionary<int, long>> CountByKekVersionAsync(CancellationToken cancellationToken)
+    {
+        await using var connection = new NpgsqlConnection(_connectionString);
+        await connection.OpenAsync(cancellationToken);
+        await using var command = new NpgsqlCommand(
+            "SELECT kek_version, count(*) FROM bastion_keys.bastion_data_keys WHERE destroyed_at IS NULL GROUP BY kek_version", connection);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        var counts = new Dictionary<int, long>();
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            counts[reader.GetInt32(0)] = reader.GetInt64(1);
+        }
+
+        return counts;
+    }
+
     public void Dispose() => _cache.Dispose();
+
+    // Moves one row from the KEK version it was read with to kek. The condition on the old version
+    // makes concurrent re-wraps of the same row (two silos writing, or a write and the job) agree:
+    // the first UPDATE wins, the others change nothing, and every wrapping holds the same key bytes.
+    private static async Task<bool> RewrapAsync(NpgsqlConnection connection, string scope, DataKey key, VersionedSecret kek, CancellationToken cancellationToken)
+    {
+        await using var update = new NpgsqlCommand(
+            "UPDATE bastion_keys.bastion_data_keys SET kek_version = @kek, wrapped = @wrapped " +
+            "WHERE dek_id = @id AND scope = @scope AND kek_version = @old AND destroyed_at IS NULL",
+            connection);
+        update.Parameters.AddWithValue("kek", kek.Version);
+        update.Parameters.AddWithValue("wrapped", Wrap(key.Key, scope, key.Id, kek));
+        update.Parameters.AddWithValue("id", key.Id);
+        update.Parameters.AddWithValue("scope", scope);
+        update.Parameters.AddWithValue("old", key.KekVersion);
+        return await update.ExecuteNonQueryAsync(cancellationToken) == 1;
+    }
 
     private async Task<DataKey?> ReadLiveAsync(NpgsqlConnection connection, string scope, CancellationToken cancellationToken)
     {

@@ -40,5 +40,9 @@ internal static class TestKeys
         public VersionedSecret? FindApiKeyHashingKey(int version) => throw new NotSupportedException();
 
         public VersionedSecret? FindKek(int version) => throw new NotSupportedException();
+
+        public IReadOnlyList<int> KekVersions => throw new NotSupportedException();
+
+        public void RetireKek(int version) => throw new NotSupportedException();
     }
 }

@@ -66,13 +66,14 @@ public sealed class DataKeyStoreTests(PostgresFixture postgres)
     public async Task FindAsync_OlderKekVersion_StillUnwraps_UnknownVersionIsUnavailable()
     {
         var db = await postgres.CreateMigratedKeyStoreAsync();
+        DataKey original;
         using (var old = new DataKeyStore(db.RuntimeConnectionString, new KekProvider(Kek1)))
         {
-            await old.GetCurrentAsync("system", CancellationToken.None);
+            original = await old.GetCurrentAsync("system", CancellationToken.None);
         }
 
         using var rotated = new DataKeyStore(db.RuntimeConnectionString, new KekProvider(Kek2, Kek1));
-        var key = await rotated.GetCurrentAsync("system", CancellationToken.None);
+        var key = await rotated.FindAsync("system", original.Id, CancellationToken.None);
         using var withoutOld = new DataKeyStore(db.RuntimeConnectionString, new KekProvider(Kek2));
 
         Assert.Equal(1, key.KekVersion);
@@ -108,5 +109,9 @@ public sealed class DataKeyStoreTests(PostgresFixture postgres)
         public VersionedSecret? FindKek(int version) => Array.Find(keks, kek => kek.Version == version);
 
         public VersionedSecret? FindApiKeyHashingKey(int version) => throw new NotSupportedException();
+
+        public IReadOnlyList<int> KekVersions => [.. keks.Select(kek => kek.Version).Order()];
+
+        public void RetireKek(int version) => throw new NotSupportedException();
     }
 }

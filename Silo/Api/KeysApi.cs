@@ -1,0 +1,73 @@
+using Bastion.Access;
+using Bastion.Storage;
+using Microsoft.AspNetCore.Http.HttpResults;
+
+namespace Bastion.Api;
+
+/// <summary>KEK rotation under <c>/admin/keys</c>; every route needs <see cref="Permission.ManageKeys"/>, and the changing ones are audited.</summary>
+public static class KeysApi
+{
+    private const string RewrapPath = "/admin/keys/rewrap";
+
+    public static IEndpointRouteBuilder MapKeysApi(this IEndpointRouteBuilder routes)
+    {
+        var keys = routes.MapGroup("/admin/keys");
+        keys.MapGet("", ListAsync).RequirePermission(Permission.ManageKeys);
+        keys.MapPost("/rewrap", StartRewrapAsync).RequirePermission(Permission.ManageKeys).Audited("keys.rewrap");
+        keys.MapGet("/rewrap", RewrapStatusAsync).RequirePermission(Permission.ManageKeys);
+        keys.MapPost("/kek/{version}/retire", RetireAsync).RequirePermission(Permission.ManageKeys).Audited("keys.retire-kek");
+        return routes;
+    }
+
+    private static async Task<JsonHttpResult<KekList>> ListAsync(KeyRotation rotation, CancellationToken cancellationToken)
+    {
+        var usage = await rotation.ListAsync(cancellationToken);
+        return TypedResults.Json(new KekList([.. usage.Select(k => new KekEntry(k.Version, k.Current, k.Available, k.DataKeys))]), ApiJsonContext.Default.KekList);
+    }
+
+    private static async Task<Results<JsonHttpResult<RewrapStatus>, ProblemHttpResult>> StartRewrapAsync(
+        HttpContext context, RewrapJob job, DataKeyStore dataKeys, Bastion.Security.IKeyProvider keys, CancellationToken cancellationToken)
+    {
+        if (!job.TryStart())
+        {
+            context.Response.Headers.Location = RewrapPath;
+            return Problems.Conflict($"A re-wrap is already running on this silo; follow it at {RewrapPath}.");
+        }
+
+        context.Response.Headers.Location = RewrapPath;
+        var status = await StatusAsync(job, dataKeys, keys, cancellationToken);
+        return TypedResults.Json(status, ApiJsonContext.Default.RewrapStatus, statusCode: StatusCodes.Status202Accepted);
+    }
+
+    private static async Task<JsonHttpResult<RewrapStatus>> RewrapStatusAsync(
+        RewrapJob job, DataKeyStore dataKeys, Bastion.Security.IKeyProvider keys, CancellationToken cancellationToken) =>
+        TypedResults.Json(await StatusAsync(job, dataKeys, keys, cancellationToken), ApiJsonContext.Default.RewrapStatus);
+
+    private static async Task<Results<NoContent, ProblemHttpResult>> RetireAsync(string version, KeyRotation rotation, CancellationToken cancellationToken)
+    {
+        if (!int.TryParse(version, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var number) || number < 1)
+        {
+            return Problems.InvalidRequest("'version' must be a positive KEK version number.");
+        }
+
+        var outcome = await rotation.RetireAsync(number, cancellationToken);
+        return outcome.Result switch
+        {
+            RetireResult.Retired => TypedResults.NoContent(),
+            RetireResult.Current => Problems.Conflict($"KEK version {number} is the current version; rotate to a new one and re-wrap before retiring it."),
+            RetireResult.InUse => Problems.Conflict($"KEK version {number} still wraps {outcome.DataKeys} data key(s); run the re-wrap (POST {RewrapPath}) first."),
+            RetireResult.Unused => Problems.Conflict($"KEK version {number} wraps no data key; Key Vault holds the keys, so retire it by disabling that version of the secret there."),
+            _ => Problems.NotFound($"KEK version {number} does not exist or is already retired."),
+        };
+    }
+
+    // Remaining comes from the database, so it is the cluster's truth whichever silo answers.
+    private static async Task<RewrapStatus> StatusAsync(RewrapJob job, DataKeyStore dataKeys, Bastion.Security.IKeyProvider keys, CancellationToken cancellationToken)
+    {
+        var progress = job.Progress;
+        var current = keys.CurrentKek.Version;
+        var remaining = (await dataKeys.CountByKekVersionAsync(cancellationToken)).Where(count => count.Key < current).Sum(count => count.Value);
+        return new RewrapStatus(
+            progress.State.ToString().ToLowerInvariant(), current, progress.Total, progress.Done, remaining, progress.StartedAt, progress.FinishedAt, progress.Error);
+    }
+}
