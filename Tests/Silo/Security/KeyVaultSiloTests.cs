@@ -83,7 +83,8 @@ public sealed class KeyVaultSiloTests(SiloFixture fixture)
         {
             builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
             {
-                ["ConnectionStrings:Bastion"] = database,
+                ["ConnectionStrings:Bastion"] = database.State,
+                ["ConnectionStrings:BastionKeys"] = database.KeyStore,
                 ["Bastion:Node:DataDirectory"] = directory,
                 ["Bastion:Keys:Provider"] = "KeyVault",
                 ["Bastion:Keys:KeyVault:VaultUri"] = vault.VaultUri.ToString(),
@@ -106,7 +107,8 @@ public sealed class KeyVaultSiloTests(SiloFixture fixture)
         var (database, directory) = await fixture.CreateDatabaseAsync();
         var settings = new Dictionary<string, string?>
         {
-            ["ConnectionStrings:Bastion"] = database,
+            ["ConnectionStrings:Bastion"] = database.State,
+            ["ConnectionStrings:BastionKeys"] = database.KeyStore,
             ["Bastion:Node:DataDirectory"] = directory,
             ["Bastion:Node:ClusterId"] = "kv-" + Guid.NewGuid().ToString("N"),
         };
