@@ -20,8 +20,8 @@ namespace Bastion.Benchmarks;
 /// loop, time to first token and inter-token latency (p50/p99).
 /// </summary>
 /// <remarks>
-/// Both sides generate greedily from the same prompt tokens; the raw loop ignores end-of-text so every row makes the
-/// full count, and the service's count comes from the <c>usage</c> it reports, so tokens per second compare like for like.
+/// Every side generates greedily from the same prompt tokens and stops at end-of-text or the token limit, so each
+/// makes the same tokens; the service's count comes from the <c>usage</c> it reports.
 /// </remarks>
 [System.Runtime.Versioning.SupportedOSPlatform("linux")]
 internal static class InferenceLoad
@@ -81,6 +81,14 @@ internal static class InferenceLoad
             raw16 = RawLoop(session.Session, shape, promptTokens, Batch, tokens, rounds);
         }
 
+        Console.WriteLine($"[{name}] batching engine alone …");
+        EngineResult engine1, engine16;
+        using (var decoder = DecoderModel.Load(modelPath, runtime))
+        {
+            engine1 = await EngineLoadAsync(decoder, promptTokens, tokens, concurrency: 1, requestsPerClient: single);
+            engine16 = await EngineLoadAsync(decoder, promptTokens, tokens, concurrency: Batch, requestsPerClient: rounds);
+        }
+
         Console.WriteLine($"[{name}] service path …");
         ServiceResult service1, service16;
         await using (var silo = await BenchmarkSilo.StartAsync("inference", ServiceSettings(name, directory, threads)))
@@ -94,17 +102,19 @@ internal static class InferenceLoad
         Console.WriteLine();
         Console.WriteLine($"## {name} (width {shape.Width}, {shape.Layers} layers, {shape.Heads} heads)");
         Console.WriteLine();
-        Console.WriteLine("| | raw ONNX Runtime tok/s | service tok/s | service / raw | TTFT p50 / p99 ms | inter-token p50 / p99 ms |");
-        Console.WriteLine("|---|---:|---:|---:|---:|---:|");
-        Row("concurrency 1 (raw batch 1)", raw1, service1);
-        Row($"concurrency {Batch} (raw batch {Batch})", raw16, service16);
-        Console.WriteLine($"raw step latency p50: batch 1 {raw1.StepP50:F2} ms, batch {Batch} {raw16.StepP50:F2} ms");
+        Console.WriteLine("| | raw ONNX Runtime tok/s | batching engine alone tok/s | service tok/s | service / raw | TTFT p50 / p99 ms | inter-token p50 / p99 ms |");
+        Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|");
+        Row("concurrency 1 (raw batch 1)", raw1, engine1, service1);
+        Row($"concurrency {Batch} (raw batch {Batch})", raw16, engine16, service16);
+        Console.WriteLine(string.Create(
+            CultureInfo.InvariantCulture,
+            $"raw step latency p50: batch 1 {raw1.StepP50:F2} ms, batch {Batch} {raw16.StepP50:F2} ms; {raw1.TokensPerSequence:F0} tokens per sequence before end-of-text or max_tokens"));
         Console.WriteLine();
     }
 
-    private static void Row(string label, RawResult raw, ServiceResult service) => Console.WriteLine(string.Create(
+    private static void Row(string label, RawResult raw, EngineResult engine, ServiceResult service) => Console.WriteLine(string.Create(
         CultureInfo.InvariantCulture,
-        $"| {label} | {raw.TokensPerSecond:F1} | {service.TokensPerSecond:F1} | {service.TokensPerSecond / raw.TokensPerSecond:P1} | {service.TtftP50:F1} / {service.TtftP99:F1} | {service.ItlP50:F2} / {service.ItlP99:F2} |"));
+        $"| {label} | {raw.TokensPerSecond:F1} | {engine.TokensPerSecond:F1} | {service.TokensPerSecond:F1} | {service.TokensPerSecond / raw.TokensPerSecond:P1} | {service.TtftP50:F1} / {service.TtftP99:F1} | {service.ItlP50:F2} / {service.ItlP99:F2} |"));
 
     private static Dictionary<string, string?> ServiceSettings(string name, string directory, int threads)
     {
@@ -159,6 +169,7 @@ internal static class InferenceLoad
 
         var pastOffset = hasPositions ? 3 : 2;
         var steps = new List<double>();
+        long generated = 0;
         var total = Stopwatch.StartNew();
         using var runOptions = new RunOptions();
         for (var repeat = 0; repeat < repeats; repeat++)
@@ -229,16 +240,52 @@ internal static class InferenceLoad
                     values[i] = outputs[i - pastOffset + 1];
                 }
 
+                steps.Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+
+                // Every row decodes the same prompt greedily, so all reach end-of-text together; the service stops there too.
+                if (next[0] == DecoderModel.DefaultEosTokenId)
+                {
+                    break;
+                }
+
+                generated += batch;
                 stepTokens = next;
                 stepLength = 1;
-                steps.Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
             }
 
             previous?.Dispose();
         }
 
         var seconds = total.Elapsed.TotalSeconds;
-        return new RawResult((double)batch * tokens * repeats / seconds, Percentile(steps, 0.5));
+        return new RawResult(generated / seconds, Percentile(steps, 0.5), (double)generated / batch / repeats);
+    }
+
+    /// <summary>
+    /// The service's batching engine without the silo around it: <paramref name="concurrency"/> callers queue
+    /// generations back to back, as the service's generation grains do, with no HTTP, grain or stream in between.
+    /// </summary>
+    private static async Task<EngineResult> EngineLoadAsync(DecoderModel decoder, int[] prompt, int tokens, int concurrency, int requestsPerClient)
+    {
+        using var engine = new BatchingEngine(decoder, _ => string.Empty, new BatchingOptions { MaxBatchSize = Batch }, TimeProvider.System);
+        long produced = 0;
+        var total = Stopwatch.StartNew();
+        await Task.WhenAll(Enumerable.Range(0, concurrency).Select(async client =>
+        {
+            for (var i = 0; i < requestsPerClient; i++)
+            {
+                var buffer = new CompletionBuffer(64);
+                buffer.RemoveBound();
+                if (!engine.TryReserve())
+                {
+                    throw new InvalidOperationException("The engine's queue is full.");
+                }
+
+                var prepared = new PreparedGeneration("bench", prompt, tokens, SamplingOptions.Greedy, []);
+                var result = await engine.Enqueue($"client-{client}", prepared, buffer, CancellationToken.None);
+                Interlocked.Add(ref produced, result.Usage.CompletionTokens);
+            }
+        }));
+        return new EngineResult(produced / total.Elapsed.TotalSeconds);
     }
 
     private static HttpClient CreateClient(BenchmarkSilo silo)
@@ -370,7 +417,9 @@ internal static class InferenceLoad
         return index >= 0 && index + 1 < args.Length ? int.Parse(args[index + 1], CultureInfo.InvariantCulture) : fallback;
     }
 
-    private sealed record RawResult(double TokensPerSecond, double StepP50);
+    private sealed record RawResult(double TokensPerSecond, double StepP50, double TokensPerSequence);
+
+    private sealed record EngineResult(double TokensPerSecond);
 
     private sealed record ServiceResult(double TokensPerSecond, double TtftP50, double TtftP99, double ItlP50, double ItlP99);
 
