@@ -4,7 +4,8 @@ namespace Bastion.Benchmarks;
 
 /// <summary>
 /// <c>dotnet run -c Release --project Benchmarks -- --filter '*'</c> runs the BenchmarkDotNet benchmarks;
-/// <c>dotnet run -c Release --project Benchmarks -- inference [tiny|small|all]</c> runs the inference load tool.
+/// <c>dotnet run -c Release --project Benchmarks -- inference [tiny|small|all]</c> runs the inference load tool;
+/// <c>dotnet run -c Release --project Benchmarks -- storage</c> compares encrypted and plaintext grain storage interleaved.
 /// </summary>
 [System.Runtime.Versioning.SupportedOSPlatform("linux")]
 internal static class BenchmarkProgram
@@ -14,6 +15,11 @@ internal static class BenchmarkProgram
         if (args.Length > 0 && args[0] == "inference")
         {
             return await InferenceLoad.RunAsync(args[1..]);
+        }
+
+        if (args.Length > 0 && args[0] == "storage")
+        {
+            return await StorageComparison.RunAsync(args[1..]);
         }
 
         BenchmarkSwitcher.FromAssembly(typeof(BenchmarkProgram).Assembly).Run(args);

@@ -1,0 +1,78 @@
+using System.Diagnostics;
+using System.Globalization;
+
+namespace Bastion.Benchmarks;
+
+/// <summary>
+/// <c>dotnet run -c Release --project Benchmarks -- storage [--operations N]</c>: the <see cref="StorageBenchmarks"/>
+/// operations, encrypted and plaintext interleaved one by one (alternating which goes first) in one silo, so that
+/// drift in the disk's fsync latency and the table's growth fall on both sides alike. BenchmarkDotNet runs one
+/// benchmark's iterations after the other's, which for operations dominated by a PostgreSQL commit measures the
+/// drift as much as the difference.
+/// </summary>
+[System.Runtime.Versioning.SupportedOSPlatform("linux")]
+internal static class StorageComparison
+{
+    public static async Task<int> RunAsync(string[] args)
+    {
+        var index = Array.IndexOf(args, "--operations");
+        var operations = index >= 0 && index + 1 < args.Length ? int.Parse(args[index + 1], CultureInfo.InvariantCulture) : 2000;
+        var benchmarks = new StorageBenchmarks();
+        await benchmarks.SetupAsync();
+        try
+        {
+            await CompareAsync("write", benchmarks.Write_Plaintext, benchmarks.Write_Encrypted, operations / 10);
+            Console.WriteLine("| operation | plaintext mean / p50 µs | encrypted mean / p50 µs | encrypted throughput / plaintext |");
+            Console.WriteLine("|---|---:|---:|---:|");
+            await CompareAsync("write", benchmarks.Write_Plaintext, benchmarks.Write_Encrypted, operations);
+            await CompareAsync("read", benchmarks.Read_Plaintext, benchmarks.Read_Encrypted, operations);
+        }
+        finally
+        {
+            await benchmarks.CleanupAsync();
+        }
+
+        return 0;
+    }
+
+    private static async Task CompareAsync(string name, Func<Task> plaintext, Func<Task> encrypted, int operations)
+    {
+        var plain = new List<double>(operations);
+        var sealedTimes = new List<double>(operations);
+        for (var i = 0; i < operations; i++)
+        {
+            if (i % 2 == 0)
+            {
+                plain.Add(await TimeAsync(plaintext));
+                sealedTimes.Add(await TimeAsync(encrypted));
+            }
+            else
+            {
+                sealedTimes.Add(await TimeAsync(encrypted));
+                plain.Add(await TimeAsync(plaintext));
+            }
+        }
+
+        if (operations < 1000)
+        {
+            return; // warm-up
+        }
+
+        Console.WriteLine(string.Create(
+            CultureInfo.InvariantCulture,
+            $"| {name} | {plain.Average():F1} / {Median(plain):F1} | {sealedTimes.Average():F1} / {Median(sealedTimes):F1} | {plain.Average() / sealedTimes.Average():P1} (p50 {Median(plain) / Median(sealedTimes):P1}) |"));
+    }
+
+    private static async Task<double> TimeAsync(Func<Task> operation)
+    {
+        var started = Stopwatch.GetTimestamp();
+        await operation();
+        return Stopwatch.GetElapsedTime(started).TotalMicroseconds;
+    }
+
+    private static double Median(List<double> values)
+    {
+        var sorted = values.Order().ToArray();
+        return sorted[sorted.Length / 2];
+    }
+}
