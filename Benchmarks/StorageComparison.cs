@@ -8,7 +8,7 @@ namespace Bastion.Benchmarks;
 /// operations, encrypted and plaintext interleaved one by one (alternating which goes first) in one silo, so that
 /// drift in the disk's fsync latency and the table's growth fall on both sides alike. BenchmarkDotNet runs one
 /// benchmark's iterations after the other's, which for operations dominated by a PostgreSQL commit measures the
-/// drift as much as the difference.
+/// drift as much as the difference. Then cold user-grain activations with a warm and a cold data-key cache.
 /// </summary>
 [System.Runtime.Versioning.SupportedOSPlatform("linux")]
 internal static class StorageComparison
@@ -32,6 +32,7 @@ internal static class StorageComparison
             await benchmarks.CleanupAsync();
         }
 
+        await UserActivationComparison.RunAsync(Math.Max(200, operations / 4));
         return 0;
     }
 

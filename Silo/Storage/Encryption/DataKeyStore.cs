@@ -134,8 +134,11 @@ public sealed class DataKeyStore : IDisposable
         await command.ExecuteNonQueryAsync(cancellationToken);
 
         // A bounded cache cannot be listed by scope; drop it all, keys are re-read on demand.
-        _cache.Clear();
+        ForgetCachedKeys();
     }
+
+    /// <summary>Drops every unwrapped key held in memory; each is read and unwrapped again on its next use.</summary>
+    public void ForgetCachedKeys() => _cache.Clear();
 
     /// <summary>
     /// Re-wraps every live data key wrapped with a KEK version older than the current one, in pages,
