@@ -26,6 +26,9 @@ public sealed class WorkerDrain
         }
     }
 
+    /// <summary>How many generations have started here since the silo started.</summary>
+    public long Started { get; private set; }
+
     /// <summary>Records a running generation; <paramref name="stop"/> ends it if the drain times out. Dispose the result when it ends.</summary>
     public IDisposable Register(object generation, Action stop)
     {
@@ -37,6 +40,7 @@ public sealed class WorkerDrain
             }
 
             _running[generation] = stop;
+            Started++;
         }
 
         return new Registration(this, generation);
