@@ -88,7 +88,8 @@ public sealed class SiloProcess : IAsyncDisposable
     {
         if (!_process.HasExited)
         {
-            Assert.Equal(0, Kill(_process.Id, 15));
+            using var kill = Process.Start("kill", ["-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+            await kill.WaitForExitAsync();
         }
 
         await _process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(90));
@@ -172,7 +173,4 @@ public sealed class SiloProcess : IAsyncDisposable
         };
         return new HttpClient(handler) { BaseAddress = new Uri(url), Timeout = TimeSpan.FromSeconds(30) };
     }
-
-    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill", SetLastError = true)]
-    private static extern int Kill(int pid, int signal);
 }
