@@ -16,6 +16,12 @@ public sealed class GenerationRejectedException : Exception
     /// <summary>The code for a worker whose queue is full: retry later, nothing was charged.</summary>
     public const string Overloaded = "overloaded";
 
+    /// <summary>
+    /// The code for a worker that is stopping (draining) or stopped while the generation ran: retry, another
+    /// worker serves it. Usage already produced is settled; a refusal before admission charges nothing.
+    /// </summary>
+    public const string WorkerUnavailable = "worker_unavailable";
+
     /// <summary>Creates the exception.</summary>
     public GenerationRejectedException(string code, string message) : base(message) => Code = code;
 

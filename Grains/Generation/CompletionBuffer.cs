@@ -134,6 +134,12 @@ public sealed class CompletionBuffer(int capacity)
                     return new GenerationChunk(pieces, count == available ? _result : null);
                 }
 
+                if (_failure is GenerationRejectedException rejected)
+                {
+                    // Written for the caller (for example: the worker stopped, retry), so it travels as it is.
+                    throw new GenerationRejectedException(rejected.Code, rejected.Message);
+                }
+
                 if (_failure is not null)
                 {
                     throw new InvalidOperationException("The generation failed.");

@@ -10,7 +10,7 @@ namespace Bastion.Generation;
 /// </summary>
 [GrainType("bastion.generation")]
 [QueueDepthPlacement]
-public sealed partial class GenerationGrain(ModelCatalog models, ILogger<GenerationGrain> logger) : Grain, IGenerationGrain
+public sealed partial class GenerationGrain(ModelCatalog models, WorkerDrain drain, ILogger<GenerationGrain> logger) : Grain, IGenerationGrain
 {
     /// <summary>How many text pieces may wait unread before the sequence is set aside.</summary>
     internal const int BufferCapacity = ModelCatalog.BufferCapacity;
@@ -21,11 +21,20 @@ public sealed partial class GenerationGrain(ModelCatalog models, ILogger<Generat
     private Task<GenerationResult>? _run;
     private bool _reserved;
 
+    /// <summary>Set when this silo ends the generation (drain timeout, deactivation), as opposed to the user cancelling it.</summary>
+    private volatile bool _stoppedBySilo;
+
     public Task<int> PrepareAsync(string ownerPseudonym, GenerationRequest request)
     {
         if (_prepared is not null)
         {
             throw new InvalidOperationException("This generation has already been prepared.");
+        }
+
+        if (drain.IsDraining)
+        {
+            // Refused before the user grain admits anything: nothing is charged, and the retry lands elsewhere.
+            throw Unavailable("This worker is stopping; retry after the Retry-After interval.");
         }
 
         var prepared = models.Prepare(request);
@@ -62,7 +71,8 @@ public sealed partial class GenerationGrain(ModelCatalog models, ILogger<Generat
 
     public async Task<GenerationResult> GetResultAsync(CancellationToken cancellationToken = default)
     {
-        var run = _run ?? throw new InvalidOperationException("This generation was never started.");
+        // No run here means the activation that ran it is gone (its silo died); this one was made by the call.
+        var run = _run ?? throw Lost();
         _buffer.RemoveBound();
         try
         {
@@ -78,7 +88,8 @@ public sealed partial class GenerationGrain(ModelCatalog models, ILogger<Generat
     {
         if (_run is null)
         {
-            throw new InvalidOperationException("This generation was never started.");
+            DeactivateOnIdle();
+            throw Lost();
         }
 
         var chunk = await _buffer.ReadAsync(fromIndex, max, cancellationToken);
@@ -92,6 +103,7 @@ public sealed partial class GenerationGrain(ModelCatalog models, ILogger<Generat
 
     private async Task<GenerationResult> RunAsync(string ownerPseudonym, PreparedGeneration prepared)
     {
+        using var running = drain.Register(this, StopBySilo);
         try
         {
             _reserved = false;
@@ -106,12 +118,18 @@ public sealed partial class GenerationGrain(ModelCatalog models, ILogger<Generat
                 throw;
             }
 
+            if (_stoppedBySilo && result.FinishReason == FinishReasons.Cancelled)
+            {
+                // The usage produced so far is settled above; the caller gets a retryable error, not a cut-off answer.
+                throw Unavailable("The worker stopped before the generation finished; retry.");
+            }
+
             _buffer.Complete(result);
             return result;
         }
         catch (Exception exception)
         {
-            _buffer.Fail(exception);
+            _buffer.Fail(_stoppedBySilo && exception is OperationCanceledException ? Unavailable("The worker stopped before the generation started; retry.") : exception);
             throw;
         }
     }
@@ -119,10 +137,28 @@ public sealed partial class GenerationGrain(ModelCatalog models, ILogger<Generat
     public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
         ReleaseReservation();
-        _cancellation.Cancel();
+        StopBySilo();
         _cancellation.Dispose();
         return Task.CompletedTask;
     }
+
+    /// <summary>Ends the generation at the next decode step, reported to the reader as retryable.</summary>
+    private void StopBySilo()
+    {
+        _stoppedBySilo = true;
+        try
+        {
+            _cancellation.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+            // Already deactivated: nothing left to stop.
+        }
+    }
+
+    private static GenerationRejectedException Unavailable(string message) => new(GenerationRejectedException.WorkerUnavailable, message);
+
+    private static GenerationRejectedException Lost() => Unavailable("The worker running this generation stopped; retry.");
 
     private void ReleaseReservation()
     {

@@ -50,7 +50,9 @@ public sealed class QueueDepthPlacementDirector(Func<Task<IReadOnlyList<WorkerLo
 
         lock (_gate)
         {
-            var chosen = Choose(silos, silo => Load(silo), Random.Shared);
+            // A draining worker finishes what it runs and takes nothing new, unless it is the only one left.
+            var open = silos.Where(silo => !(_reported.TryGetValue(silo, out var load) && load.Draining)).ToArray();
+            var chosen = Choose(open.Length > 0 ? open : silos, silo => Load(silo), Random.Shared);
             _placedSinceRead[chosen] = _placedSinceRead.GetValueOrDefault(chosen) + 1;
             return Task.FromResult(chosen);
         }

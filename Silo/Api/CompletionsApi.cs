@@ -127,11 +127,29 @@ public static class CompletionsApi
                     // Refused before the user grain admitted it: nothing was charged.
                     context.Response.Headers.RetryAfter = "1";
                     return Problems.Overloaded(rejected.Message);
+                case GenerationRejectedException.WorkerUnavailable:
+                    context.Response.Headers.RetryAfter = RetryAfterSeconds;
+                    return Problems.Unavailable(rejected.Message);
                 default:
                     return Problems.ContextLengthExceeded(rejected.Message);
             }
         }
+        catch (Exception exception) when (IsSiloFailure(exception))
+        {
+            // The silo holding the user's grain or the generation died, or is stopping: the cluster moves the
+            // grain within its membership timeouts, so the request can be retried.
+            context.Response.Headers.RetryAfter = RetryAfterSeconds;
+            return Problems.Unavailable(UnavailableDetail);
+        }
     }
+
+    private const string RetryAfterSeconds = "2";
+
+    private const string UnavailableDetail = "A silo serving this request stopped; retry after the Retry-After interval.";
+
+    /// <summary>Failures that a retry on the surviving silos can fix: a dead or stopping silo, a lost response.</summary>
+    private static bool IsSiloFailure(Exception exception) => exception is OrleansMessageRejectionException or TimeoutException
+        or Orleans.Runtime.Messaging.ConnectionFailedException or GenerationRejectedException { Code: GenerationRejectedException.WorkerUnavailable };
 
     /// <summary>
     /// Reads the generation's bounded buffer and frames each batch as an OpenAI chunk. A reader that goes away
@@ -156,6 +174,7 @@ public static class CompletionsApi
             while (!cancellationToken.IsCancellationRequested)
             {
                 GenerationChunk? chunk = null;
+                var retryable = false;
                 try
                 {
                     chunk = await generation.ReadAsync(next, ReadBatch, cancellationToken);
@@ -164,11 +183,14 @@ public static class CompletionsApi
                 {
                     // Reported to the client as a problem without internals; the generation is over either way.
                     finished = true;
+                    retryable = IsSiloFailure(exception);
                 }
 
                 if (chunk is null)
                 {
-                    yield return new SseItem<string>(Problem(context, StatusCodes.Status500InternalServerError, "internal-error", "The generation failed.", "The generation failed after the stream started."), "error");
+                    yield return retryable
+                        ? new SseItem<string>(Problem(context, StatusCodes.Status503ServiceUnavailable, "unavailable", "The service is unavailable.", UnavailableDetail), "error")
+                        : new SseItem<string>(Problem(context, StatusCodes.Status500InternalServerError, "internal-error", "The generation failed.", "The generation failed after the stream started."), "error");
                     yield return Data("[DONE]");
                     yield break;
                 }

@@ -38,6 +38,12 @@ public sealed class NodeOptions : IValidatableObject
     [Range(0, 65535)]
     public int GatewayPort { get; set; }
 
+    /// <summary>
+    /// How long a worker asked to stop (SIGTERM) lets its running generations finish before it ends the rest
+    /// with a retryable error. New generations go to other workers from the moment it is asked.
+    /// </summary>
+    public TimeSpan DrainTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
     public bool HasRole(string role) => Roles.Length == 0 || Roles.Contains(role, StringComparer.Ordinal);
 
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
@@ -45,6 +51,11 @@ public sealed class NodeOptions : IValidatableObject
         if (Roles.Any(role => role is not (ApiRole or WorkerRole)))
         {
             yield return new ValidationResult($"{SectionName}:Roles must list '{ApiRole}', '{WorkerRole}' or both.", [nameof(Roles)]);
+        }
+
+        if (DrainTimeout < TimeSpan.Zero || DrainTimeout > TimeSpan.FromHours(1))
+        {
+            yield return new ValidationResult($"{SectionName}:DrainTimeout must lie between 00:00:00 and 01:00:00.", [nameof(DrainTimeout)]);
         }
 
         if (!System.Net.IPAddress.TryParse(AdvertisedAddress, out _))

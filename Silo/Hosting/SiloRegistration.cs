@@ -37,7 +37,7 @@ public static class SiloRegistration
         }
 
         // Registered before Orleans so that a worker has its models before it joins the cluster.
-        builder.Services.AddBastionInference(builder.Configuration, paths.Models, loadModels: node.HasRole(NodeOptions.WorkerRole));
+        builder.Services.AddBastionInference(builder.Configuration, paths.Models, loadModels: node.HasRole(NodeOptions.WorkerRole), node.DrainTimeout);
 
         const string invariant = "Npgsql";
         var connectionString = database.RuntimeConnectionString;

@@ -60,6 +60,21 @@ public sealed class QueueDepthPlacementTests
         Assert.Equal(Busy, await director.OnAddActivation(QueueDepthPlacement.Singleton, target, new Context([Busy])));
     }
 
+    [Fact]
+    public async Task Director_AvoidsADrainingWorker_UnlessItIsTheOnlyOne()
+    {
+        IReadOnlyList<WorkerLoad> board = [new(Idle, 0, 0, Draining: true), new(Busy, 9, 16)];
+        var director = new QueueDepthPlacementDirector(() => Task.FromResult(board), TimeProvider.System);
+        var target = new PlacementTarget(GrainId.Create("bastion.generation", "d"), [], default, 0);
+
+        for (var i = 0; i < 5; i++)
+        {
+            Assert.Equal(Busy, await director.OnAddActivation(QueueDepthPlacement.Singleton, target, new Context([Idle, Busy])));
+        }
+
+        Assert.Equal(Idle, await director.OnAddActivation(QueueDepthPlacement.Singleton, target, new Context([Idle])));
+    }
+
     private sealed class Context(SiloAddress[] silos) : IPlacementContext
     {
         public SiloAddress LocalSilo => silos[0];
