@@ -1,3 +1,4 @@
+using System.Net.Security;
 using Bastion.Client.Tls;
 using Bastion.Tests.Silo.Hosting;
 using Microsoft.Extensions.Options;
@@ -19,6 +20,27 @@ public sealed class ClusterCredentialsTests : IDisposable
         Assert.Equal(issued.SerialNumber, credentials.Certificate.SerialNumber);
         Assert.Equal(ClusterCertificateKind.Client, ClusterCertificates.KindOf(credentials.Certificate));
         Assert.Equal("billing", ClusterCertificates.ServiceOf(credentials.Certificate));
+    }
+
+    [Fact]
+    public void PeerValidator_AcceptsOnlyTheExpectedKindFromThePinnedCa()
+    {
+        using var cluster = new ClusterTlsFiles(Path.Combine(_directory, "cluster"));
+        using var foreign = new ClusterTlsFiles(Path.Combine(_directory, "foreign"), "Foreign CA");
+        using var silo = cluster.Issue(ClusterCertificateKind.Silo, "silo");
+        using var client = cluster.Issue(ClusterCertificateKind.Client, "client");
+        using var foreignClient = foreign.Issue(ClusterCertificateKind.Client, "client");
+        var credentials = ClusterCredentials.Load(cluster.Options("silo"), ClusterCertificateKind.Silo, "Bastion:Cluster:Tls");
+        var gateway = credentials.PeerValidator(ClusterCertificateKind.Client, peerIsServer: false);
+        var siloPort = credentials.PeerValidator(ClusterCertificateKind.Silo, peerIsServer: false);
+
+        Assert.True(gateway(client, null, SslPolicyErrors.RemoteCertificateChainErrors));
+        Assert.False(gateway(silo, null, SslPolicyErrors.None));
+        Assert.False(gateway(foreignClient, null, SslPolicyErrors.None));
+        Assert.True(siloPort(silo, null, SslPolicyErrors.RemoteCertificateChainErrors));
+        Assert.False(siloPort(client, null, SslPolicyErrors.None));
+        // A client certificate lacks the server EKU, so it cannot pose as a gateway to another client either.
+        Assert.False(credentials.PeerValidator(ClusterCertificateKind.Client, peerIsServer: true)(client, null, SslPolicyErrors.None));
     }
 
     [Fact]

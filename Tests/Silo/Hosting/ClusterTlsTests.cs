@@ -6,6 +6,7 @@ using System.Security.Cryptography.X509Certificates;
 using Bastion.Client.Tls;
 using Bastion.Generation;
 using Bastion.Hosting;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
@@ -79,6 +80,43 @@ public sealed class ClusterTlsTests(SiloFixture fixture) : IDisposable
         var exception = await Assert.ThrowsAsync<OptionsValidationException>(() => StartSiloAsync(cluster.SiloSettings("client")));
 
         Assert.Contains("Bastion:Cluster:Tls:CertificateFile", exception.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Silo_OutsideDevelopmentWithoutClusterCertificate_DoesNotStartAndNamesTheSetting()
+    {
+        var (database, directory) = await fixture.CreateDatabaseAsync();
+
+        var exception = await Assert.ThrowsAsync<StartupException>(() => BastionApplication.BuildAsync(["--environment=Production"], builder =>
+            builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+            {
+                ["ConnectionStrings:Bastion"] = database.State,
+                ["ConnectionStrings:BastionKeys"] = database.KeyStore,
+                ["Bastion:Node:DataDirectory"] = directory,
+                ["Bastion:Node:ClusterId"] = "production-" + Guid.NewGuid().ToString("N"),
+                ["Bastion:Keys:Provider"] = "Development",
+                ["Bastion:Keys:KeyringPath"] = Path.Combine(directory, "keyring.json"),
+            })));
+
+        Assert.Contains("Bastion:Cluster:Tls:CertificateFile", exception.Message, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(Path.Combine(directory, "cluster-tls")));
+    }
+
+    [Fact]
+    public async Task DevelopmentSilo_AcceptsItsDevelopmentClientCertificate()
+    {
+        // The shared fixture silo runs on Development defaults: a cluster CA of its own under its data directory.
+        var development = Path.Combine(fixture.Silo.DataDirectory, "cluster-tls");
+        var options = new ClusterTlsOptions
+        {
+            CertificateFile = Path.Combine(development, "client.pem"),
+            KeyFile = Path.Combine(development, "client-key.pem"),
+            CaFile = Path.Combine(development, "ca.pem"),
+        };
+
+        var reports = await CallGrainAsync(fixture.Silo, builder => builder.UseBastionClusterTls(options));
+
+        Assert.Contains(reports, report => report.Silo.Equals(SiloAddressOf(fixture.Silo)));
     }
 
     [Fact]
