@@ -26,6 +26,20 @@ public sealed class ClusterCredentials
     /// <summary>The certificate to present on a new connection.</summary>
     public X509Certificate2 Certificate => _certificate.Current;
 
+    /// <summary>Raised with the new certificate when renewed files have been taken up.</summary>
+    public event Action<X509Certificate2>? CertificateReloaded
+    {
+        add => _certificate.Reloaded += value;
+        remove => _certificate.Reloaded -= value;
+    }
+
+    /// <summary>Raised, once per change of the files, with the reason renewed files were not taken up (the previous certificate stays in use).</summary>
+    public event Action<string>? CertificateRefused
+    {
+        add => _certificate.Refused += value;
+        remove => _certificate.Refused -= value;
+    }
+
     /// <summary>
     /// Loads and checks the files of <paramref name="options"/>: the certificate must be of
     /// <paramref name="kind"/>, valid now, and issued by the CA. Failures name the setting under

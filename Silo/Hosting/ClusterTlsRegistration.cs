@@ -4,20 +4,6 @@ using Orleans.Configuration;
 
 namespace Bastion.Hosting;
 
-/// <summary>Silo settings of cluster TLS beyond the files (<see cref="ClusterTlsOptions"/>, bound from the same section).</summary>
-public sealed class ClusterTlsSiloOptions
-{
-    /// <summary>Mutual TLS on the silo and gateway ports. Only Development may turn it off.</summary>
-    public bool Enabled { get; set; } = true;
-
-    /// <summary>
-    /// Development only, with no files configured: where the development cluster CA and certificates
-    /// live. Every member of one development cluster must name the same directory; by default it is
-    /// <c>cluster-tls</c> under the node's data directory.
-    /// </summary>
-    public string? DevelopmentDirectory { get; set; }
-}
-
 /// <summary>
 /// Orleans silo↔silo and client↔gateway traffic over mutual TLS with a pinned cluster CA: the silo
 /// port accepts only silo certificates, the gateway port only client certificates.
@@ -53,6 +39,8 @@ public static class ClusterTlsRegistration
 
         var credentials = ClusterCredentials.Load(files, ClusterCertificateKind.Silo, SectionName);
         var handshakeTimeout = files.HandshakeTimeout;
+        silo.Services.AddSingleton(credentials);
+        silo.Services.AddHostedService<ClusterTlsLogging>();
         return silo.Configure<SiloConnectionOptions>(connections =>
         {
             connections.ConfigureSiloInboundConnection(connection => connection.UseServerTls(

@@ -76,12 +76,20 @@ public sealed class ClusterCredentialsTests : IDisposable
         using var cluster = new ClusterTlsFiles(_directory);
         using var first = cluster.Issue(ClusterCertificateKind.Client, "client");
         var credentials = ClusterCredentials.Load(cluster.Options("client"), ClusterCertificateKind.Client, "Bastion:Client:Tls");
+        var reloaded = new List<string>();
+        var refused = new List<string>();
+        credentials.CertificateReloaded += certificate => reloaded.Add(certificate.SerialNumber);
+        credentials.CertificateRefused += refused.Add;
 
         using var renewed = cluster.Issue(ClusterCertificateKind.Client, "client");
         Assert.Equal(renewed.SerialNumber, credentials.Certificate.SerialNumber);
+        Assert.Equal([renewed.SerialNumber], reloaded);
 
         using var wrongKind = cluster.Issue(ClusterCertificateKind.Silo, "client");
         Assert.Equal(renewed.SerialNumber, credentials.Certificate.SerialNumber);
+        Assert.Equal(renewed.SerialNumber, credentials.Certificate.SerialNumber);
+        Assert.Single(refused);
+        Assert.Single(reloaded);
     }
 
     public void Dispose()
