@@ -110,6 +110,7 @@ public static class SiloRegistration
             // small or busy machines, or healthy silos get declared dead.
             silo.Services.Configure<ClusterMembershipOptions>(builder.Configuration.GetSection("Bastion:Cluster:Membership"));
             silo.Services.Configure<SiloMessagingOptions>(builder.Configuration.GetSection("Bastion:Cluster:Messaging"));
+            silo.UseBastionClusterTls(builder.Configuration, builder.Environment.IsDevelopment(), paths);
             silo.ConfigureEndpoints(
                 IPAddress.Parse(node.AdvertisedAddress),
                 FreePort.OrPick(node.SiloPort),

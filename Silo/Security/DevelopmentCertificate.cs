@@ -57,7 +57,7 @@ public static class DevelopmentCertificate
         return (X509Certificate2.CreateFromPemFile(certificateFile, keyFile), caFile);
     }
 
-    private static void WriteFile(string path, string contents, bool secret)
+    internal static void WriteFile(string path, string contents, bool secret)
     {
         var options = new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write };
         if (!OperatingSystem.IsWindows())

@@ -43,7 +43,7 @@ public sealed class SiloFixture : IAsyncLifetime
         return (new SiloDatabases(runtime, keyStore), directory);
     }
 
-    /// <summary>A fresh database for one cluster: every member shares its cluster id and keyring, as production silos do.</summary>
+    /// <summary>A fresh database for one cluster: every member shares its cluster id, keyring and cluster CA, as production silos do.</summary>
     public async Task<TestCluster> CreateClusterAsync(IReadOnlyDictionary<string, string?>? settings = null)
     {
         var (database, directory) = await CreateDatabaseAsync();
@@ -51,6 +51,7 @@ public sealed class SiloFixture : IAsyncLifetime
         {
             ["Bastion:Node:ClusterId"] = "test-" + Guid.NewGuid().ToString("N"),
             ["Bastion:Keys:KeyringPath"] = Path.Combine(directory, "shared-keyring.json"),
+            ["Bastion:Cluster:Tls:DevelopmentDirectory"] = Path.Combine(directory, "shared-cluster-tls"),
         };
         return new TestCluster(database, directory, shared);
     }
