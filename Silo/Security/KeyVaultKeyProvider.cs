@@ -47,6 +47,8 @@ public sealed partial class KeyVaultKeyProvider : IKeyProvider, IHostedService, 
 
     public ReadOnlySpan<byte> PseudonymKey => Fresh().PseudonymKey;
 
+    public ReadOnlySpan<byte> ClusterAssertionKey => Fresh().ClusterAssertionKey;
+
     public VersionedSecret CurrentApiKeyHashingKey => Current(Fresh().HashingKeys).Secret;
 
     public SigningCredentials SigningCredentials
@@ -335,7 +337,10 @@ public sealed partial class KeyVaultKeyProvider : IKeyProvider, IHostedService, 
         IReadOnlyList<SymmetricEntry> HashingKeys,
         IReadOnlyList<SigningEntry> SigningKeys,
         IReadOnlyList<SymmetricEntry> Keks,
-        DateTimeOffset RefreshedAt);
+        DateTimeOffset RefreshedAt)
+    {
+        public byte[] ClusterAssertionKey { get; } = ClusterAssertionKeys.Derive(PseudonymKey);
+    }
 
     /// <summary>The vault answered, but a secret in it is not usable; the message names the secret, never its value.</summary>
     private sealed class KeyVaultContentException(string message) : Exception(message);
