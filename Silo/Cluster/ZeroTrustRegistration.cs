@@ -6,10 +6,11 @@ namespace Bastion.Cluster;
 /// <summary>Wires zero trust into a silo: every incoming call verified, every outgoing call asserted (docs/zero-trust.md).</summary>
 public static class ZeroTrustRegistration
 {
-    public static ISiloBuilder AddBastionZeroTrust(this ISiloBuilder silo)
+    public static ISiloBuilder AddBastionZeroTrust(this ISiloBuilder silo, IConfiguration configuration)
     {
-        silo.Services.AddOptions<ServiceAccessOptions>().BindConfiguration(ServiceAccessOptions.SectionName);
-        silo.Services.AddSingleton<ServiceKeys>();
+        // Read now, so that a bad service entry stops the silo before it joins the cluster.
+        var services = configuration.GetSection(ServiceAccessOptions.SectionName).Get<ServiceAccessOptions>() ?? new ServiceAccessOptions();
+        silo.Services.AddSingleton(new ServiceKeys(Microsoft.Extensions.Options.Options.Create(services)));
         silo.Services.AddSingleton<ServiceTokens>();
         silo.Services.AddSingleton<SiloAssertion>();
 

@@ -71,7 +71,7 @@ public static class SiloRegistration
             }
 
             // Every call into this silo proves where it came from: a silo assertion or a service token (docs/zero-trust.md).
-            silo.AddBastionZeroTrust();
+            silo.AddBastionZeroTrust(builder.Configuration);
 
             // Every silo may place a generation grain; it chooses the worker with the shortest batching queue.
             silo.Services.AddPlacementDirector<QueueDepthPlacement, QueueDepthPlacementDirector>();
