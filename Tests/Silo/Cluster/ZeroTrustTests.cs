@@ -43,6 +43,11 @@ public sealed class ZeroTrustTests(SiloFixture fixture)
         Assert.Equal(ServiceRefusal.Forbidden, forbidden.Reason);
 
         await ops.Client.CreateUserAsync("alice", ["user"]);
+        using (var audit = await silo.Http.SendAsync(TestSilo.Request(HttpMethod.Get, "/admin/audit?limit=5", silo.AdminKey)))
+        {
+            Assert.Contains("\"user.create\"", await audit.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        }
+
         var key = await ops.Client.IssueApiKeyAsync("alice", "ci", expiresInDays: 30);
         Assert.StartsWith("bst_", key.ApiKey, StringComparison.Ordinal);
         Assert.Equal(200, HttpStatusCodeOf(await silo.Http.SendAsync(TestSilo.Request(HttpMethod.Get, "/v1/me", key.ApiKey))));
