@@ -1,5 +1,6 @@
 using System.Net;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 using Orleans.Configuration;
@@ -25,7 +26,7 @@ public static class BastionClientRegistration
         }
 
         services.AddSingleton(options);
-        services.AddSingleton(TimeProvider.System);
+        services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton(sp => new ServiceTokenIssuer(options.ServiceName, options.PrivateKeyFile, options.TokenLifetime, sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton<BastionClient>();
         services.AddOrleansClient(client =>
