@@ -47,7 +47,10 @@ public sealed partial class KeyVaultKeyProvider : IKeyProvider, IHostedService, 
 
     public ReadOnlySpan<byte> PseudonymKey => Fresh().PseudonymKey;
 
-    public ReadOnlySpan<byte> ClusterAssertionKey => Fresh().ClusterAssertionKey;
+    // Not subject to MaxStaleness: it derives from the pseudonym key, which never rotates, so a stale cache still holds
+    // the right key; failing here would stop every silo-to-silo call, membership probes included, during a vault outage.
+    public ReadOnlySpan<byte> ClusterAssertionKey =>
+        (_snapshot ?? throw new KeysUnavailableException("The keys are unavailable: the key vault has not been read yet.")).ClusterAssertionKey;
 
     public VersionedSecret CurrentApiKeyHashingKey => Current(Fresh().HashingKeys).Secret;
 
