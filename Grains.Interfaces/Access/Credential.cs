@@ -11,6 +11,12 @@ public enum CredentialKind
 
     /// <summary>A JWT from a configured external issuer, mapped to a provisioned user.</summary>
     ExternalToken = 3,
+
+    /// <summary>
+    /// A service token from the client library, whose signature a silo's call filter has verified;
+    /// the key id is the service's name. Revoking the user's tokens refuses those issued before.
+    /// </summary>
+    ServiceToken = 4,
 }
 
 /// <summary>
@@ -22,7 +28,7 @@ public enum CredentialKind
 /// <param name="SecretHash">For API keys, the keyed hash of the presented secret; empty otherwise.</param>
 /// <param name="HashKeyVersion">The version of the hashing key that produced <paramref name="SecretHash"/>.</param>
 /// <param name="RevocationGeneration">For access tokens, the user's revocation generation at issue time.</param>
-/// <param name="IssuedAt">For external tokens, when the issuer issued it (tokens issued before a revocation are refused).</param>
+/// <param name="IssuedAt">For external and service tokens, when the issuer issued it (tokens issued before a revocation are refused).</param>
 [GenerateSerializer, Immutable, Alias("bastion.credential")]
 public sealed record Credential(
     [property: Id(0)] CredentialKind Kind,

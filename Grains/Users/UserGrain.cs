@@ -248,7 +248,7 @@ public sealed partial class UserGrain(
     /// </summary>
     private async Task<AccessDecision> DecideCurrentAsync(Credential credential, Permission permission)
     {
-        if (credential.Kind != CredentialKind.ExternalToken && !state.State.ApiKeys.ContainsKey(credential.KeyId))
+        if (credential.Kind is not (CredentialKind.ExternalToken or CredentialKind.ServiceToken) && !state.State.ApiKeys.ContainsKey(credential.KeyId))
         {
             await state.ReadStateAsync();
         }
@@ -289,7 +289,7 @@ public sealed partial class UserGrain(
                 && credential.RevocationGeneration == user.RevocationGeneration,
 
             // The issuer vouches for who; only whether the user may act is Bastion's to say.
-            CredentialKind.ExternalToken => credential.IssuedAt is { } issuedAt && issuedAt > user.ExternalTokensRevokedAt,
+            CredentialKind.ExternalToken or CredentialKind.ServiceToken => credential.IssuedAt is { } issuedAt && issuedAt > user.ExternalTokensRevokedAt,
             _ => false,
         };
         if (!credentialHolds)

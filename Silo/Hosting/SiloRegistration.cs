@@ -1,4 +1,5 @@
 using System.Net;
+using Bastion.Cluster;
 using Bastion.Generation;
 using Bastion.Limits;
 using Bastion.Security;
@@ -68,6 +69,9 @@ public static class SiloRegistration
                 // Generation grains exist only where models are loaded, so placement can only choose worker silos.
                 silo.Configure<GrainTypeOptions>(options => options.Classes.Remove(typeof(GenerationGrain)));
             }
+
+            // Every call into this silo proves where it came from: a silo assertion or a service token (docs/zero-trust.md).
+            silo.AddBastionZeroTrust(builder.Configuration);
 
             // Every silo may place a generation grain; it chooses the worker with the shortest batching queue.
             silo.Services.AddPlacementDirector<QueueDepthPlacement, QueueDepthPlacementDirector>();

@@ -30,8 +30,33 @@ internal static class AccessTokenReader
 
     public static bool TryRead(string token, int maxBytes, out AccessTokenHeader? header, out AccessTokenClaims? claims)
     {
-        header = null;
         claims = null;
+        if (!TryReadCompact(token, maxBytes, TokenType, out header, out var payload))
+        {
+            return false;
+        }
+
+        try
+        {
+            claims = ReadClaims(payload);
+        }
+        catch (Exception exception) when (exception is JsonException or InvalidOperationException)
+        {
+            claims = null;
+        }
+
+        return claims is not null;
+    }
+
+    /// <summary>
+    /// The strict, keyless part shared by every JWS Bastion reads (access tokens, service tokens): size and
+    /// alphabet, three non-empty parts, a header of only <c>alg</c> (ES256 or RS256), <c>typ</c> (exactly
+    /// <paramref name="tokenType"/>) and <c>kid</c>, each once; the decoded payload is returned for the caller's claim reader.
+    /// </summary>
+    public static bool TryReadCompact(string token, int maxBytes, string tokenType, out AccessTokenHeader? header, out byte[] payload)
+    {
+        header = null;
+        payload = [];
 
         // The alphabet is ASCII, so once it holds, characters and UTF-8 bytes are the same count.
         var span = token.AsSpan();
@@ -50,20 +75,20 @@ internal static class AccessTokenReader
 
         try
         {
-            header = ReadHeader(System.Buffers.Text.Base64Url.DecodeFromChars(span[..firstDot]));
-            claims = ReadClaims(System.Buffers.Text.Base64Url.DecodeFromChars(span[(firstDot + 1)..lastDot]));
+            header = ReadHeader(System.Buffers.Text.Base64Url.DecodeFromChars(span[..firstDot]), tokenType);
+            payload = System.Buffers.Text.Base64Url.DecodeFromChars(span[(firstDot + 1)..lastDot]);
         }
         catch (Exception exception) when (exception is FormatException or JsonException or InvalidOperationException)
         {
             // Not base64url, not JSON, or a string that is not valid UTF-8: not a token.
             header = null;
-            claims = null;
+            payload = [];
         }
 
-        return header is not null && claims is not null;
+        return header is not null;
     }
 
-    private static AccessTokenHeader? ReadHeader(ReadOnlySpan<byte> json)
+    private static AccessTokenHeader? ReadHeader(ReadOnlySpan<byte> json, string tokenType)
     {
         var reader = new Utf8JsonReader(json);
         string? algorithm = null, type = null, keyId = null;
@@ -100,7 +125,7 @@ internal static class AccessTokenReader
 
         if (!IsWholeObject(ref reader)
             || algorithm is not (Microsoft.IdentityModel.Tokens.SecurityAlgorithms.EcdsaSha256 or Microsoft.IdentityModel.Tokens.SecurityAlgorithms.RsaSha256)
-            || type is not TokenType
+            || !string.Equals(type, tokenType, StringComparison.Ordinal)
             || keyId is not { Length: > 0 })
         {
             return null;
@@ -158,17 +183,17 @@ internal static class AccessTokenReader
     }
 
     // The loop ended on the object's end, and nothing follows it (trailing data makes Read throw).
-    private static bool IsWholeObject(ref Utf8JsonReader reader) =>
+    internal static bool IsWholeObject(ref Utf8JsonReader reader) =>
         reader.TokenType == JsonTokenType.EndObject && reader.CurrentDepth == 0 && !reader.Read();
 
-    private static bool TryString(ref Utf8JsonReader reader, out string? value)
+    internal static bool TryString(ref Utf8JsonReader reader, out string? value)
     {
         value = reader.TokenType == JsonTokenType.String ? reader.GetString() : null;
         return value is { Length: > 0 };
     }
 
     // Bastion issues whole seconds; a fraction, a string or an exponent is not a token it wrote.
-    private static bool TryNumericDate(ref Utf8JsonReader reader, out long? value)
+    internal static bool TryNumericDate(ref Utf8JsonReader reader, out long? value)
     {
         value = reader.TokenType == JsonTokenType.Number && reader.TryGetInt64(out var seconds) && seconds > 0 ? seconds : null;
         return value is not null;

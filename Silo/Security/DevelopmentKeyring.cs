@@ -14,6 +14,7 @@ namespace Bastion.Security;
 public sealed class DevelopmentKeyring : IKeyProvider, IDisposable
 {
     private readonly byte[] _pseudonymKey;
+    private readonly byte[] _clusterAssertionKey;
     private readonly VersionedSecret _hashingKey;
     private readonly List<ECDsa> _signingKeys = [];
     private readonly string _path;
@@ -23,6 +24,7 @@ public sealed class DevelopmentKeyring : IKeyProvider, IDisposable
     {
         _path = path;
         _pseudonymKey = Convert.FromBase64String(file.PseudonymKey);
+        _clusterAssertionKey = ClusterAssertionKeys.Derive(_pseudonymKey);
         _hashingKey = new VersionedSecret(1, Convert.FromBase64String(file.ApiKeyHashingKey));
         var entries = SigningKeysOf(file);
         if (entries.Count == 0 || entries.DistinctBy(entry => entry.KeyId, StringComparer.Ordinal).Count() != entries.Count)
@@ -48,6 +50,8 @@ public sealed class DevelopmentKeyring : IKeyProvider, IDisposable
     }
 
     public ReadOnlySpan<byte> PseudonymKey => _pseudonymKey;
+
+    public ReadOnlySpan<byte> ClusterAssertionKey => _clusterAssertionKey;
 
     public VersionedSecret CurrentApiKeyHashingKey => _hashingKey;
 

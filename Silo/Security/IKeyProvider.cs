@@ -11,6 +11,12 @@ public interface IKeyProvider
     /// <summary>The long-lived key that turns user ids into pseudonyms.</summary>
     ReadOnlySpan<byte> PseudonymKey { get; }
 
+    /// <summary>
+    /// The key silos MAC their assertions with on calls to other silos (<see cref="Cluster.SiloAssertion"/>):
+    /// derived from the pseudonym key with HKDF (<see cref="ClusterAssertionKeys"/>), so every silo holds it and no client does.
+    /// </summary>
+    ReadOnlySpan<byte> ClusterAssertionKey { get; }
+
     /// <summary>The hashing key new API keys are hashed with.</summary>
     VersionedSecret CurrentApiKeyHashingKey { get; }
 
@@ -47,4 +53,18 @@ public sealed record VersionedSecret(int Version, byte[] Key)
 {
     /// <summary>Never print key material.</summary>
     public override string ToString() => $"secret version {Version}";
+}
+
+/// <summary>Derives the cluster-assertion key from the pseudonym key (HKDF-SHA256 with its own label, so neither key reveals the other).</summary>
+public static class ClusterAssertionKeys
+{
+    private static readonly byte[] Label = "bastion/cluster-assertion/v1"u8.ToArray();
+
+    /// <summary>The 256-bit cluster-assertion key for <paramref name="pseudonymKey"/>.</summary>
+    public static byte[] Derive(ReadOnlySpan<byte> pseudonymKey)
+    {
+        var key = new byte[32];
+        System.Security.Cryptography.HKDF.DeriveKey(System.Security.Cryptography.HashAlgorithmName.SHA256, pseudonymKey, key, [], Label);
+        return key;
+    }
 }

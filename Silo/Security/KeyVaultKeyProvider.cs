@@ -47,6 +47,11 @@ public sealed partial class KeyVaultKeyProvider : IKeyProvider, IHostedService, 
 
     public ReadOnlySpan<byte> PseudonymKey => Fresh().PseudonymKey;
 
+    // Not subject to MaxStaleness: it derives from the pseudonym key, which never rotates, so a stale cache still holds
+    // the right key; failing here would stop every silo-to-silo call, membership probes included, during a vault outage.
+    public ReadOnlySpan<byte> ClusterAssertionKey =>
+        (_snapshot ?? throw new KeysUnavailableException("The keys are unavailable: the key vault has not been read yet.")).ClusterAssertionKey;
+
     public VersionedSecret CurrentApiKeyHashingKey => Current(Fresh().HashingKeys).Secret;
 
     public SigningCredentials SigningCredentials
@@ -335,7 +340,10 @@ public sealed partial class KeyVaultKeyProvider : IKeyProvider, IHostedService, 
         IReadOnlyList<SymmetricEntry> HashingKeys,
         IReadOnlyList<SigningEntry> SigningKeys,
         IReadOnlyList<SymmetricEntry> Keks,
-        DateTimeOffset RefreshedAt);
+        DateTimeOffset RefreshedAt)
+    {
+        public byte[] ClusterAssertionKey { get; } = ClusterAssertionKeys.Derive(PseudonymKey);
+    }
 
     /// <summary>The vault answered, but a secret in it is not usable; the message names the secret, never its value.</summary>
     private sealed class KeyVaultContentException(string message) : Exception(message);

@@ -177,6 +177,9 @@ public sealed class KeyVaultKeyProviderTests : IAsyncLifetime
         Assert.Throws<KeysUnavailableException>(() => provider.FindKek(1));
         Assert.Throws<KeysUnavailableException>(() => provider.SigningCredentials);
         Assert.Throws<KeysUnavailableException>(() => provider.PseudonymKey.Length);
+
+        // Silos keep asserting their calls to each other: the key derives from the never-rotating pseudonym key.
+        Assert.Equal(32, provider.ClusterAssertionKey.Length);
         Assert.Equal(HealthStatus.Unhealthy, (await new KeyVaultHealthCheck(provider).CheckHealthAsync(new HealthCheckContext())).Status);
 
         // The vault comes back: the next refresh makes the keys usable again.

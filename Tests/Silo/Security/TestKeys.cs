@@ -29,6 +29,8 @@ internal static class TestKeys
     {
         public ReadOnlySpan<byte> PseudonymKey => throw new NotSupportedException();
 
+        public ReadOnlySpan<byte> ClusterAssertionKey => throw new NotSupportedException();
+
         public VersionedSecret CurrentApiKeyHashingKey => throw new NotSupportedException();
 
         public SigningCredentials SigningCredentials => signing;

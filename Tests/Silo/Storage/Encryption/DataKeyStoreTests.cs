@@ -98,6 +98,8 @@ public sealed class DataKeyStoreTests(PostgresFixture postgres)
     {
         public ReadOnlySpan<byte> PseudonymKey => throw new NotSupportedException();
 
+        public ReadOnlySpan<byte> ClusterAssertionKey => throw new NotSupportedException();
+
         public VersionedSecret CurrentApiKeyHashingKey => throw new NotSupportedException();
 
         public SigningCredentials SigningCredentials => throw new NotSupportedException();
