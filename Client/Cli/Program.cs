@@ -6,7 +6,8 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
 // Connection settings come from configuration: environment variables Bastion__Client__Gateways__0,
-// Bastion__Client__ClusterId, Bastion__Client__ServiceName, Bastion__Client__PrivateKeyFile, … (docs/client.md).
+// Bastion__Client__ClusterId, Bastion__Client__ServiceName, Bastion__Client__PrivateKeyFile, the client certificate
+// Bastion__Client__Tls__CertificateFile / __KeyFile / __CaFile, … (docs/client.md).
 var builder = Host.CreateApplicationBuilder();
 builder.Logging.SetMinimumLevel(LogLevel.Warning);
 var host = new Lazy<Task<IHost>>(async () =>

@@ -1,4 +1,6 @@
 using Bastion.Client;
+using Bastion.Client.Tls;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -26,6 +28,9 @@ public sealed class ServiceClientHost : IAsyncDisposable
     {
         var endpoints = silo.Services.GetRequiredService<IOptions<EndpointOptions>>().Value;
         var cluster = silo.Services.GetRequiredService<IOptions<ClusterOptions>>().Value;
+
+        // The development client certificate of the silo's cluster CA (docs/cluster-tls.md).
+        var tls = silo.Services.GetRequiredService<IConfiguration>()["Bastion:Cluster:Tls:DevelopmentDirectory"] ?? Path.Combine(silo.DataDirectory, "cluster-tls");
         var builder = Host.CreateApplicationBuilder();
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
         builder.Services.AddBastionClient(options =>
@@ -36,6 +41,12 @@ public sealed class ServiceClientHost : IAsyncDisposable
             options.ServiceName = service.Name;
             options.PrivateKeyFile = service.PrivateKeyFile;
             options.ConnectTimeout = TimeSpan.FromSeconds(20);
+            options.Tls = new ClusterTlsOptions
+            {
+                CertificateFile = Path.Combine(tls, "client.pem"),
+                KeyFile = Path.Combine(tls, "client-key.pem"),
+                CaFile = Path.Combine(tls, "ca.pem"),
+            };
             configure?.Invoke(options);
         });
         var host = builder.Build();
