@@ -8,7 +8,8 @@ namespace Bastion.Generation;
 /// <summary>
 /// Continuous batching for one loaded model on one worker silo. A dedicated thread (off the Orleans
 /// scheduler) runs the decode loop: between steps, finished, cancelled and slow-read sequences leave,
-/// and queued ones join, taken round-robin across owners and prefilled alone; only then is the KV cache
+/// and queued ones join, taken round-robin across owners and prefilled apart from the batch (those of one turn with
+/// prompts of similar length together); only then is the KV cache
 /// repacked (see <see cref="DecodeBatch"/> and docs/batching.md).
 /// </summary>
 public sealed partial class BatchingEngine : IDisposable
@@ -277,13 +278,22 @@ public sealed partial class BatchingEngine : IDisposable
             Task.Delay(TimeSpan.FromMilliseconds(_options.MaxWaitMilliseconds), _time, stopping).Wait(stopping);
         }
 
-        while (free > 0 && TryDequeue(out var next))
+        var arrivals = new List<Sequence>();
+        while (arrivals.Count < free && TryDequeue(out var next))
         {
-            if (Prefill(next))
+            if (next.MaxNewTokens == 0)
             {
-                joining.Add(next);
-                free--;
+                next.Finish();
             }
+            else
+            {
+                arrivals.Add(next);
+            }
+        }
+
+        foreach (var group in PrefillGroups(arrivals))
+        {
+            joining.AddRange(Prefill(group));
         }
 
         if (!leaving && joining.Count == 0)
@@ -317,30 +327,66 @@ public sealed partial class BatchingEngine : IDisposable
         }
     }
 
-    /// <summary>Prefills a joiner alone and takes its first token; false when it finished there and then.</summary>
-    private bool Prefill(Sequence sequence)
+    /// <summary>
+    /// Splits joiners into groups prefilled together: prompts of similar length, so that the padding of a group at most
+    /// doubles the tokens it computes.
+    /// </summary>
+    private static IEnumerable<List<Sequence>> PrefillGroups(List<Sequence> arrivals)
     {
-        if (sequence.MaxNewTokens == 0)
+        var group = new List<Sequence>();
+        long tokens = 0;
+        foreach (var sequence in arrivals.OrderBy(s => s.Prepared.PromptTokens.Length))
         {
-            sequence.Finish();
-            return false;
+            var length = sequence.Prepared.PromptTokens.Length;
+            if (group.Count > 0 && (long)length * (group.Count + 1) > 2 * (tokens + length))
+            {
+                yield return group;
+                group = [];
+                tokens = 0;
+            }
+
+            group.Add(sequence);
+            tokens += length;
         }
 
+        if (group.Count > 0)
+        {
+            yield return group;
+        }
+    }
+
+    /// <summary>Prefills joiners together, apart from the batch, and takes each one's first token; returns those that go on.</summary>
+    private List<Sequence> Prefill(List<Sequence> group)
+    {
+        var continuing = new List<Sequence>();
         try
         {
-            var (cache, logits) = _batch.Prefill(sequence.Prepared.PromptTokens);
-            sequence.Cache = cache;
-            Interlocked.Increment(ref _active);
-            sequence.Freed = () => Interlocked.Decrement(ref _active);
-            sequence.Observer?.Invoke(0, logits);
-            return !sequence.Take(sequence.Sampler.Next(logits), _model.EosTokenId);
+            var prefilled = _batch.Prefill([.. group.Select(s => (IReadOnlyList<int>)s.Prepared.PromptTokens)]);
+            for (var i = 0; i < group.Count; i++)
+            {
+                var (sequence, (cache, logits)) = (group[i], prefilled[i]);
+                sequence.Cache = cache;
+                Interlocked.Increment(ref _active);
+                sequence.Freed = () => Interlocked.Decrement(ref _active);
+                sequence.Observer?.Invoke(0, logits);
+                if (!sequence.Take(sequence.Sampler.Next(logits), _model.EosTokenId))
+                {
+                    continuing.Add(sequence);
+                }
+            }
         }
         catch (Exception exception) when (exception is not OperationCanceledException)
         {
-            LogStepFailed(_logger, exception, 1);
-            sequence.Fail(exception);
-            return false;
+            LogStepFailed(_logger, exception, group.Count);
+            foreach (var sequence in group.Where(s => !s.Done))
+            {
+                sequence.Fail(exception);
+            }
+
+            return [];
         }
+
+        return continuing;
     }
 
     private void Step()

@@ -39,35 +39,54 @@ public sealed class DecodeBatch(DecoderModel model) : IDisposable
     public int PastLength => _pastLength;
 
     /// <summary>Prefills one sequence alone (batch 1, its whole prompt): its cache and its last position's logits.</summary>
-    public (SequenceCache Cache, float[] Logits) Prefill(IReadOnlyList<int> promptTokens)
+    public (SequenceCache Cache, float[] Logits) Prefill(IReadOnlyList<int> promptTokens) => Prefill([promptTokens])[0];
+
+    /// <summary>
+    /// Prefills sequences together, apart from the decoding batch: each prompt left-padded to the longest, padding
+    /// masked and positions real, so each row computes what it would alone. Returns each row's cache (its padding
+    /// left behind) and its last position's logits, in order.
+    /// </summary>
+    public IReadOnlyList<(SequenceCache Cache, float[] Logits)> Prefill(IReadOnlyList<IReadOnlyList<int>> prompts)
     {
-        var tokens = new long[promptTokens.Count];
-        for (var i = 0; i < tokens.Length; i++)
+        ArgumentOutOfRangeException.ThrowIfZero(prompts.Count, nameof(prompts));
+        var rows = prompts.Count;
+        var longest = prompts.Max(p => p.Count);
+        var tokens = new long[rows * longest];
+        var mask = new long[rows * longest];
+        var positions = new long[rows * longest];
+        for (var row = 0; row < rows; row++)
         {
-            tokens[i] = promptTokens[i];
+            var prompt = prompts[row];
+            var padding = longest - prompt.Count;
+            for (var i = 0; i < prompt.Count; i++)
+            {
+                var at = (row * longest) + padding + i;
+                tokens[at] = prompt[i];
+                mask[at] = 1;
+                positions[at] = i;
+            }
         }
 
-        var emptyShape = new long[] { 1, model.Heads, 0, model.HeadSize };
+        var emptyShape = new long[] { rows, model.Heads, 0, model.HeadSize };
         var pasts = new OrtValue[model.Layers * 2];
         for (var i = 0; i < pasts.Length; i++)
         {
             pasts[i] = OrtValue.CreateTensorValueFromMemory(Array.Empty<float>(), emptyShape);
         }
 
-        var mask = new long[tokens.Length];
-        Array.Fill(mask, 1L);
-        var positions = new long[tokens.Length];
-        for (var i = 0; i < positions.Length; i++)
-        {
-            positions[i] = i;
-        }
-
         try
         {
-            using var outputs = model.Run(_runOptions, tokens, mask, positions, [1, tokens.Length], pasts);
-            var cache = CopyRow([.. outputs.Skip(1)], row: 0, padded: tokens.Length, padding: 0);
-            var logits = outputs[0].GetTensorDataAsSpan<float>().Slice((tokens.Length - 1) * model.VocabSize, model.VocabSize).ToArray();
-            return (cache, logits);
+            using var outputs = model.Run(_runOptions, tokens, mask, positions, [rows, longest], pasts);
+            OrtValue[] presents = [.. outputs.Skip(1)];
+            var logits = outputs[0].GetTensorDataAsSpan<float>();
+            var result = new (SequenceCache, float[])[rows];
+            for (var row = 0; row < rows; row++)
+            {
+                var last = ((row * longest) + longest - 1) * model.VocabSize;
+                result[row] = (CopyRow(presents, row, padded: longest, padding: longest - prompts[row].Count), logits.Slice(last, model.VocabSize).ToArray());
+            }
+
+            return result;
         }
         finally
         {

@@ -30,7 +30,8 @@ public sealed class BatchingEngineTests
         // No end-of-text, so every sequence runs its full length and the schedule below is fixed.
         using var model = DecoderModel.Load(bytes, TinyModelFixture.RuntimeOptions, eosTokenId: -1);
         // Different prompt lengths and lifetimes: A runs throughout; B joins at A's step 2 and leaves early;
-        // C joins at A's step 4; D joins with C and is cancelled mid-way; E joins after B has left.
+        // C joins at A's step 4; D and F join with C (the three prompts, of different lengths, are prefilled together,
+        // padded and masked) and D is cancelled mid-way; E joins after B has left.
         var plans = new Plan[]
         {
             new("A", [15496, 995, 11, 428, 318], 16, JoinAt: null),
@@ -38,6 +39,7 @@ public sealed class BatchingEngineTests
             new("C", [464, 2068, 7586, 21831, 18045, 625, 262, 16931, 3290], 10, JoinAt: ("A", 4)),
             new("D", [1212, 318, 257], 12, JoinAt: ("A", 4), CancelAfter: 3),
             new("E", [50256], 6, JoinAt: ("A", 9)),
+            new("F", [818, 262, 3726, 373, 262, 1573], 5, JoinAt: ("A", 4)),
         };
         var alone = plans.ToDictionary(p => p.Name, p => Alone(model, p));
 
