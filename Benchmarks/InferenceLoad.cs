@@ -68,35 +68,41 @@ internal static class InferenceLoad
         var promptTokens = Bastion.Inference.TextTokenizer.CreateGpt2().EncodeToIds(Prompt);
         var runtime = new InferenceRuntimeOptions { ExecutionProvider = ExecutionProviderKind.Cpu, IntraOpThreads = threads };
 
-        // Requests per measurement: enough for a stable figure, few enough that the GPT-2-small run stays in minutes.
-        var single = shape.Width >= 512 ? 4 : 40;
-        var rounds = shape.Width >= 512 ? 2 : 10;
+        // Trials per concurrency: enough for a stable figure, few enough that the GPT-2-small run stays in minutes.
+        var trials = shape.Width >= 512 ? 6 : 40;
 
-        Console.WriteLine($"[{name}] raw ONNX Runtime loop …");
-        RawResult raw1, raw16;
-        using (var session = new OnnxSessionFactory(runtime).Create(modelPath))
-        {
-            RawLoop(session.Session, shape, promptTokens, 1, 4); // warm-up
-            raw1 = RawLoop(session.Session, shape, promptTokens, 1, tokens, single);
-            raw16 = RawLoop(session.Session, shape, promptTokens, Batch, tokens, rounds);
-        }
+        Console.WriteLine($"[{name}] starting the silo, the raw session and the engine …");
+        await using var silo = await BenchmarkSilo.StartAsync("inference", ServiceSettings(name, directory, threads));
+        using var http = CreateClient(silo);
+        using var session = new OnnxSessionFactory(runtime).Create(modelPath);
+        using var decoder = DecoderModel.Load(modelPath, runtime);
+        using var engine = new BatchingEngine(decoder, _ => string.Empty, new BatchingOptions { MaxBatchSize = Batch }, TimeProvider.System);
 
-        Console.WriteLine($"[{name}] batching engine alone …");
-        EngineResult engine1, engine16;
-        using (var decoder = DecoderModel.Load(modelPath, runtime))
+        // Warm-up of every side, then trial after trial with the three sides taking turns (their order rotating), so
+        // that drift in the machine's speed during the run falls on all three alike.
+        RawLoop(session.Session, shape, promptTokens, 1, 4, new Side());
+        await EngineLoadAsync(engine, promptTokens, 4, 1, new Side());
+        await ServiceLoadAsync(http, name, 4, 1, new Side());
+        var results = new Dictionary<int, (Side Raw, Side Engine, Side Service)>();
+        foreach (var concurrency in new[] { 1, Batch })
         {
-            engine1 = await EngineLoadAsync(decoder, promptTokens, tokens, concurrency: 1, requestsPerClient: single);
-            engine16 = await EngineLoadAsync(decoder, promptTokens, tokens, concurrency: Batch, requestsPerClient: rounds);
-        }
+            Console.WriteLine($"[{name}] concurrency {concurrency}: {trials} trials …");
+            var (raw, alone, service) = (new Side(), new Side(), new Side());
+            Func<Task>[] sides =
+            [
+                () => Task.Run(() => RawLoop(session.Session, shape, promptTokens, concurrency, tokens, raw)),
+                () => EngineLoadAsync(engine, promptTokens, tokens, concurrency, alone),
+                () => ServiceLoadAsync(http, name, tokens, concurrency, service),
+            ];
+            for (var trial = 0; trial < trials; trial++)
+            {
+                for (var turn = 0; turn < sides.Length; turn++)
+                {
+                    await sides[(trial + turn) % sides.Length]();
+                }
+            }
 
-        Console.WriteLine($"[{name}] service path …");
-        ServiceResult service1, service16;
-        await using (var silo = await BenchmarkSilo.StartAsync("inference", ServiceSettings(name, directory, threads)))
-        {
-            using var http = CreateClient(silo);
-            await StreamOneAsync(http, name, 4); // warm-up
-            service1 = await ServiceLoadAsync(http, name, tokens, concurrency: 1, requestsPerClient: single);
-            service16 = await ServiceLoadAsync(http, name, tokens, concurrency: Batch, requestsPerClient: rounds);
+            results[concurrency] = (raw, alone, service);
         }
 
         Console.WriteLine();
@@ -104,17 +110,18 @@ internal static class InferenceLoad
         Console.WriteLine();
         Console.WriteLine("| | raw ONNX Runtime tok/s | batching engine alone tok/s | service tok/s | service / raw | TTFT p50 / p99 ms | inter-token p50 / p99 ms |");
         Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|");
-        Row("concurrency 1 (raw batch 1)", raw1, engine1, service1);
-        Row($"concurrency {Batch} (raw batch {Batch})", raw16, engine16, service16);
+        foreach (var (concurrency, (raw, alone, service)) in results)
+        {
+            Console.WriteLine(string.Create(
+                CultureInfo.InvariantCulture,
+                $"| concurrency {concurrency} (raw batch {concurrency}) | {raw.TokensPerSecond:F1} | {alone.TokensPerSecond:F1} | {service.TokensPerSecond:F1} | {service.TokensPerSecond / raw.TokensPerSecond:P1} | {Percentile(service.Ttft, 0.5):F1} / {Percentile(service.Ttft, 0.99):F1} | {Percentile(service.Gaps, 0.5):F2} / {Percentile(service.Gaps, 0.99):F2} |"));
+        }
+
         Console.WriteLine(string.Create(
             CultureInfo.InvariantCulture,
-            $"raw step latency p50: batch 1 {raw1.StepP50:F2} ms, batch {Batch} {raw16.StepP50:F2} ms; {raw1.TokensPerSequence:F0} tokens per sequence before end-of-text or max_tokens"));
+            $"raw step latency p50: batch 1 {Percentile(results[1].Raw.Gaps, 0.5):F2} ms, batch {Batch} {Percentile(results[Batch].Raw.Gaps, 0.5):F2} ms; {(double)results[1].Raw.Tokens / trials:F0} tokens per sequence before end-of-text or max_tokens"));
         Console.WriteLine();
     }
-
-    private static void Row(string label, RawResult raw, EngineResult engine, ServiceResult service) => Console.WriteLine(string.Create(
-        CultureInfo.InvariantCulture,
-        $"| {label} | {raw.TokensPerSecond:F1} | {engine.TokensPerSecond:F1} | {service.TokensPerSecond:F1} | {service.TokensPerSecond / raw.TokensPerSecond:P1} | {service.TtftP50:F1} / {service.TtftP99:F1} | {service.ItlP50:F2} / {service.ItlP99:F2} |"));
 
     private static Dictionary<string, string?> ServiceSettings(string name, string directory, int threads)
     {
@@ -143,10 +150,10 @@ internal static class InferenceLoad
     private static string ModelDigest(string directory) => ModelDirectory.Read(directory).Digest;
 
     /// <summary>
-    /// Greedy decoding of <paramref name="batch"/> copies of the prompt, <paramref name="repeats"/> times: prefill, then
-    /// one step per token with each step's presents fed straight back as the next pasts.
+    /// Greedy decoding of <paramref name="batch"/> copies of the prompt: prefill, then one step per token with each
+    /// step's presents fed straight back as the next pasts, until end-of-text or <paramref name="tokens"/>.
     /// </summary>
-    private static RawResult RawLoop(InferenceSession session, ModelShape shape, int[] prompt, int batch, int tokens, int repeats = 1)
+    private static void RawLoop(InferenceSession session, ModelShape shape, int[] prompt, int batch, int tokens, Side side)
     {
         var inputs = session.InputMetadata;
         var hasPositions = inputs.ContainsKey("position_ids");
@@ -172,120 +179,110 @@ internal static class InferenceLoad
         long generated = 0;
         var total = Stopwatch.StartNew();
         using var runOptions = new RunOptions();
-        for (var repeat = 0; repeat < repeats; repeat++)
+        var values = new OrtValue[inputNames.Count];
+        for (var i = pastOffset; i < values.Length; i++)
         {
-            var values = new OrtValue[inputNames.Count];
-            for (var i = pastOffset; i < values.Length; i++)
+            values[i] = OrtValue.CreateTensorValueFromMemory(Array.Empty<float>(), [batch, heads, 0, headSize]);
+        }
+
+        var stepTokens = new long[batch * prompt.Length];
+        for (var row = 0; row < batch; row++)
+        {
+            for (var i = 0; i < prompt.Length; i++)
             {
-                values[i] = OrtValue.CreateTensorValueFromMemory(Array.Empty<float>(), [batch, heads, 0, headSize]);
+                stepTokens[(row * prompt.Length) + i] = prompt[i];
+            }
+        }
+
+        var stepLength = prompt.Length;
+        var past = 0;
+        IDisposableReadOnlyCollection<OrtValue>? previous = null;
+        for (var produced = 0; produced < tokens; produced++)
+        {
+            var started = Stopwatch.GetTimestamp();
+            var mask = new long[batch * (past + stepLength)];
+            Array.Fill(mask, 1L);
+            var positions = new long[batch * stepLength];
+            for (var i = 0; i < positions.Length; i++)
+            {
+                positions[i] = past + (i % stepLength);
             }
 
-            var stepTokens = new long[batch * prompt.Length];
-            for (var row = 0; row < batch; row++)
+            using var ids = OrtValue.CreateTensorValueFromMemory(stepTokens, [batch, stepLength]);
+            using var attention = OrtValue.CreateTensorValueFromMemory(mask, [batch, past + stepLength]);
+            using var positionIds = OrtValue.CreateTensorValueFromMemory(positions, [batch, stepLength]);
+            values[0] = ids;
+            values[1] = attention;
+            if (hasPositions)
             {
-                for (var i = 0; i < prompt.Length; i++)
-                {
-                    stepTokens[(row * prompt.Length) + i] = prompt[i];
-                }
+                values[2] = positionIds;
             }
 
-            var stepLength = prompt.Length;
-            var past = 0;
-            IDisposableReadOnlyCollection<OrtValue>? previous = null;
-            for (var produced = 0; produced < tokens; produced++)
+            var outputs = session.Run(runOptions, inputNames, values, outputNames);
+            if (previous is null)
             {
-                var started = Stopwatch.GetTimestamp();
-                var mask = new long[batch * (past + stepLength)];
-                Array.Fill(mask, 1L);
-                var positions = new long[batch * stepLength];
-                for (var i = 0; i < positions.Length; i++)
-                {
-                    positions[i] = past + (i % stepLength);
-                }
-
-                using var ids = OrtValue.CreateTensorValueFromMemory(stepTokens, [batch, stepLength]);
-                using var attention = OrtValue.CreateTensorValueFromMemory(mask, [batch, past + stepLength]);
-                using var positionIds = OrtValue.CreateTensorValueFromMemory(positions, [batch, stepLength]);
-                values[0] = ids;
-                values[1] = attention;
-                if (hasPositions)
-                {
-                    values[2] = positionIds;
-                }
-
-                var outputs = session.Run(runOptions, inputNames, values, outputNames);
-                if (previous is null)
-                {
-                    for (var i = pastOffset; i < values.Length; i++)
-                    {
-                        values[i].Dispose();
-                    }
-                }
-
-                previous?.Dispose();
-                previous = outputs;
-                past += stepLength;
-
-                var logits = outputs[0].GetTensorDataAsSpan<float>();
-                var vocab = shape.VocabSize;
-                var next = new long[batch];
-                for (var row = 0; row < batch; row++)
-                {
-                    var last = logits.Slice((((row * stepLength) + stepLength - 1) * vocab), vocab);
-                    next[row] = System.Numerics.Tensors.TensorPrimitives.IndexOfMax(last);
-                }
-
                 for (var i = pastOffset; i < values.Length; i++)
                 {
-                    values[i] = outputs[i - pastOffset + 1];
+                    values[i].Dispose();
                 }
-
-                steps.Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
-
-                // Every row decodes the same prompt greedily, so all reach end-of-text together; the service stops there too.
-                if (next[0] == DecoderModel.DefaultEosTokenId)
-                {
-                    break;
-                }
-
-                generated += batch;
-                stepTokens = next;
-                stepLength = 1;
             }
 
             previous?.Dispose();
+            previous = outputs;
+            past += stepLength;
+
+            var logits = outputs[0].GetTensorDataAsSpan<float>();
+            var vocab = shape.VocabSize;
+            var next = new long[batch];
+            for (var row = 0; row < batch; row++)
+            {
+                var last = logits.Slice((((row * stepLength) + stepLength - 1) * vocab), vocab);
+                next[row] = System.Numerics.Tensors.TensorPrimitives.IndexOfMax(last);
+            }
+
+            for (var i = pastOffset; i < values.Length; i++)
+            {
+                values[i] = outputs[i - pastOffset + 1];
+            }
+
+            steps.Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+
+            // Every row decodes the same prompt greedily, so all reach end-of-text together; the service stops there too.
+            if (next[0] == DecoderModel.DefaultEosTokenId)
+            {
+                break;
+            }
+
+            generated += batch;
+            stepTokens = next;
+            stepLength = 1;
         }
 
-        var seconds = total.Elapsed.TotalSeconds;
-        return new RawResult(generated / seconds, Percentile(steps, 0.5), (double)generated / batch / repeats);
+        previous?.Dispose();
+
+        side.Add(generated, total.Elapsed.TotalSeconds, [], steps);
     }
 
     /// <summary>
     /// The service's batching engine without the silo around it: <paramref name="concurrency"/> callers queue
     /// generations back to back, as the service's generation grains do, with no HTTP, grain or stream in between.
     /// </summary>
-    private static async Task<EngineResult> EngineLoadAsync(DecoderModel decoder, int[] prompt, int tokens, int concurrency, int requestsPerClient)
+    private static async Task EngineLoadAsync(BatchingEngine engine, int[] prompt, int tokens, int concurrency, Side side)
     {
-        using var engine = new BatchingEngine(decoder, _ => string.Empty, new BatchingOptions { MaxBatchSize = Batch }, TimeProvider.System);
-        long produced = 0;
         var total = Stopwatch.StartNew();
-        await Task.WhenAll(Enumerable.Range(0, concurrency).Select(async client =>
+        var results = await Task.WhenAll(Enumerable.Range(0, concurrency).Select(client =>
         {
-            for (var i = 0; i < requestsPerClient; i++)
+            var buffer = new CompletionBuffer(64);
+            buffer.RemoveBound();
+            if (!engine.TryReserve())
             {
-                var buffer = new CompletionBuffer(64);
-                buffer.RemoveBound();
-                if (!engine.TryReserve())
-                {
-                    throw new InvalidOperationException("The engine's queue is full.");
-                }
-
-                var prepared = new PreparedGeneration("bench", prompt, tokens, SamplingOptions.Greedy, []);
-                var result = await engine.Enqueue($"client-{client}", prepared, buffer, CancellationToken.None);
-                Interlocked.Add(ref produced, result.Usage.CompletionTokens);
+                throw new InvalidOperationException("The engine's queue is full.");
             }
+
+            var prepared = new PreparedGeneration("bench", prompt, tokens, SamplingOptions.Greedy, []);
+            return engine.Enqueue($"client-{client}", prepared, buffer, CancellationToken.None);
         }));
-        return new EngineResult(produced / total.Elapsed.TotalSeconds);
+        side.Add(results.Sum(r => r.Usage.CompletionTokens), total.Elapsed.TotalSeconds, [], []);
     }
 
     private static HttpClient CreateClient(BenchmarkSilo silo)
@@ -318,27 +315,11 @@ internal static class InferenceLoad
         return http;
     }
 
-    private static async Task<ServiceResult> ServiceLoadAsync(HttpClient http, string model, int tokens, int concurrency, int requestsPerClient)
+    private static async Task ServiceLoadAsync(HttpClient http, string model, int tokens, int concurrency, Side side)
     {
-        var ttft = new List<double>();
-        var itl = new List<double>();
-        long completionTokens = 0;
         var total = Stopwatch.StartNew();
-        await Task.WhenAll(Enumerable.Range(0, concurrency).Select(async _ =>
-        {
-            for (var i = 0; i < requestsPerClient; i++)
-            {
-                var stream = await StreamOneAsync(http, model, tokens);
-                lock (ttft)
-                {
-                    ttft.Add(stream.Ttft);
-                    itl.AddRange(stream.Gaps);
-                    completionTokens += stream.CompletionTokens;
-                }
-            }
-        }));
-        var seconds = total.Elapsed.TotalSeconds;
-        return new ServiceResult(completionTokens / seconds, Percentile(ttft, 0.5), Percentile(ttft, 0.99), Percentile(itl, 0.5), Percentile(itl, 0.99));
+        var streams = await Task.WhenAll(Enumerable.Range(0, concurrency).Select(_ => StreamOneAsync(http, model, tokens)));
+        side.Add(streams.Sum(s => s.CompletionTokens), total.Elapsed.TotalSeconds, [.. streams.Select(s => s.Ttft)], [.. streams.SelectMany(s => s.Gaps)]);
     }
 
     private static async Task<StreamResult> StreamOneAsync(HttpClient http, string model, int tokens)
@@ -417,11 +398,27 @@ internal static class InferenceLoad
         return index >= 0 && index + 1 < args.Length ? int.Parse(args[index + 1], CultureInfo.InvariantCulture) : fallback;
     }
 
-    private sealed record RawResult(double TokensPerSecond, double StepP50, double TokensPerSequence);
+    /// <summary>One side's totals over its trials: tokens, seconds, and (where measured) first-token times and gaps in ms.</summary>
+    private sealed class Side
+    {
+        public long Tokens { get; private set; }
 
-    private sealed record EngineResult(double TokensPerSecond);
+        public double Seconds { get; private set; }
 
-    private sealed record ServiceResult(double TokensPerSecond, double TtftP50, double TtftP99, double ItlP50, double ItlP99);
+        public List<double> Ttft { get; } = [];
+
+        public List<double> Gaps { get; } = [];
+
+        public double TokensPerSecond => Tokens / Seconds;
+
+        public void Add(long tokens, double seconds, IEnumerable<double> ttft, IEnumerable<double> gaps)
+        {
+            Tokens += tokens;
+            Seconds += seconds;
+            Ttft.AddRange(ttft);
+            Gaps.AddRange(gaps);
+        }
+    }
 
     private sealed record StreamResult(double Ttft, List<double> Gaps, int CompletionTokens);
 }
