@@ -16,8 +16,14 @@ if [[ ! -r "$env_file" ]]; then
   echo "silo.sh: cannot read $env_file (see deploy/cluster.md)" >&2
   exit 2
 fi
-set -a
-# shellcheck disable=SC1090
-. "$env_file"
-set +a
+# NAME=value lines, taken literally (no shell quoting or expansion, as systemd's EnvironmentFile and
+# docker's --env-file read them): connection strings are full of ';', which a shell would split on.
+while IFS= read -r line || [[ -n "$line" ]]; do
+  [[ -z "${line//[[:space:]]/}" || "$line" =~ ^[[:space:]]*# ]] && continue
+  if [[ ! "$line" =~ ^[A-Za-z_][A-Za-z0-9_]*= ]]; then
+    echo "silo.sh: $env_file: not a NAME=value line: ${line%%=*}" >&2
+    exit 2
+  fi
+  export "$line"
+done < "$env_file"
 exec dotnet "$here/../Silo/bin/${CONFIGURATION:-Release}/net10.0/Bastion.Silo.dll" "${role_args[@]}"
