@@ -67,10 +67,18 @@ public static partial class InferenceRegistration
     }
 
     /// <summary>Reports this worker's batching load to the board that generation placement reads, every second.</summary>
-    private sealed class WorkerLoadReporter(ModelCatalog catalog, WorkerDrain drain, IGrainFactory grains, ILocalSiloDetails silo, TimeProvider time) : BackgroundService
+    private sealed class WorkerLoadReporter(
+        ModelCatalog catalog, WorkerDrain drain, IGrainFactory grains, ILocalSiloDetails silo, TimeProvider time, IHostApplicationLifetime lifetime) : BackgroundService
     {
         protected override async Task ExecuteAsync(CancellationToken stoppingToken)
         {
+            // Until the host has started, the silo has not joined and no silo can host the board.
+            var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            using (lifetime.ApplicationStarted.Register(() => started.TrySetResult()))
+            {
+                await started.Task.WaitAsync(stoppingToken);
+            }
+
             using var timer = new PeriodicTimer(TimeSpan.FromSeconds(1), time);
             do
             {
