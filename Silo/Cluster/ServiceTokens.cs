@@ -103,42 +103,22 @@ public sealed class ServiceTokens(ServiceKeys keys, TimeProvider time)
     {
         try
         {
-            var reader = new Utf8JsonReader(json);
             string? issuer = null, audience = null, subject = null, tokenId = null, actingFor = null;
             long? issuedAt = null, notBefore = null, expires = null;
-            var seen = new HashSet<string>(StringComparer.Ordinal);
-            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
+            var read = AccessTokenReader.TryReadMembers(json, (string name, ref Utf8JsonReader reader) => name switch
             {
-                return null;
-            }
+                "iss" => AccessTokenReader.TryString(ref reader, out issuer),
+                "aud" => AccessTokenReader.TryString(ref reader, out audience),
+                "sub" => AccessTokenReader.TryString(ref reader, out subject),
+                "jti" => AccessTokenReader.TryString(ref reader, out tokenId),
+                ServiceCallContext.ActorClaim => AccessTokenReader.TryString(ref reader, out actingFor),
+                "iat" => AccessTokenReader.TryNumericDate(ref reader, out issuedAt),
+                "nbf" => AccessTokenReader.TryNumericDate(ref reader, out notBefore),
+                "exp" => AccessTokenReader.TryNumericDate(ref reader, out expires),
+                _ => reader.TrySkip(),
+            });
 
-            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
-            {
-                var name = reader.GetString()!;
-                if (!seen.Add(name) || !reader.Read())
-                {
-                    return null;
-                }
-
-                var valid = name switch
-                {
-                    "iss" => AccessTokenReader.TryString(ref reader, out issuer),
-                    "aud" => AccessTokenReader.TryString(ref reader, out audience),
-                    "sub" => AccessTokenReader.TryString(ref reader, out subject),
-                    "jti" => AccessTokenReader.TryString(ref reader, out tokenId),
-                    ServiceCallContext.ActorClaim => AccessTokenReader.TryString(ref reader, out actingFor),
-                    "iat" => AccessTokenReader.TryNumericDate(ref reader, out issuedAt),
-                    "nbf" => AccessTokenReader.TryNumericDate(ref reader, out notBefore),
-                    "exp" => AccessTokenReader.TryNumericDate(ref reader, out expires),
-                    _ => reader.TrySkip(),
-                };
-                if (!valid)
-                {
-                    return null;
-                }
-            }
-
-            return AccessTokenReader.IsWholeObject(ref reader)
+            return read
                 && issuer is not null && audience is not null && subject is not null && tokenId is not null
                 && issuedAt is { } iat && notBefore is { } nbf && expires is { } exp
                 ? new ServiceTokenClaims(issuer, audience, subject, actingFor, iat, nbf, exp)

@@ -90,40 +90,17 @@ internal static class AccessTokenReader
 
     private static AccessTokenHeader? ReadHeader(ReadOnlySpan<byte> json, string tokenType)
     {
-        var reader = new Utf8JsonReader(json);
         string? algorithm = null, type = null, keyId = null;
-        var seen = new HashSet<string>(StringComparer.Ordinal);
-        if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
+        var read = TryReadMembers(json, (string name, ref Utf8JsonReader reader) => reader.TokenType == JsonTokenType.String && name switch
         {
-            return null;
-        }
+            "alg" => (algorithm = reader.GetString()) is not null,
+            "typ" => (type = reader.GetString()) is not null,
+            "kid" => (keyId = reader.GetString()) is not null,
+            // crit, jku, x5u, x5c, x5t, jwk, zip, b64, cty, enc…: none is ever honoured, so none is accepted.
+            _ => false,
+        });
 
-        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
-        {
-            var name = reader.GetString()!;
-            if (!seen.Add(name) || !reader.Read() || reader.TokenType != JsonTokenType.String)
-            {
-                return null;
-            }
-
-            switch (name)
-            {
-                case "alg":
-                    algorithm = reader.GetString();
-                    break;
-                case "typ":
-                    type = reader.GetString();
-                    break;
-                case "kid":
-                    keyId = reader.GetString();
-                    break;
-                default:
-                    // crit, jku, x5u, x5c, x5t, jwk, zip, b64, cty, enc…: none is ever honoured, so none is accepted.
-                    return null;
-            }
-        }
-
-        if (!IsWholeObject(ref reader)
+        if (!read
             || algorithm is not (Microsoft.IdentityModel.Tokens.SecurityAlgorithms.EcdsaSha256 or Microsoft.IdentityModel.Tokens.SecurityAlgorithms.RsaSha256)
             || !string.Equals(type, tokenType, StringComparison.Ordinal)
             || keyId is not { Length: > 0 })
@@ -136,43 +113,23 @@ internal static class AccessTokenReader
 
     private static AccessTokenClaims? ReadClaims(ReadOnlySpan<byte> json)
     {
-        var reader = new Utf8JsonReader(json);
         string? issuer = null, audience = null, subject = null, tokenId = null, keyId = null;
         long? issuedAt = null, notBefore = null, expires = null, generation = null;
-        var seen = new HashSet<string>(StringComparer.Ordinal);
-        if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
+        var read = TryReadMembers(json, (string name, ref Utf8JsonReader reader) => name switch
         {
-            return null;
-        }
+            "iss" => TryString(ref reader, out issuer),
+            "aud" => TryString(ref reader, out audience),
+            "sub" => TryString(ref reader, out subject),
+            "jti" => TryString(ref reader, out tokenId),
+            KeyIdClaim => TryString(ref reader, out keyId),
+            "iat" => TryNumericDate(ref reader, out issuedAt),
+            "nbf" => TryNumericDate(ref reader, out notBefore),
+            "exp" => TryNumericDate(ref reader, out expires),
+            GenerationClaim => TryGeneration(ref reader, out generation),
+            _ => reader.TrySkip(),
+        });
 
-        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
-        {
-            var name = reader.GetString()!;
-            if (!seen.Add(name) || !reader.Read())
-            {
-                return null;
-            }
-
-            var valid = name switch
-            {
-                "iss" => TryString(ref reader, out issuer),
-                "aud" => TryString(ref reader, out audience),
-                "sub" => TryString(ref reader, out subject),
-                "jti" => TryString(ref reader, out tokenId),
-                KeyIdClaim => TryString(ref reader, out keyId),
-                "iat" => TryNumericDate(ref reader, out issuedAt),
-                "nbf" => TryNumericDate(ref reader, out notBefore),
-                "exp" => TryNumericDate(ref reader, out expires),
-                GenerationClaim => TryGeneration(ref reader, out generation),
-                _ => reader.TrySkip(),
-            };
-            if (!valid)
-            {
-                return null;
-            }
-        }
-
-        if (!IsWholeObject(ref reader)
+        if (!read
             || issuer is null || audience is null || subject is null || tokenId is null || keyId is null
             || issuedAt is not { } iat || notBefore is not { } nbf || expires is not { } exp || generation is not { } rev)
         {
@@ -182,8 +139,36 @@ internal static class AccessTokenReader
         return new AccessTokenClaims(issuer, audience, subject, tokenId, iat, nbf, exp, keyId, rev);
     }
 
+    /// <summary>Reads one member's value (the reader stands on it); false refuses the whole object.</summary>
+    internal delegate bool MemberReader(string name, ref Utf8JsonReader reader);
+
+    /// <summary>
+    /// Walks a JSON object that must be the whole of <paramref name="json"/>: each member named once (a duplicate
+    /// refuses the object, where a lenient parser would take the last), each value handed to <paramref name="readMember"/>.
+    /// </summary>
+    internal static bool TryReadMembers(ReadOnlySpan<byte> json, MemberReader readMember)
+    {
+        var reader = new Utf8JsonReader(json);
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
+        {
+            return false;
+        }
+
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+        {
+            var name = reader.GetString()!;
+            if (!seen.Add(name) || !reader.Read() || !readMember(name, ref reader))
+            {
+                return false;
+            }
+        }
+
+        return IsWholeObject(ref reader);
+    }
+
     // The loop ended on the object's end, and nothing follows it (trailing data makes Read throw).
-    internal static bool IsWholeObject(ref Utf8JsonReader reader) =>
+    private static bool IsWholeObject(ref Utf8JsonReader reader) =>
         reader.TokenType == JsonTokenType.EndObject && reader.CurrentDepth == 0 && !reader.Read();
 
     internal static bool TryString(ref Utf8JsonReader reader, out string? value)
