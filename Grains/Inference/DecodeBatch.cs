@@ -38,9 +38,6 @@ public sealed class DecodeBatch(DecoderModel model) : IDisposable
     /// <summary>The padded cache length every row shares.</summary>
     public int PastLength => _pastLength;
 
-    /// <summary>Prefills one sequence alone (batch 1, its whole prompt): its cache and its last position's logits.</summary>
-    public (SequenceCache Cache, float[] Logits) Prefill(IReadOnlyList<int> promptTokens) => Prefill([promptTokens])[0];
-
     /// <summary>
     /// Prefills sequences together, apart from the decoding batch: each prompt left-padded to the longest, padding
     /// masked and positions real, so each row computes what it would alone. Returns each row's cache (its padding
