@@ -46,7 +46,7 @@ public static class KeysCommand
         {
             using var before = DevelopmentKeyring.LoadOrCreate(keyringPath);
             var added = DevelopmentKeyring.AddKek(keyringPath);
-            Console.Out.WriteLine($"KEK version {added} added to {keyringPath}; new data keys are wrapped with it from now on (running silos reload the keyring on their next key use).");
+            Console.Out.WriteLine($"KEK version {added} added to {keyringPath}; new data keys are wrapped with it from now on (running silos take it up within a second).");
             Console.Out.WriteLine("Next: re-wrap the existing data keys (keys rewrap, or POST /admin/keys/rewrap), then retire the old version.");
             return 0;
         }

@@ -8,11 +8,16 @@ namespace Bastion.Security;
 /// <summary>
 /// A generated keyring file for development: one pseudonym key, one API-key hashing key and one or
 /// more ES256 signing keys (the newest signs, every one validates), and one or more key-encryption
-/// keys (the highest version wraps new data keys, every one not retired unwraps; the file is re-read when it changes). The file is created with mode 0600, and a file that group or others can read
+/// keys (the highest version wraps new data keys, every one not retired unwraps; the file is re-read when it changes, see Keks). The file is created with mode 0600, and a file that group or others can read
 /// is refused, because anyone who can read it can forge tokens and link pseudonyms to users.
 /// </summary>
 public sealed class DevelopmentKeyring : IKeyProvider, IDisposable
 {
+    private const long RecheckInterval = 1000; // milliseconds
+
+    // Bumped by every keyring write in this process, so that a rotation made here is seen at once.
+    private static long s_changes;
+
     private readonly byte[] _pseudonymKey;
     private readonly byte[] _clusterAssertionKey;
     private readonly VersionedSecret _hashingKey;
@@ -46,7 +51,7 @@ public sealed class DevelopmentKeyring : IKeyProvider, IDisposable
         SigningCredentials = new SigningCredentials(validationKeys[0], SecurityAlgorithms.EcdsaSha256);
         ValidationKeys = validationKeys;
 
-        _keks = new KekSnapshot(Stamp(path), KeksOf(file, path));
+        _keks = new KekSnapshot(Stamp(path), KeksOf(file, path), Environment.TickCount64, Volatile.Read(ref s_changes));
     }
 
     public ReadOnlySpan<byte> PseudonymKey => _pseudonymKey;
@@ -65,14 +70,15 @@ public sealed class DevelopmentKeyring : IKeyProvider, IDisposable
 
     public VersionedSecret? FindApiKeyHashingKey(int version) => version == _hashingKey.Version ? _hashingKey : null;
 
-    public VersionedSecret? FindKek(int version) => Keks().Find(kek => kek.Version == version);
+    public VersionedSecret? FindKek(int version) =>
+        Keks().Find(kek => kek.Version == version) ?? Keks(recheck: true).Find(kek => kek.Version == version);
 
     public void RetireKek(int version) => RetireKek(_path, version);
 
     /// <summary>
     /// Adds a KEK to the keyring at <paramref name="path"/> with the next unused version (retired
-    /// versions are never reused) and returns that version. Running silos see it on their next use
-    /// of a KEK: the file is replaced atomically, and they reload it when its timestamp changes.
+    /// versions are never reused) and returns that version. Silos in this process see it on their next
+    /// use of a KEK, silos in other processes within a second (see <see cref="Keks"/>).
     /// </summary>
     public static int AddKek(string path)
     {
@@ -110,19 +116,30 @@ public sealed class DevelopmentKeyring : IKeyProvider, IDisposable
     }
 
     // The keyring file is replaced atomically (write then rename), so a reader sees the old file or
-    // the new one, never half of one. A stat per use is the price of picking up a rotation at once.
-    private List<VersionedSecret> Keks()
+    // the new one, never half of one. It is looked at again (a stat, reloaded when it changed) when this
+    // process has changed a keyring, when a KEK version is asked for that is not loaded (another silo
+    // wraps with a newer one), and otherwise at most every RecheckInterval: a stat on every use would
+    // sit on the path of every state write, and another process's rotation is taken up within that interval.
+    private List<VersionedSecret> Keks(bool recheck = false)
     {
         var current = _keks;
+        var now = Environment.TickCount64;
+        var changes = Volatile.Read(ref s_changes);
+        if (!recheck && changes == current.Changes && now - current.CheckedAt < RecheckInterval)
+        {
+            return current.Keks;
+        }
+
         var stamp = Stamp(_path);
         if (stamp == current.Stamp)
         {
+            _keks = current with { CheckedAt = now, Changes = changes };
             return current.Keks;
         }
 
         try
         {
-            var reloaded = new KekSnapshot(stamp, KeksOf(Read(_path), _path));
+            var reloaded = new KekSnapshot(stamp, KeksOf(Read(_path), _path), now, changes);
             _keks = reloaded;
             return reloaded.Keks;
         }
@@ -294,6 +311,8 @@ public sealed class DevelopmentKeyring : IKeyProvider, IDisposable
             // Another silo sharing this keyring created it first; the first one written is the keyring.
             File.Delete(temporary);
         }
+
+        Interlocked.Increment(ref s_changes);
     }
 
     public void Dispose()
@@ -318,7 +337,7 @@ public sealed class DevelopmentKeyring : IKeyProvider, IDisposable
         [property: JsonPropertyName("key"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Key,
         [property: JsonPropertyName("retired"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] bool Retired = false);
 
-    private sealed record KekSnapshot((DateTime, long) Stamp, List<VersionedSecret> Keks);
+    private sealed record KekSnapshot((DateTime, long) Stamp, List<VersionedSecret> Keks, long CheckedAt, long Changes);
 
     /// <summary>One ES256 signing key; <c>kid</c> names it in tokens and in the JWKS.</summary>
     internal sealed record SigningKeyEntry(

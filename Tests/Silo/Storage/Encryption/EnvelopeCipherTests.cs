@@ -61,8 +61,41 @@ public sealed class EnvelopeCipherTests
     {
         var envelope = EnvelopeCipher.Seal(Plaintext, Aad, Key);
 
-        Assert.Throws<EnvelopeFormatException>(() => EnvelopeCipher.Open(envelope, Aad, Key with { Key = RandomNumberGenerator.GetBytes(32) }));
-        Assert.Throws<EnvelopeFormatException>(() => EnvelopeCipher.Open(envelope, Aad, Key with { Id = Guid.NewGuid() }));
+        Assert.Throws<EnvelopeFormatException>(() => EnvelopeCipher.Open(envelope, Aad, new DataKey(Key.Id, Key.KekVersion, RandomNumberGenerator.GetBytes(32))));
+        Assert.Throws<EnvelopeFormatException>(() => EnvelopeCipher.Open(envelope, Aad, new DataKey(Guid.NewGuid(), Key.KekVersion, Key.Key)));
+    }
+
+    [Fact]
+    public void Seal_ThousandsOfTimesOnSeveralThreads_NeverRepeatsANonce()
+    {
+        // Nonces come from per-thread buffers refilled every 341 envelopes; this crosses several refills per thread.
+        var nonces = new System.Collections.Concurrent.ConcurrentBag<string>();
+        Parallel.For(0, 4, _ =>
+        {
+            for (var i = 0; i < 1500; i++)
+            {
+                nonces.Add(Convert.ToHexString(EnvelopeCipher.Seal(Plaintext, Aad, Key).AsSpan(EnvelopeCipher.HeaderSize - 12, 12)));
+            }
+        });
+
+        Assert.Equal(6000, nonces.Distinct(StringComparer.Ordinal).Count());
+    }
+
+    [Fact]
+    public void SealAndOpen_ManyThreadsSharingOneKey_EachGetsItsOwnStateBack()
+    {
+        // A data key keeps one AES-GCM context; concurrent seals and opens under it must not mix.
+        var opened = new byte[64][];
+        Parallel.For(0, opened.Length, i =>
+        {
+            var plaintext = BitConverter.GetBytes(i);
+            for (var round = 0; round < 200; round++)
+            {
+                opened[i] = EnvelopeCipher.Open(EnvelopeCipher.Seal(plaintext, Aad, Key), Aad, Key);
+            }
+        });
+
+        Assert.All(opened, (bytes, i) => Assert.Equal(i, BitConverter.ToInt32(bytes)));
     }
 
     [Theory]
