@@ -63,14 +63,7 @@ internal static class KekCommands
             }
         }));
 
-        var vaultUri = new Option<Uri?>("--vault-uri") { Description = "The Key Vault, https://<vault>.vault.azure.net/ (your Azure login needs Key Vault Secrets Officer)." };
-        vaultUri.Validators.Add(option =>
-        {
-            if (option.GetValue(vaultUri) is { } uri && (!uri.IsAbsoluteUri || uri.Scheme != Uri.UriSchemeHttps))
-            {
-                option.AddError("--vault-uri must be an absolute https:// URI.");
-            }
-        });
+        var vaultUri = VaultUriOption(required: false);
         var secret = new Option<string?>("--secret") { Description = $"The secret's name (default {VaultKeys.KekSecret}, or {VaultKeys.SigningSecret} with --signing)." };
         var version = new Argument<int>("version") { Description = "The KEK version number." };
         var retire = new Command("retire", "Retire a KEK version once no data key uses it; with --vault-uri, then disable that version in Key Vault.") { version, vaultUri, secret };
@@ -115,15 +108,8 @@ internal static class KekCommands
             }
         }));
 
-        var requiredVaultUri = new Option<Uri?>("--vault-uri") { Description = vaultUri.Description, Required = true };
-        requiredVaultUri.Validators.Add(option =>
-        {
-            if (option.GetValue(requiredVaultUri) is { } uri && (!uri.IsAbsoluteUri || uri.Scheme != Uri.UriSchemeHttps))
-            {
-                option.AddError("--vault-uri must be an absolute https:// URI.");
-            }
-        });
-        var signing = new Option<bool>("--signing") { Description = $"Add a signing key (PKCS#8 EC P-256 PEM) instead of a KEK." };
+        var requiredVaultUri = VaultUriOption(required: true);
+        var signing = new Option<bool>("--signing") { Description = "Add a signing key (PKCS#8 EC P-256 PEM) instead of a KEK." };
         var rotate = new Command("rotate", "Add a new version of the KEK (or with --signing, the signing key) in Key Vault, numbered one above every existing version.")
         {
             requiredVaultUri, secret, signing,
@@ -141,6 +127,23 @@ internal static class KekCommands
 
         return new Command("kek", "Rotate, re-wrap and retire key-encryption keys.") { list, rewrap, retire, rotate };
     }
+
+    private static Option<Uri?> VaultUriOption(bool required) => new("--vault-uri")
+    {
+        Description = "The Key Vault, https://<vault>.vault.azure.net/ (your Azure login needs Key Vault Secrets Officer).",
+        Required = required,
+        CustomParser = argument =>
+        {
+            var text = argument.Tokens.Single().Value;
+            if (Uri.TryCreate(text, UriKind.Absolute, out var uri) && uri.Scheme == Uri.UriSchemeHttps)
+            {
+                return uri;
+            }
+
+            argument.AddError("--vault-uri must be an absolute https:// URI.");
+            return null;
+        },
+    };
 
     private static ServiceRefusedException Refused(string message) => new(ServiceRefusal.Conflict, message);
 }

@@ -74,6 +74,7 @@ public sealed class KekVaultCommandsTests(SiloFixture fixture)
             Assert.Equal(256, parsed.KeySize);
         }
 
+        Assert.NotEqual(0, (await RunAsync(null, vault, "keys", "kek", "rotate", "--vault-uri", "http://localhost/")).Code);
         var missing = await RunAsync(null, vault, "keys", "kek", "rotate", "--vault-uri", vault.VaultUri.ToString(), "--secret", "no-such-secret");
         Assert.Equal(1, missing.Code);
         Assert.Contains("no secret 'no-such-secret'", missing.Errors, StringComparison.Ordinal);
