@@ -48,13 +48,13 @@ internal static class KekCommands
                 switch (status)
                 {
                     case { State: KekRewrapState.Failed }:
-                        throw new VaultCommandException($"the re-wrap failed: {status.Error} (start it again once the cause is fixed)");
+                        throw new CommandFailedException($"the re-wrap failed: {status.Error} (start it again once the cause is fixed)");
                     case { State: not KekRewrapState.Running, Remaining: 0 }:
                         await output.WriteLineAsync($"done: no data key is left on a version below {status.CurrentKekVersion}");
                         return;
                     case { State: KekRewrapState.Done }:
                         // A newer KEK became current during the run (or an earlier run answered): another run moves the rest.
-                        throw new VaultCommandException($"the re-wrap finished but {status.Remaining} data key(s) remain below version {status.CurrentKekVersion}; run it again");
+                        throw new CommandFailedException($"the re-wrap finished but {status.Remaining} data key(s) remain below version {status.CurrentKekVersion}; run it again");
                 }
 
                 await Task.Delay(pollInterval, token);
@@ -64,7 +64,7 @@ internal static class KekCommands
         }));
 
         var vaultUri = VaultUriOption(required: false);
-        var secret = new Option<string?>("--secret") { Description = $"The secret's name (default {VaultKeys.KekSecret}, or {VaultKeys.SigningSecret} with --signing)." };
+        var secret = new Option<string?>("--secret") { Description = $"The KEK secret's name (default {VaultKeys.KekSecret})." };
         var version = new Argument<int>("version") { Description = "The KEK version number." };
         var retire = new Command("retire", "Retire a KEK version once no data key uses it; with --vault-uri, then disable that version in Key Vault.") { version, vaultUri, secret };
         retire.SetAction(run(async (result, client, token) =>
@@ -109,15 +109,16 @@ internal static class KekCommands
         }));
 
         var requiredVaultUri = VaultUriOption(required: true);
+        var rotatedSecret = new Option<string?>("--secret") { Description = $"The secret's name (default {VaultKeys.KekSecret}, or {VaultKeys.SigningSecret} with --signing)." };
         var signing = new Option<bool>("--signing") { Description = "Add a signing key (PKCS#8 EC P-256 PEM) instead of a KEK." };
         var rotate = new Command("rotate", "Add a new version of the KEK (or with --signing, the signing key) in Key Vault, numbered one above every existing version.")
         {
-            requiredVaultUri, secret, signing,
+            requiredVaultUri, rotatedSecret, signing,
         };
         rotate.SetAction(runOffline(async (result, token) =>
         {
             var isSigning = result.GetValue(signing);
-            var name = result.GetValue(secret) ?? (isSigning ? VaultKeys.SigningSecret : VaultKeys.KekSecret);
+            var name = result.GetValue(rotatedSecret) ?? (isSigning ? VaultKeys.SigningSecret : VaultKeys.KekSecret);
             var number = await new VaultKeys(vaults(result.GetValue(requiredVaultUri)!)).AddVersionAsync(name, isSigning, token);
             await output.WriteLineAsync($"{(isSigning ? "signing key" : "KEK")} version {number} added to {name}");
             await output.WriteLineAsync(isSigning

@@ -152,15 +152,21 @@ internal static class OperatorCommands
                 await action(result, token);
                 return 0;
             }
-            catch (VaultCommandException failed)
+            catch (CommandFailedException failed)
             {
                 await errors.WriteLineAsync($"failed: {failed.Message}");
                 return 1;
             }
-            catch (RequestFailedException vault)
+            catch (Exception vault) when (vault is RequestFailedException || (vault is AggregateException all && all.InnerExceptions.All(e => e is RequestFailedException)))
             {
-                // Status and error code only: the SDK's message can echo request details.
-                await errors.WriteLineAsync($"failed: Key Vault answered {vault.Status} ({vault.ErrorCode ?? "no error code"}); rotating needs the Key Vault Secrets Officer role.");
+                // The SDK's own message can echo request details: status and error code only. Its retries end in an AggregateException.
+                var failure = vault as RequestFailedException ?? (RequestFailedException)((AggregateException)vault).InnerExceptions[^1];
+                await errors.WriteLineAsync(failure.Status switch
+                {
+                    0 => "failed: Key Vault could not be reached (check --vault-uri and the network).",
+                    401 or 403 => $"failed: Key Vault refused the request ({failure.Status}); rotating needs the Key Vault Secrets Officer role on the vault.",
+                    _ => $"failed: Key Vault answered {failure.Status} ({failure.ErrorCode ?? "no error code"}).",
+                });
                 return 1;
             }
             catch (AuthenticationFailedException)

@@ -47,7 +47,7 @@ internal sealed class VaultKeys(SecretClient vault)
         var versions = await VersionsAsync(secret, cancellationToken);
         if (versions.Count == 0)
         {
-            throw new VaultCommandException(
+            throw new CommandFailedException(
                 $"the vault has no secret '{secret}': check --secret (the first version is created when the cluster is set up; see docs/key-vault.md).");
         }
 
@@ -121,5 +121,5 @@ internal enum DisableResult
     NotFound,
 }
 
-/// <summary>A vault step that cannot go on; the message is for the operator and names no key material.</summary>
-internal sealed class VaultCommandException(string message) : Exception(message);
+/// <summary>A command that cannot go on (a vault step, a failed re-wrap): exit code 1. The message is for the operator and names no key material.</summary>
+internal sealed class CommandFailedException(string message) : Exception(message);

@@ -113,6 +113,11 @@ public sealed class KekVaultCommandsTests(SiloFixture fixture)
         var shown = await RunAsync(host, vault, "users", "show", "kek-erin");
         Assert.Equal(0, shown.Code);
         Assert.Contains("roles: user", shown.Output, StringComparison.Ordinal);
+
+        vault.Unreachable = true;
+        var unreachable = await RunAsync(null, vault, "keys", "kek", "rotate", "--vault-uri", vault.VaultUri.ToString());
+        Assert.Equal(1, unreachable.Code);
+        Assert.Contains("Key Vault could not be reached", unreachable.Errors, StringComparison.Ordinal);
     }
 
     private static async Task<SecretProperties> VersionAsync(SecretClient client, string secret, string number)

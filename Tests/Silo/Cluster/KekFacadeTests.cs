@@ -38,7 +38,7 @@ public sealed class KekFacadeTests(SiloFixture fixture)
         DevelopmentKeyring.AddKek(Path.Combine(directory, "keyring.json"));
         var inUse = await ops.Client.RetireKekAsync(1);
         Assert.Equal(KekRetireResult.InUse, inUse.Result);
-        Assert.Equal(before.DataKeys, inUse.DataKeys);
+        Assert.InRange(inUse.DataKeys, 1, before.DataKeys); // a write meanwhile re-wraps its own key (lazy re-wrap)
         Assert.Equal(KekRetireResult.Current, (await ops.Client.RetireKekAsync(2)).Result);
         Assert.Equal(KekRetireResult.NotFound, (await ops.Client.RetireKekAsync(99)).Result);
         Assert.Equal(ServiceRefusal.InvalidRequest, (await Assert.ThrowsAsync<ServiceRefusedException>(() => ops.Client.RetireKekAsync(0))).Reason);
