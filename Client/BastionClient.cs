@@ -155,6 +155,34 @@ public sealed class BastionClient
     public Task<IReadOnlyList<WorkerLoad>> GetClusterLoadAsync(CancellationToken cancellationToken = default) =>
         CallAsync(_retrying, null, gateway => gateway.GetClusterLoadAsync(), cancellationToken);
 
+    /// <summary>Every KEK version the cluster's key provider has or a data key names, with the live data keys it wraps. Needs the <c>admin</c> role.</summary>
+    public Task<IReadOnlyList<KekVersionInfo>> ListKeksAsync(CancellationToken cancellationToken = default) =>
+        CallAsync(_retrying, null, gateway => gateway.ListKeksAsync(), cancellationToken);
+
+    /// <summary>
+    /// Starts re-wrapping every data key on an older KEK version with the current one, in the background on the gateway
+    /// silo that answers; follow it with <see cref="GetKekRewrapStatusAsync"/>. Retried safely: a run already going comes
+    /// back with <see cref="KekRewrapStart.Started"/> false, and a second run finds nothing to move. Needs the <c>admin</c> role.
+    /// </summary>
+    public Task<KekRewrapStart> StartKekRewrapAsync(CancellationToken cancellationToken = default) =>
+        CallAsync(_retrying, null, gateway => gateway.StartKekRewrapAsync(), cancellationToken);
+
+    /// <summary>
+    /// Re-wrap progress: state, total and done of the answering silo's run, and the data keys still on older versions
+    /// (counted in the database, so right whichever silo answers). Needs the <c>admin</c> role.
+    /// </summary>
+    public Task<KekRewrapStatus> GetKekRewrapStatusAsync(CancellationToken cancellationToken = default) =>
+        CallAsync(_retrying, null, gateway => gateway.GetKekRewrapStatusAsync(), cancellationToken);
+
+    /// <summary>
+    /// Retires a KEK version; refusals (current, still in use, unknown) come back as <see cref="KekRetirement.Result"/>, not as
+    /// exceptions. With Key Vault the answer for a version nothing uses is <see cref="KekRetireResult.Unused"/>: disable the
+    /// version in the vault. Retried safely: a retry of a retirement that went through answers
+    /// <see cref="KekRetireResult.NotFound"/> (already retired). Needs the <c>admin</c> role.
+    /// </summary>
+    public Task<KekRetirement> RetireKekAsync(int version, CancellationToken cancellationToken = default) =>
+        CallAsync(_retrying, null, gateway => gateway.RetireKekAsync(version), cancellationToken);
+
     private Task<Guid> StartAsync(GenerationRequest request, string? onBehalfOf, CancellationToken cancellationToken) =>
         CallAsync(_once, onBehalfOf, gateway => gateway.StartCompletionAsync(request, onBehalfOf), cancellationToken);
 

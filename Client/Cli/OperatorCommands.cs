@@ -1,4 +1,7 @@
 using System.CommandLine;
+using Azure;
+using Azure.Identity;
+using Azure.Security.KeyVault.Secrets;
 using Bastion.Client;
 using Bastion.Cluster;
 using Bastion.Limits;
@@ -8,7 +11,9 @@ namespace Bastion.Cli;
 
 /// <summary>
 /// The <c>bastion</c> operator commands: users, keys, roles, limits, suspension, revocation and cluster status, each
-/// one call of <see cref="BastionClient"/> (the operator's service needs the <c>admin</c> role).
+/// one call of <see cref="BastionClient"/> (the operator's service needs the <c>admin</c> role), and KEK rotation
+/// (<see cref="KekCommands"/>). Exit codes: 0 done, 1 failed (a vault error, a failed re-wrap), 2 refused (the message
+/// says why), 3 invalid client configuration.
 /// </summary>
 internal static class OperatorCommands
 {
@@ -20,7 +25,8 @@ internal static class OperatorCommands
         ["sliding_window"] = LimitAlgorithm.SlidingWindow,
     };
 
-    public static RootCommand Build(Func<Task<BastionClient>> connect, TextWriter output, TextWriter errors)
+    public static RootCommand Build(
+        Func<Task<BastionClient>> connect, TextWriter output, TextWriter errors, Func<Uri, SecretClient>? vaults = null, TimeSpan? pollInterval = null)
     {
         var user = new Argument<string>("user") { Description = "The user id." };
         var roles = new Option<string[]>("--role") { Description = "A role (repeat for several): user, data-scientist, service, admin.", Required = true, AllowMultipleArgumentsPerToken = true };
@@ -65,7 +71,9 @@ internal static class OperatorCommands
             await client.RevokeApiKeyAsync(result.GetValue(user)!, result.GetValue(keyId)!, token);
             await output.WriteLineAsync("revoked");
         }));
-        var keys = new Command("keys", "Issue and revoke API keys.") { issue, revokeKey };
+        var kek = KekCommands.Build(
+            action => Run(action), action => Guarded(action), vaults ?? (uri => new SecretClient(uri, new DefaultAzureCredential())), pollInterval ?? TimeSpan.FromSeconds(1), output);
+        var keys = new Command("keys", "Issue and revoke API keys; rotate key-encryption keys.") { issue, revokeKey, kek };
 
         var setRoles = new Command("set", "Replace a user's roles.") { user, roles };
         setRoles.SetAction(Run(async (result, client, token) =>
@@ -134,12 +142,37 @@ internal static class OperatorCommands
             users, keys, rolesCommand, limits, suspend, resume, revokeTokens, status,
         };
 
-        Func<ParseResult, CancellationToken, Task<int>> Run(Func<ParseResult, BastionClient, CancellationToken, Task> action) => async (result, token) =>
+        Func<ParseResult, CancellationToken, Task<int>> Run(Func<ParseResult, BastionClient, CancellationToken, Task> action) =>
+            Guarded(async (result, token) => await action(result, await connect(), token));
+
+        Func<ParseResult, CancellationToken, Task<int>> Guarded(Func<ParseResult, CancellationToken, Task> action) => async (result, token) =>
         {
             try
             {
-                await action(result, await connect(), token);
+                await action(result, token);
                 return 0;
+            }
+            catch (CommandFailedException failed)
+            {
+                await errors.WriteLineAsync($"failed: {failed.Message}");
+                return 1;
+            }
+            catch (Exception vault) when (vault is RequestFailedException || (vault is AggregateException all && all.InnerExceptions.All(e => e is RequestFailedException)))
+            {
+                // The SDK's own message can echo request details: status and error code only. Its retries end in an AggregateException.
+                var failure = vault as RequestFailedException ?? (RequestFailedException)((AggregateException)vault).InnerExceptions[^1];
+                await errors.WriteLineAsync(failure.Status switch
+                {
+                    0 => "failed: Key Vault could not be reached (check --vault-uri and the network).",
+                    401 or 403 => $"failed: Key Vault refused the request ({failure.Status}); rotating needs the Key Vault Secrets Officer role on the vault.",
+                    _ => $"failed: Key Vault answered {failure.Status} ({failure.ErrorCode ?? "no error code"}).",
+                });
+                return 1;
+            }
+            catch (AuthenticationFailedException)
+            {
+                await errors.WriteLineAsync("failed: the Azure credential could not get a token for Key Vault (az login, or the AZURE_* environment variables).");
+                return 1;
             }
             catch (ServiceRefusedException refused)
             {

@@ -70,4 +70,28 @@ public interface IServiceGateway : IGrainWithIntegerKey
     /// <summary>The worker silos' reported load (needs <c>read metrics</c>).</summary>
     [Alias("cluster-load")]
     Task<IReadOnlyList<WorkerLoad>> GetClusterLoadAsync();
+
+    /// <summary>Every KEK version the key provider has or a data key names, with the live data keys it wraps (needs <c>manage keys</c>).</summary>
+    [Alias("list-keks")]
+    Task<IReadOnlyList<KekVersionInfo>> ListKeksAsync();
+
+    /// <summary>
+    /// Starts re-wrapping every data key on an older KEK version with the current one, in the background on the answering
+    /// silo (needs <c>manage keys</c>; audited as <c>keys.rewrap</c>). Safe to repeat: a run already going is reported with
+    /// <see cref="KekRewrapStart.Started"/> false, and a second run finds nothing to move.
+    /// </summary>
+    [Alias("start-kek-rewrap")]
+    Task<KekRewrapStart> StartKekRewrapAsync();
+
+    /// <summary>The re-wrap progress, as <c>GET /admin/keys/rewrap</c> reports it (needs <c>manage keys</c>).</summary>
+    [Alias("kek-rewrap-status")]
+    Task<KekRewrapStatus> GetKekRewrapStatusAsync();
+
+    /// <summary>
+    /// Retires a KEK version unless it is current, unknown or still wraps a live data key (needs <c>manage keys</c>;
+    /// audited as <c>keys.retire-kek</c>). Every outcome is a result, not a refusal. Safe to repeat: a repeat of a
+    /// retirement that went through answers <see cref="KekRetireResult.NotFound"/> (already retired).
+    /// </summary>
+    [Alias("retire-kek")]
+    Task<KekRetirement> RetireKekAsync(int version);
 }

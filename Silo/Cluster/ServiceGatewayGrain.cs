@@ -2,6 +2,7 @@ using Bastion.Access;
 using Bastion.Generation;
 using Bastion.Limits;
 using Bastion.Security;
+using Bastion.Storage;
 using Bastion.Users;
 using Orleans.Concurrency;
 
@@ -15,7 +16,14 @@ namespace Bastion.Cluster;
 /// </summary>
 [GrainType(GrainTypeName), StatelessWorker, Reentrant]
 public sealed partial class ServiceGatewayGrain(
-    ServiceTokens tokens, Pseudonymizer pseudonyms, TimeProvider time, ILogger<ServiceGatewayGrain> logger) : Grain, IServiceGateway
+    ServiceTokens tokens,
+    Pseudonymizer pseudonyms,
+    KeyRotation rotation,
+    RewrapJob rewrap,
+    DataKeyStore dataKeys,
+    IKeyProvider keys,
+    TimeProvider time,
+    ILogger<ServiceGatewayGrain> logger) : Grain, IServiceGateway
 {
     /// <summary>The facade's grain type.</summary>
     public const string GrainTypeName = "bastion.service-gateway";
@@ -138,6 +146,69 @@ public sealed partial class ServiceGatewayGrain(
         return await GrainFactory.GetGrain<IWorkerLoadGrain>(IWorkerLoadGrain.Key).ReadAsync();
     }
 
+    public async Task<IReadOnlyList<KekVersionInfo>> ListKeksAsync()
+    {
+        await AuthorizeAsync(Permission.ManageKeys);
+        var usage = await rotation.ListAsync(CancellationToken.None);
+        return [.. usage.Select(k => new KekVersionInfo(k.Version, k.Current, k.Available, k.DataKeys))];
+    }
+
+    // Audited like POST /admin/keys/rewrap (202 started, 409 already running). Repeating it is harmless: a run already
+    // going is reported, and a run after a finished one finds nothing to move, so it needs no idempotency key.
+    public async Task<KekRewrapStart> StartKekRewrapAsync()
+    {
+        var caller = await AuthorizeAsync(Permission.ManageKeys);
+        var started = rewrap.TryStart();
+        await AuditAsync(caller, "keys.rewrap", null, started ? 202 : 409);
+        return new KekRewrapStart(started, await RewrapStatusAsync());
+    }
+
+    public async Task<KekRewrapStatus> GetKekRewrapStatusAsync()
+    {
+        await AuthorizeAsync(Permission.ManageKeys);
+        return await RewrapStatusAsync();
+    }
+
+    // Audited like POST /admin/keys/kek/{version}/retire (204, 409, 404). Naturally idempotent: the version ends up
+    // retired (or refused for the same reason), and a repeat of one that went through answers NotFound (already retired).
+    public async Task<KekRetirement> RetireKekAsync(int version)
+    {
+        var caller = await AuthorizeAsync(Permission.ManageKeys);
+        if (version < 1)
+        {
+            await AuditAsync(caller, "keys.retire-kek", null, 400);
+            throw new ServiceRefusedException(ServiceRefusal.InvalidRequest, "'version' must be a positive KEK version number.");
+        }
+
+        var outcome = await rotation.RetireAsync(version, CancellationToken.None);
+        var (result, status) = outcome.Result switch
+        {
+            RetireResult.Retired => (KekRetireResult.Retired, 204),
+            RetireResult.Unused => (KekRetireResult.Unused, 409),
+            RetireResult.Current => (KekRetireResult.Current, 409),
+            RetireResult.InUse => (KekRetireResult.InUse, 409),
+            _ => (KekRetireResult.NotFound, 404),
+        };
+        await AuditAsync(caller, "keys.retire-kek", null, status);
+        return new KekRetirement(version, result, outcome.DataKeys);
+    }
+
+    // The same figures as GET /admin/keys/rewrap: remaining comes from the database, so it holds whichever silo answers.
+    private async Task<KekRewrapStatus> RewrapStatusAsync()
+    {
+        var progress = rewrap.Progress;
+        var current = keys.CurrentKek.Version;
+        var remaining = (await dataKeys.CountByKekVersionAsync(CancellationToken.None)).Where(count => count.Key < current).Sum(count => count.Value);
+        var state = progress.State switch
+        {
+            RewrapState.Running => KekRewrapState.Running,
+            RewrapState.Done => KekRewrapState.Done,
+            RewrapState.Failed => KekRewrapState.Failed,
+            _ => KekRewrapState.Idle,
+        };
+        return new KekRewrapStatus(state, current, progress.Total, progress.Done, remaining, progress.StartedAt, progress.FinishedAt, progress.Error);
+    }
+
     private async Task<ServiceOperationOutcome> RunOnceAsync(string action, string idempotencyKey, ServiceOperation operation)
     {
         if (idempotencyKey is not { Length: > 0 and <= MaxIdempotencyKeyLength } || !idempotencyKey.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.'))
@@ -175,18 +246,20 @@ public sealed partial class ServiceGatewayGrain(
         }
     }
 
-    private async Task AuditAsync(ServiceCaller caller, string action, string userId, ServiceRefusal? refusal)
-    {
-        var actor = Pseudonym(caller.Service);
-        var status = refusal switch
+    private Task AuditAsync(ServiceCaller caller, string action, string userId, ServiceRefusal? refusal) =>
+        AuditAsync(caller, action, Pseudonym(userId), refusal switch
         {
             null => 200,
             ServiceRefusal.NotFound => 404,
             ServiceRefusal.Conflict => 409,
             _ => 400,
-        };
-        LogAudit(logger, actor, action, Pseudonym(userId), status);
-        await GrainFactory.GetGrain<IAuditLogGrain>(IAuditLogGrain.Key).AppendAsync(new AuditEvent(time.GetUtcNow(), actor, action, Pseudonym(userId), status));
+        });
+
+    private async Task AuditAsync(ServiceCaller caller, string action, string? target, int status)
+    {
+        var actor = Pseudonym(caller.Service);
+        LogAudit(logger, actor, action, target, status);
+        await GrainFactory.GetGrain<IAuditLogGrain>(IAuditLogGrain.Key).AppendAsync(new AuditEvent(time.GetUtcNow(), actor, action, target, status));
     }
 
     private async Task<ServiceCaller> AuthorizeAsync(Permission permission)

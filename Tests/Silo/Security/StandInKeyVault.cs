@@ -16,7 +16,9 @@ namespace Bastion.Tests.Silo.Security;
 
 /// <summary>
 /// A local HTTPS server that speaks the part of the Key Vault secrets REST protocol that
-/// <see cref="SecretClient"/> uses: the bearer challenge, paged version lists and reading a version.
+/// <see cref="SecretClient"/> uses: the bearer challenge, paged version lists, reading a version, and (for the
+/// operator CLI's rotation) setting a secret (<c>PUT /secrets/{name}</c>) and updating a version's attributes and tags
+/// (<c>PATCH /secrets/{name}/{version}</c>).
 /// Azure itself cannot run here; everything on the client side (SecretClient, its challenge policy,
 /// paging, TLS) is the real thing. Its certificate comes from a test CA that only <see cref="CreateClient"/> trusts.
 /// </summary>
@@ -93,7 +95,7 @@ public sealed class StandInKeyVault : IAsyncDisposable
         var versions = _secrets.GetOrAdd(name, _ => []);
         lock (versions)
         {
-            versions.Add(new Version(version, value, enabled, createdOn, tags));
+            versions.Add(new Version(version, value, enabled, createdOn, createdOn, tags));
         }
 
         return version;
@@ -137,6 +139,12 @@ public sealed class StandInKeyVault : IAsyncDisposable
         }
 
         var segments = context.Request.Path.Value!.Trim('/').Split('/');
+        if (HttpMethods.IsPut(context.Request.Method) && segments is ["secrets", var newName] && context.Request.Query.ContainsKey("api-version"))
+        {
+            await SetAsync(context, newName);
+            return;
+        }
+
         if (segments is not ["secrets", var name, var part] || !context.Request.Query.ContainsKey("api-version") || !_secrets.TryGetValue(name, out var versions))
         {
             await WriteErrorAsync(context, StatusCodes.Status404NotFound, "SecretNotFound");
@@ -147,6 +155,12 @@ public sealed class StandInKeyVault : IAsyncDisposable
         lock (versions)
         {
             snapshot = [.. versions];
+        }
+
+        if (HttpMethods.IsPatch(context.Request.Method))
+        {
+            await UpdateAsync(context, name, versions, part);
+            return;
         }
 
         if (part == "versions")
@@ -179,13 +193,70 @@ public sealed class StandInKeyVault : IAsyncDisposable
         await context.Response.WriteAsJsonAsync(Describe(name, found, withValue: true));
     }
 
+    // Set Secret: a new version with the body's value, tags and enabled attribute.
+    private async Task SetAsync(HttpContext context, string name)
+    {
+        var body = await JsonNode.ParseAsync(context.Request.Body) as JsonObject;
+        if (body?["value"]?.GetValue<string>() is not { } value)
+        {
+            await WriteErrorAsync(context, StatusCodes.Status400BadRequest, "BadParameter");
+            return;
+        }
+
+        var now = DateTimeOffset.UtcNow;
+        var created = new Version(
+            Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16)), value, body["attributes"]?["enabled"]?.GetValue<bool>() ?? true, now, now, TagsOf(body) ?? new Dictionary<string, string>());
+        var versions = _secrets.GetOrAdd(name, _ => []);
+        lock (versions)
+        {
+            versions.Add(created);
+        }
+
+        await context.Response.WriteAsJsonAsync(Describe(name, created, withValue: true));
+    }
+
+    // Update Secret: a version's enabled attribute and tags; anything the body leaves out stays as it was.
+    private async Task UpdateAsync(HttpContext context, string name, List<Version> versions, string id)
+    {
+        var body = await JsonNode.ParseAsync(context.Request.Body) as JsonObject;
+        Version? updated = null;
+        lock (versions)
+        {
+            var index = versions.FindIndex(version => version.Id == id);
+            if (index >= 0 && body is not null)
+            {
+                var old = versions[index];
+                updated = old with
+                {
+                    Enabled = body["attributes"]?["enabled"]?.GetValue<bool>() ?? old.Enabled,
+                    Tags = TagsOf(body) ?? old.Tags,
+                    UpdatedOn = DateTimeOffset.UtcNow,
+                };
+                versions[index] = updated;
+            }
+        }
+
+        if (updated is null)
+        {
+            await WriteErrorAsync(context, body is null ? StatusCodes.Status400BadRequest : StatusCodes.Status404NotFound, body is null ? "BadParameter" : "SecretNotFound");
+            return;
+        }
+
+        await context.Response.WriteAsJsonAsync(Describe(name, updated, withValue: false));
+    }
+
+    private static Dictionary<string, string>? TagsOf(JsonObject body) =>
+        body["tags"] is JsonObject tags ? tags.ToDictionary(tag => tag.Key, tag => tag.Value!.GetValue<string>(), StringComparer.Ordinal) : null;
+
     private JsonObject Describe(string name, Version version, bool withValue)
     {
-        var created = version.CreatedOn.ToUnixTimeSeconds();
         var body = new JsonObject
         {
             ["id"] = $"{VaultUri}secrets/{name}/{version.Id}",
-            ["attributes"] = new JsonObject { ["enabled"] = version.Enabled, ["created"] = created, ["updated"] = created, ["recoveryLevel"] = "Recoverable" },
+            ["attributes"] = new JsonObject
+            {
+                ["enabled"] = version.Enabled, ["created"] = version.CreatedOn.ToUnixTimeSeconds(), ["updated"] = version.UpdatedOn.ToUnixTimeSeconds(), ["recoveryLevel"] = "Recoverable",
+            },
             ["tags"] = new JsonObject([.. version.Tags.Select(tag => KeyValuePair.Create(tag.Key, (JsonNode?)tag.Value))]),
         };
         if (withValue)
@@ -208,7 +279,7 @@ public sealed class StandInKeyVault : IAsyncDisposable
         _ca.Dispose();
     }
 
-    private sealed record Version(string Id, string Value, bool Enabled, DateTimeOffset CreatedOn, IReadOnlyDictionary<string, string> Tags);
+    private sealed record Version(string Id, string Value, bool Enabled, DateTimeOffset CreatedOn, DateTimeOffset UpdatedOn, IReadOnlyDictionary<string, string> Tags);
 
     /// <summary>Azure AD cannot run here: a credential that hands out the one token the stand-in accepts.</summary>
     private sealed class FixedTokenCredential : TokenCredential
