@@ -6,7 +6,7 @@ using Orleans.Connections.Security;
 namespace Bastion.Client.Tls;
 
 /// <summary>
-/// One cluster member's TLS credentials: its own certificate (reloaded when its files change) and
+/// One cluster member's TLS credentials: its own certificate (reloaded when its source changes) and
 /// the pinned cluster CA that every peer certificate must chain to.
 /// </summary>
 public sealed class ClusterCredentials
@@ -26,14 +26,14 @@ public sealed class ClusterCredentials
     /// <summary>The certificate to present on a new connection.</summary>
     public X509Certificate2 Certificate => _certificate.Current;
 
-    /// <summary>Raised with the new certificate when renewed files have been taken up.</summary>
+    /// <summary>Raised with the new certificate when a renewed certificate has been taken up.</summary>
     public event Action<X509Certificate2>? CertificateReloaded
     {
         add => _certificate.Reloaded += value;
         remove => _certificate.Reloaded -= value;
     }
 
-    /// <summary>Raised, once per change of the files, with the reason renewed files were not taken up (the previous certificate stays in use).</summary>
+    /// <summary>Raised, once per change of the source, with the reason a renewed certificate was not taken up (the previous certificate stays in use).</summary>
     public event Action<string>? CertificateRefused
     {
         add => _certificate.Refused += value;
@@ -51,6 +51,29 @@ public sealed class ClusterCredentials
         ArgumentNullException.ThrowIfNull(options);
         var certificateFile = Required(options.CertificateFile, sectionName, nameof(ClusterTlsOptions.CertificateFile));
         var keyFile = Required(options.KeyFile, sectionName, nameof(ClusterTlsOptions.KeyFile));
+        return Load(options, kind, sectionName, new PemFileCertificateSource(certificateFile, keyFile), nameof(ClusterTlsOptions.CertificateFile),
+            $"or {sectionName}:{nameof(ClusterTlsOptions.KeyFile)} cannot be loaded as a PEM certificate and its private key");
+    }
+
+    /// <summary>
+    /// Loads the certificate that <paramref name="source"/> offers and the CA file of <paramref name="options"/>
+    /// (its certificate and key files are not read), and checks them as for files. Failures name
+    /// <paramref name="certificateSetting"/> (or <c>CaFile</c>) under <paramref name="sectionName"/>.
+    /// </summary>
+    /// <param name="options">The CA file and handshake timeout.</param>
+    /// <param name="kind">The kind the certificate must be.</param>
+    /// <param name="sectionName">The configuration section, named in errors.</param>
+    /// <param name="source">Where the certificate and key come from, now and at every renewal.</param>
+    /// <param name="certificateSetting">The setting that names the source, e.g. <c>KeyVaultCertificate</c>.</param>
+    /// <exception cref="OptionsValidationException">The CA file is missing or unreadable, or the certificate cannot be loaded or does not fit.</exception>
+    public static ClusterCredentials Load(ClusterTlsOptions options, ClusterCertificateKind kind, string sectionName, IClusterCertificateSource source, string certificateSetting) =>
+        Load(options, kind, sectionName, source, certificateSetting, "cannot be loaded as a certificate with its private key");
+
+    private static ClusterCredentials Load(
+        ClusterTlsOptions options, ClusterCertificateKind kind, string sectionName, IClusterCertificateSource source, string certificateSetting, string loadProblem)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(source);
         var caFile = Required(options.CaFile, sectionName, nameof(ClusterTlsOptions.CaFile));
 
         var authorities = new X509Certificate2Collection();
@@ -72,10 +95,10 @@ public sealed class ClusterCredentials
         {
             return new ClusterCredentials(authorities, credentials =>
             {
-                var certificate = ReloadingCertificate.Load(certificateFile, keyFile, candidate => credentials.Fits(candidate, kind));
+                var certificate = ReloadingCertificate.Load(source, candidate => credentials.Fits(candidate, kind));
                 if (!credentials.Fits(certificate.Current, kind))
                 {
-                    throw Invalid(sectionName, nameof(ClusterTlsOptions.CertificateFile),
+                    throw Invalid(sectionName, certificateSetting,
                         $"must be a {kind.ToString().ToLowerInvariant()} certificate ({(kind == ClusterCertificateKind.Silo ? ClusterCertificates.SiloUri : ClusterCertificates.ClientUriPrefix + "<service>")} in its subject alternative names), valid now and issued by the CA in {sectionName}:{nameof(ClusterTlsOptions.CaFile)}.");
                 }
 
@@ -84,8 +107,7 @@ public sealed class ClusterCredentials
         }
         catch (Exception exception) when (exception is CryptographicException or IOException or UnauthorizedAccessException or ArgumentException)
         {
-            throw Invalid(sectionName, nameof(ClusterTlsOptions.CertificateFile),
-                $"or {sectionName}:{nameof(ClusterTlsOptions.KeyFile)} cannot be loaded as a PEM certificate and its private key: {exception.Message}");
+            throw Invalid(sectionName, certificateSetting, $"{loadProblem}: {exception.Message}");
         }
     }
 

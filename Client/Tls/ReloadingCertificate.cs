@@ -4,34 +4,33 @@ using System.Security.Cryptography.X509Certificates;
 namespace Bastion.Client.Tls;
 
 /// <summary>
-/// A certificate and key read from PEM files, loaded again when either file's contents change, so that renewing
-/// a certificate is replacing two files: the next connection presents the new one, open connections
-/// keep theirs. A replacement that cannot be loaded yet (one file written, the other not) or that
-/// <c>accept</c> refuses leaves the previous certificate in use until the pair is complete.
+/// A certificate and key from an <see cref="IClusterCertificateSource"/> (PEM files, a Key Vault secret), loaded
+/// again whenever the source's stamp changes, so that renewing a certificate is replacing two files or adding a
+/// vault version: the next connection presents the new one, open connections keep theirs. A replacement that
+/// cannot be loaded yet (one file written, the other not) or that <c>accept</c> refuses leaves the previous
+/// certificate in use until the source offers one that fits.
 /// </summary>
 public sealed class ReloadingCertificate
 {
     private readonly Lock _gate = new();
-    private readonly string _certificateFile;
-    private readonly string _keyFile;
+    private readonly IClusterCertificateSource _source;
     private readonly Func<X509Certificate2, bool> _accept;
-    private FileStamp _stamp;
-    private FileStamp _refusedStamp;
+    private string _stamp;
+    private string? _refusedStamp;
     private X509Certificate2 _current;
 
-    private ReloadingCertificate(string certificateFile, string keyFile, Func<X509Certificate2, bool> accept, X509Certificate2 current, FileStamp stamp)
+    private ReloadingCertificate(IClusterCertificateSource source, Func<X509Certificate2, bool> accept, X509Certificate2 current, string stamp)
     {
-        _certificateFile = certificateFile;
-        _keyFile = keyFile;
+        _source = source;
         _accept = accept;
         _current = current;
         _stamp = stamp;
     }
 
-    /// <summary>Raised with the new certificate when changed files have been taken up.</summary>
+    /// <summary>Raised with the new certificate when a changed certificate has been taken up.</summary>
     public event Action<X509Certificate2>? Reloaded;
 
-    /// <summary>Raised (once per change of the files) with the reason changed files were not taken up.</summary>
+    /// <summary>Raised (once per change of the source) with the reason a changed certificate was not taken up.</summary>
     public event Action<string>? Refused;
 
     /// <summary>The certificate to present on a new connection.</summary>
@@ -39,7 +38,7 @@ public sealed class ReloadingCertificate
     {
         get
         {
-            var stamp = FileStamp.Of(_certificateFile, _keyFile);
+            var stamp = _source.Stamp;
             X509Certificate2? reloaded = null;
             string? refused = null;
             X509Certificate2 current;
@@ -47,7 +46,7 @@ public sealed class ReloadingCertificate
             {
                 if (stamp != _stamp && stamp != _refusedStamp)
                 {
-                    var (loaded, problem) = TryLoad(_certificateFile, _keyFile);
+                    var (loaded, problem) = TryLoad(_source);
                     if (loaded is not null && _accept(loaded))
                     {
                         // The previous certificate is not disposed: a handshake may still be using it.
@@ -78,45 +77,26 @@ public sealed class ReloadingCertificate
     }
 
     /// <summary>Loads the pair now; throws <see cref="CryptographicException"/> or <see cref="IOException"/> when it cannot.</summary>
-    public static ReloadingCertificate Load(string certificateFile, string keyFile, Func<X509Certificate2, bool> accept)
+    public static ReloadingCertificate Load(string certificateFile, string keyFile, Func<X509Certificate2, bool> accept) =>
+        Load(new PemFileCertificateSource(certificateFile, keyFile), accept);
+
+    /// <summary>Loads what <paramref name="source"/> offers now; throws <see cref="CryptographicException"/> or <see cref="IOException"/> when it cannot.</summary>
+    public static ReloadingCertificate Load(IClusterCertificateSource source, Func<X509Certificate2, bool> accept)
     {
-        var stamp = FileStamp.Of(certificateFile, keyFile);
-        var certificate = X509Certificate2.CreateFromPemFile(certificateFile, keyFile);
-        return new ReloadingCertificate(certificateFile, keyFile, accept, certificate, stamp);
+        ArgumentNullException.ThrowIfNull(source);
+        var stamp = source.Stamp;
+        return new ReloadingCertificate(source, accept, source.Load(), stamp);
     }
 
-    private static (X509Certificate2? Certificate, string? Problem) TryLoad(string certificateFile, string keyFile)
+    private static (X509Certificate2? Certificate, string? Problem) TryLoad(IClusterCertificateSource source)
     {
         try
         {
-            return (X509Certificate2.CreateFromPemFile(certificateFile, keyFile), null);
+            return (source.Load(), null);
         }
         catch (Exception exception) when (exception is CryptographicException or IOException or UnauthorizedAccessException or ArgumentException)
         {
             return (null, exception.Message);
-        }
-    }
-
-    /// <summary>
-    /// A digest of both files' contents. Contents rather than modification times: file times are only
-    /// as fine as the kernel's clock tick, so a renewal written right after a load could go unseen.
-    /// The files are small and read once per new connection.
-    /// </summary>
-    private readonly record struct FileStamp(string Digest)
-    {
-        public static FileStamp Of(string certificateFile, string keyFile)
-        {
-            try
-            {
-                using var digest = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-                digest.AppendData(File.ReadAllBytes(certificateFile));
-                digest.AppendData(SHA256.HashData(File.ReadAllBytes(keyFile)));
-                return new FileStamp(Convert.ToHexString(digest.GetHashAndReset()));
-            }
-            catch (Exception exception) when (exception is IOException or UnauthorizedAccessException)
-            {
-                return new FileStamp("unreadable");
-            }
         }
     }
 }

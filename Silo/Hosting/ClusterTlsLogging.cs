@@ -4,10 +4,17 @@ using Bastion.Client.Tls;
 namespace Bastion.Hosting;
 
 /// <summary>Tells the operator when a renewed cluster certificate is taken up, or why it is not.</summary>
-internal sealed partial class ClusterTlsLogging(ClusterCredentials credentials, ILogger<ClusterTlsLogging> logger) : IHostedService
+/// <remarks>
+/// The credentials are resolved at start, not construction: a certificate from Key Vault exists only once
+/// <see cref="Security.KeyVaultClusterCertificate"/>, registered before this, has started.
+/// </remarks>
+internal sealed partial class ClusterTlsLogging(IServiceProvider services, ILogger<ClusterTlsLogging> logger) : IHostedService
 {
+    private ClusterCredentials? _credentials;
+
     public Task StartAsync(CancellationToken cancellationToken)
     {
+        var credentials = _credentials = services.GetRequiredService<ClusterCredentials>();
         credentials.CertificateReloaded += OnReloaded;
         credentials.CertificateRefused += OnRefused;
         return Task.CompletedTask;
@@ -15,8 +22,12 @@ internal sealed partial class ClusterTlsLogging(ClusterCredentials credentials, 
 
     public Task StopAsync(CancellationToken cancellationToken)
     {
-        credentials.CertificateReloaded -= OnReloaded;
-        credentials.CertificateRefused -= OnRefused;
+        if (_credentials is { } credentials)
+        {
+            credentials.CertificateReloaded -= OnReloaded;
+            credentials.CertificateRefused -= OnRefused;
+        }
+
         return Task.CompletedTask;
     }
 
@@ -27,6 +38,6 @@ internal sealed partial class ClusterTlsLogging(ClusterCredentials credentials, 
     [LoggerMessage(Level = LogLevel.Information, Message = "Cluster TLS certificate renewed: new connections present {Thumbprint}, valid until {NotAfter:u}")]
     private static partial void LogReloaded(ILogger logger, string thumbprint, DateTime notAfter);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Cluster TLS certificate files changed but cannot be used ({Reason}); the previous certificate stays in use")]
+    [LoggerMessage(Level = LogLevel.Warning, Message = "A renewed cluster TLS certificate cannot be used ({Reason}); the previous certificate stays in use")]
     private static partial void LogRefused(ILogger logger, string reason);
 }

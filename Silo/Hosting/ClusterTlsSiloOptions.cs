@@ -12,4 +12,11 @@ public sealed class ClusterTlsSiloOptions
     /// <c>cluster-tls</c> under the node's data directory.
     /// </summary>
     public string? DevelopmentDirectory { get; set; }
+
+    /// <summary>
+    /// The Key Vault certificate (read through its secret of the same name) that is the silo certificate, instead of
+    /// <c>CertificateFile</c> and <c>KeyFile</c>. Read from the key provider's vault with its credential, and again
+    /// every <c>Bastion:Keys:KeyVault:RefreshInterval</c>; the CA stays pinned by <c>CaFile</c>.
+    /// </summary>
+    public string? KeyVaultCertificate { get; set; }
 }

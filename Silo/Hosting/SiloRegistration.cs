@@ -59,6 +59,8 @@ public static class SiloRegistration
 
         builder.Services.TryAddSingleton(TimeProvider.System);
         builder.Services.AddHostedService<DatabaseLifetime>();
+        // Before Orleans, like the keys: a certificate from Key Vault is read and checked before the first connection.
+        builder.Services.AddBastionClusterTls(builder.Configuration, builder.Environment.IsDevelopment(), paths);
         builder.Services.AddOptions<LimitOptions>().BindConfiguration(LimitOptions.SectionName)
             .ValidateOnStart();
         builder.Services.AddSingleton<IValidateOptions<LimitOptions>, LimitOptionsValidator>();
@@ -114,7 +116,6 @@ public static class SiloRegistration
             // small or busy machines, or healthy silos get declared dead.
             silo.Services.Configure<ClusterMembershipOptions>(builder.Configuration.GetSection("Bastion:Cluster:Membership"));
             silo.Services.Configure<SiloMessagingOptions>(builder.Configuration.GetSection("Bastion:Cluster:Messaging"));
-            silo.UseBastionClusterTls(builder.Configuration, builder.Environment.IsDevelopment(), paths);
             silo.ConfigureEndpoints(
                 IPAddress.Parse(node.AdvertisedAddress),
                 FreePort.OrPick(node.SiloPort),

@@ -304,7 +304,7 @@ public sealed partial class KeyVaultKeyProvider : IKeyProvider, IHostedService, 
     private bool IsStale(Snapshot snapshot) => _time.GetUtcNow() - snapshot.RefreshedAt > _options.MaxStaleness;
 
     // Status codes and error codes only: an exception's message can carry response headers and bodies.
-    private static string Describe(Exception exception) => exception switch
+    internal static string Describe(Exception exception) => exception switch
     {
         RequestFailedException { Status: 0 } => "the vault could not be reached",
         RequestFailedException failed => $"the vault answered HTTP {failed.Status.ToString(CultureInfo.InvariantCulture)} {failed.ErrorCode}",

@@ -60,7 +60,7 @@ public sealed partial class KeyVaultOptions
         };
         foreach (var (setting, name) in names)
         {
-            if (name is null || !SecretName().IsMatch(name))
+            if (!IsSecretName(name))
             {
                 yield return $"{SectionName}:{setting} must be a Key Vault secret name (1-127 letters, digits and '-').";
             }
@@ -91,6 +91,9 @@ public sealed partial class KeyVaultOptions
             yield return $"{SectionName}:DisableChallengeResourceVerification is refused outside Development: it lets a server that is not Key Vault receive the silo's access token.";
         }
     }
+
+    /// <summary>Whether <paramref name="name"/> can name a Key Vault secret (1-127 letters, digits and '-').</summary>
+    internal static bool IsSecretName(string? name) => name is not null && SecretName().IsMatch(name);
 
     [GeneratedRegex("^[0-9a-zA-Z-]{1,127}$")]
     private static partial Regex SecretName();

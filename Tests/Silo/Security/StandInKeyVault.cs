@@ -89,13 +89,14 @@ public sealed class StandInKeyVault : IAsyncDisposable
     public string AddVersion(string name, string value, int bastionVersion, DateTimeOffset createdOn, bool enabled = true) =>
         AddVersion(name, value, new Dictionary<string, string> { ["bastion-version"] = bastionVersion.ToString(System.Globalization.CultureInfo.InvariantCulture) }, createdOn, enabled);
 
-    public string AddVersion(string name, string value, IReadOnlyDictionary<string, string> tags, DateTimeOffset createdOn, bool enabled = true)
+    /// <summary>Adds a version of <paramref name="name"/>; <paramref name="contentType"/> as Key Vault sets it on a certificate's secret.</summary>
+    public string AddVersion(string name, string value, IReadOnlyDictionary<string, string> tags, DateTimeOffset createdOn, bool enabled = true, string? contentType = null)
     {
         var version = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
         var versions = _secrets.GetOrAdd(name, _ => []);
         lock (versions)
         {
-            versions.Add(new Version(version, value, enabled, createdOn, createdOn, tags));
+            versions.Add(new Version(version, value, enabled, createdOn, createdOn, tags, contentType));
         }
 
         return version;
@@ -205,7 +206,7 @@ public sealed class StandInKeyVault : IAsyncDisposable
 
         var now = DateTimeOffset.UtcNow;
         var created = new Version(
-            Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16)), value, body["attributes"]?["enabled"]?.GetValue<bool>() ?? true, now, now, TagsOf(body) ?? new Dictionary<string, string>());
+            Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16)), value, body["attributes"]?["enabled"]?.GetValue<bool>() ?? true, now, now, TagsOf(body) ?? new Dictionary<string, string>(), body["contentType"]?.GetValue<string>());
         var versions = _secrets.GetOrAdd(name, _ => []);
         lock (versions)
         {
@@ -259,6 +260,11 @@ public sealed class StandInKeyVault : IAsyncDisposable
             },
             ["tags"] = new JsonObject([.. version.Tags.Select(tag => KeyValuePair.Create(tag.Key, (JsonNode?)tag.Value))]),
         };
+        if (version.ContentType is not null)
+        {
+            body["contentType"] = version.ContentType;
+        }
+
         if (withValue)
         {
             body["value"] = version.Value;
@@ -279,7 +285,7 @@ public sealed class StandInKeyVault : IAsyncDisposable
         _ca.Dispose();
     }
 
-    private sealed record Version(string Id, string Value, bool Enabled, DateTimeOffset CreatedOn, DateTimeOffset UpdatedOn, IReadOnlyDictionary<string, string> Tags);
+    private sealed record Version(string Id, string Value, bool Enabled, DateTimeOffset CreatedOn, DateTimeOffset UpdatedOn, IReadOnlyDictionary<string, string> Tags, string? ContentType);
 
     /// <summary>Azure AD cannot run here: a credential that hands out the one token the stand-in accepts.</summary>
     private sealed class FixedTokenCredential : TokenCredential
