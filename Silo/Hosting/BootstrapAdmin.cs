@@ -1,6 +1,7 @@
 using Bastion.Security;
 using Bastion.Users;
 using Microsoft.Extensions.Options;
+using Orleans.Storage;
 
 namespace Bastion.Hosting;
 
@@ -43,7 +44,7 @@ public sealed partial class BootstrapAdmin(
         }
 
         var key = new NewApiKey(keyId, hash, version, "bootstrap", now, now.Add(options.Value.KeyLifetime));
-        if (await grains.GetGrain<IBootstrapGrain>(IBootstrapGrain.Key).EnsureAdminAsync(options.Value.AdminId, pseudonyms.Pseudonymize(options.Value.AdminId), key))
+        if (await EnsureAdminAsync(key, cancellationToken))
         {
             File.Move(pending, KeyFile, overwrite: true);
             LogCreated(logger, KeyFile);
@@ -55,6 +56,24 @@ public sealed partial class BootstrapAdmin(
     }
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    // Silos starting together on a fresh database can each activate a grain of the bootstrap before their
+    // membership views agree; the state write of all but one then fails its ETag check, and Orleans drops
+    // that activation. Asking again reaches the surviving activation, which answers from the stored state.
+    private async Task<bool> EnsureAdminAsync(NewApiKey key, CancellationToken cancellationToken)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await grains.GetGrain<IBootstrapGrain>(IBootstrapGrain.Key).EnsureAdminAsync(options.Value.AdminId, pseudonyms.Pseudonymize(options.Value.AdminId), key);
+            }
+            catch (InconsistentStateException) when (attempt < 5)
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(250 * attempt), time, cancellationToken);
+            }
+        }
+    }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Bootstrap admin API key written to {KeyFile}")]
     private static partial void LogCreated(ILogger logger, string keyFile);
