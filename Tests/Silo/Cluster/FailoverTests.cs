@@ -124,6 +124,12 @@ public sealed class FailoverTests(SiloFixture fixture, ITestOutputHelper output)
                 output.WriteLine($"kill {kill + 1}: {streams.Count} in-flight stream(s) through survivors, {onVictim} generating on {victim.Name}; "
                     + $"{cut.Count} ended with the retryable error (the last {(cut.Count == 0 ? 0 : cut.Max(e => Stopwatch.GetElapsedTime(killTimestamp, e.At).TotalSeconds)):F1} s after the kill), "
                     + $"{ends.Count(e => e.Outcome.Status == HttpStatusCode.OK)} completed");
+                output.WriteLine("DEBUG " + string.Join("; ", ends.Select(e => $"{(int)e.Outcome.Status} chars={e.Chars}")));
+                foreach (var s in survivors)
+                {
+                    output.WriteLine("DEBUG " + s.Name + ": " + string.Join(" | ", s.OutputTail().Split('\n').Where(l => l.Contains("Settl", StringComparison.Ordinal) || l.Contains("fail", StringComparison.Ordinal) || l.Contains("Exception", StringComparison.Ordinal)).Take(8)));
+                }
+
                 Assert.All(ends, e => Assert.True(
                     e.Outcome.Status == HttpStatusCode.OK || (e.Outcome.Status == HttpStatusCode.ServiceUnavailable && e.Outcome.Problem == "urn:bastion:problem:unavailable"),
                     $"An in-flight stream ended with {(int)e.Outcome.Status} {e.Outcome.Problem}."));
@@ -192,7 +198,7 @@ public sealed class FailoverTests(SiloFixture fixture, ITestOutputHelper output)
     private sealed record Outcome(string Client, HttpStatusCode Status, string? Problem, bool RetryAfter);
 
     /// <summary>How a stream ended, and when (a <see cref="Stopwatch"/> timestamp).</summary>
-    private sealed record StreamEnd(Outcome Outcome, long At);
+    private sealed record StreamEnd(Outcome Outcome, long At, int Chars = 0);
 
     /// <summary>A streaming generation whose first chunk has arrived, read to its end in the background.</summary>
     private sealed record InFlightStream(Task FirstChunk, Task<StreamEnd> Ended);
@@ -254,7 +260,7 @@ public sealed class FailoverTests(SiloFixture fixture, ITestOutputHelper output)
                     previous = line;
                 }
 
-                return new StreamEnd(StreamOutcome("in-flight", body.ToString()), Stopwatch.GetTimestamp());
+                return new StreamEnd(StreamOutcome("in-flight", body.ToString()), Stopwatch.GetTimestamp(), body.Length);
             }
             catch (Exception exception) when (exception is HttpRequestException or IOException)
             {
