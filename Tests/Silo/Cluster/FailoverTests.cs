@@ -103,12 +103,14 @@ public sealed class FailoverTests(SiloFixture fixture, ITestOutputHelper output)
             clients.AddRange(Enumerable.Range(0, 3).Select(_ => CompletionClientAsync(alive, load.ApiKey, outcomes, stop.Token)));
 
             var recoveries = new List<TimeSpan>();
-            var cutStreams = 0;
+            var cutOnVictims = 0;
+            var cutOnSurvivors = 0;
             for (var kill = 0; kill < 3; kill++)
             {
                 var victim = alive.Values.OrderBy(s => s.Name, StringComparer.Ordinal).First();
                 var survivors = alive.Values.Where(s => s != victim).OrderBy(s => s.Name, StringComparer.Ordinal).ToList();
                 var (streams, onVictim) = await StartInFlightOnAsync(victim, survivors, inFlight.ApiKey, adminKey);
+                output.WriteLine($"kill {kill + 1}: stream {streams.Count} of the in-flight streams through survivors is generating on {victim.Name}");
                 alive.TryRemove(victim.Name, out _);
                 var killedAt = Stopwatch.StartNew();
                 var killTimestamp = Stopwatch.GetTimestamp();
@@ -116,24 +118,21 @@ public sealed class FailoverTests(SiloFixture fixture, ITestOutputHelper output)
                 recoveries.Add(await RecoveryAsync(alive.Values.ToList(), probes, killedAt));
                 output.WriteLine($"kill {kill + 1}: {victim.Name} killed, requests succeed again after {recoveries[^1].TotalSeconds:F1} s");
 
-                // Each stream generating on the victim ends with the retryable error event; each one generating on a
-                // survivor completes. None is cut off without an event, none ends with an internal error.
+                // The stream generating on the victim ends with the retryable error event, never cut off without one and
+                // never with an internal error. The others generate on survivors: they complete, unless Orleans' grain
+                // directory deactivated their generation because the dead silo held its directory entry (docs/failover-generations.md),
+                // which also ends them with the retryable error.
                 var ends = await Task.WhenAll(streams.Select(s => s.Ended)).WaitAsync(TimeSpan.FromSeconds(60));
-                var cut = ends.Where(e => e.Outcome.Status == HttpStatusCode.ServiceUnavailable).ToList();
-                cutStreams += cut.Count;
-                output.WriteLine($"kill {kill + 1}: {streams.Count} in-flight stream(s) through survivors, {onVictim} generating on {victim.Name}; "
-                    + $"{cut.Count} ended with the retryable error (the last {(cut.Count == 0 ? 0 : cut.Max(e => Stopwatch.GetElapsedTime(killTimestamp, e.At).TotalSeconds)):F1} s after the kill), "
-                    + $"{ends.Count(e => e.Outcome.Status == HttpStatusCode.OK)} completed");
-                output.WriteLine("DEBUG " + string.Join("; ", ends.Select(e => $"{(int)e.Outcome.Status} chars={e.Chars}")));
-                foreach (var s in survivors)
-                {
-                    output.WriteLine("DEBUG " + s.Name + ": " + string.Join(" | ", s.OutputTail().Split('\n').Where(l => l.Contains("Settl", StringComparison.Ordinal) || l.Contains("fail", StringComparison.Ordinal) || l.Contains("Exception", StringComparison.Ordinal)).Take(8)));
-                }
-
+                var victimEnd = await onVictim.Ended;
+                var others = ends.Where((_, i) => streams[i] != onVictim).ToList();
+                output.WriteLine($"kill {kill + 1}: the stream on {victim.Name} ended with {(int)victimEnd.Outcome.Status} {victimEnd.Outcome.Problem} "
+                    + $"{Stopwatch.GetElapsedTime(killTimestamp, victimEnd.At).TotalSeconds:F1} s after the kill; of {others.Count} on survivors "
+                    + $"{others.Count(e => e.Outcome.Status == HttpStatusCode.OK)} completed, {others.Count(e => e.Outcome.Status == HttpStatusCode.ServiceUnavailable)} ended with the retryable error");
+                Assert.True(IsRetryable(victimEnd.Outcome), $"The stream on the killed silo ended with {(int)victimEnd.Outcome.Status} {victimEnd.Outcome.Problem}.");
                 Assert.All(ends, e => Assert.True(
-                    e.Outcome.Status == HttpStatusCode.OK || (e.Outcome.Status == HttpStatusCode.ServiceUnavailable && e.Outcome.Problem == "urn:bastion:problem:unavailable"),
-                    $"An in-flight stream ended with {(int)e.Outcome.Status} {e.Outcome.Problem}."));
-                Assert.Equal(onVictim, cut.Count);
+                    e.Outcome.Status == HttpStatusCode.OK || IsRetryable(e.Outcome), $"An in-flight stream ended with {(int)e.Outcome.Status} {e.Outcome.Problem}."));
+                cutOnVictims++;
+                cutOnSurvivors += others.Count(e => e.Outcome.Status == HttpStatusCode.ServiceUnavailable);
 
                 var replacement = await SiloProcess.StartAsync($"r{kill}", environment);
                 silos.Add(replacement);
@@ -170,7 +169,7 @@ public sealed class FailoverTests(SiloFixture fixture, ITestOutputHelper output)
             var sorted = recoveries.Order().ToList();
             output.WriteLine($"recovery after kill (s): {string.Join(", ", recoveries.Select(r => r.TotalSeconds.ToString("F1", CultureInfo.InvariantCulture)))}; median {sorted[1].TotalSeconds:F1} s");
             output.WriteLine($"acknowledged requests lost: {lost}");
-            output.WriteLine($"in-flight streams on the killed silos that ended with the retryable error: {cutStreams}");
+            output.WriteLine($"in-flight streams on the killed silos that ended with the retryable error: {cutOnVictims} of 3; streams on survivors cut by the directory failover: {cutOnSurvivors}");
 
             Assert.Equal(0, lost);
             Assert.NotEmpty(acknowledgedUsers);
@@ -198,40 +197,49 @@ public sealed class FailoverTests(SiloFixture fixture, ITestOutputHelper output)
     private sealed record Outcome(string Client, HttpStatusCode Status, string? Problem, bool RetryAfter);
 
     /// <summary>How a stream ended, and when (a <see cref="Stopwatch"/> timestamp).</summary>
-    private sealed record StreamEnd(Outcome Outcome, long At, int Chars = 0);
+    private sealed record StreamEnd(Outcome Outcome, long At);
 
-    /// <summary>A streaming generation whose first chunk has arrived, read to its end in the background.</summary>
-    private sealed record InFlightStream(Task FirstChunk, Task<StreamEnd> Ended);
+    /// <summary>A streaming generation, read to its end in the background; <c>FirstChunk</c> says whether one arrived.</summary>
+    private sealed record InFlightStream(Task<bool> FirstChunk, Task<StreamEnd> Ended);
+
+    private static bool IsRetryable(Outcome outcome) => outcome.Status == HttpStatusCode.ServiceUnavailable && outcome.Problem == "urn:bastion:problem:unavailable";
 
     /// <summary>
-    /// Starts long streams through the survivors, one at a time, until the victim's metrics show one of them
-    /// generating there. Each has delivered its first chunk before the victim is asked, so one it counts is seconds
-    /// from its end: it is still generating when the victim is killed right after. Returns every stream started
-    /// (those on survivors are still running) and how many generate on the victim.
+    /// Starts long streams through the survivors, one at a time, until the victim's metrics show one generating there.
+    /// Each has delivered its first chunk, so it holds a batch slot, before the victim is asked: the first time the
+    /// victim counts one, it is the stream just started (every earlier one was counted elsewhere, and generations do
+    /// not move), and it has seconds of decoding left when the victim is killed right after. Returns every stream
+    /// started (those on survivors are still running) and the one on the victim.
     /// </summary>
-    private static async Task<(List<InFlightStream> Streams, int OnVictim)> StartInFlightOnAsync(
+    private static async Task<(List<InFlightStream> Streams, InFlightStream OnVictim)> StartInFlightOnAsync(
         SiloProcess victim, List<SiloProcess> survivors, string apiKey, string adminKey)
     {
         var streams = new List<InFlightStream>();
         var waited = Stopwatch.StartNew();
         for (var attempt = 0; ; attempt++)
         {
+            Assert.True(waited.Elapsed < TimeSpan.FromSeconds(30), $"No generation was placed on {victim.Name} in {attempt} streams.");
             var stream = StartStream(survivors[attempt % survivors.Count], apiKey);
             streams.Add(stream);
-            await stream.FirstChunk.WaitAsync(TimeSpan.FromSeconds(30));
-            var onVictim = (int)await ScrapeAsync(victim, adminKey, ActiveSequencesSeries);
-            if (onVictim > 0)
+            if (!await stream.FirstChunk.WaitAsync(TimeSpan.FromSeconds(30)))
             {
-                return (streams, onVictim);
+                // Refused or ended before generating (the cluster may still be settling after a join): its end is
+                // checked with the others; try another.
+                continue;
             }
 
-            Assert.True(waited.Elapsed < TimeSpan.FromSeconds(30), $"No generation was placed on {victim.Name} in {attempt + 1} streams.");
+            var onVictim = await ScrapeAsync(victim, adminKey, ActiveSequencesSeries);
+            if (onVictim > 0)
+            {
+                Assert.Equal(1d, onVictim);
+                return (streams, stream);
+            }
         }
     }
 
     private static InFlightStream StartStream(SiloProcess silo, string apiKey)
     {
-        var firstChunk = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var firstChunk = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
         return new InFlightStream(firstChunk.Task, ReadAsync());
 
         async Task<StreamEnd> ReadAsync()
@@ -254,13 +262,13 @@ public sealed class FailoverTests(SiloFixture fixture, ITestOutputHelper output)
                     body.Append(line).Append('\n');
                     if (line.StartsWith("data: {", StringComparison.Ordinal) && previous != "event: error")
                     {
-                        firstChunk.TrySetResult();
+                        firstChunk.TrySetResult(true);
                     }
 
                     previous = line;
                 }
 
-                return new StreamEnd(StreamOutcome("in-flight", body.ToString()), Stopwatch.GetTimestamp(), body.Length);
+                return new StreamEnd(StreamOutcome("in-flight", body.ToString()), Stopwatch.GetTimestamp());
             }
             catch (Exception exception) when (exception is HttpRequestException or IOException)
             {
@@ -269,7 +277,7 @@ public sealed class FailoverTests(SiloFixture fixture, ITestOutputHelper output)
             }
             finally
             {
-                firstChunk.TrySetException(new InvalidOperationException("The stream ended before its first chunk."));
+                firstChunk.TrySetResult(false);
             }
         }
     }
