@@ -10,8 +10,16 @@ namespace Bastion.Generation;
 /// </summary>
 [GrainType("bastion.generation")]
 [QueueDepthPlacement]
-public sealed partial class GenerationGrain(ModelCatalog models, WorkerDrain drain, ILogger<GenerationGrain> logger) : Grain, IGenerationGrain
+public sealed partial class GenerationGrain(ModelCatalog models, WorkerDrain drain, TimeProvider time, ILogger<GenerationGrain> logger) : Grain, IGenerationGrain
 {
+    /// <summary>
+    /// How long a finished generation keeps trying to settle its usage when the user's grain was on a silo that died:
+    /// the grain reactivates elsewhere once membership declares that silo dead (seconds), well within this.
+    /// </summary>
+    internal static readonly TimeSpan SettleRetryWindow = TimeSpan.FromSeconds(30);
+
+    private static readonly TimeSpan SettleRetryDelay = TimeSpan.FromMilliseconds(250);
+
     /// <summary>How many text pieces may wait unread before the sequence is set aside.</summary>
     internal const int BufferCapacity = ModelCatalog.BufferCapacity;
 
@@ -110,7 +118,7 @@ public sealed partial class GenerationGrain(ModelCatalog models, WorkerDrain dra
             var result = await models.Engine(prepared.Model).Enqueue(ownerPseudonym, prepared, _buffer, _cancellation.Token);
             try
             {
-                await GrainFactory.GetGrain<IUserGrain>(ownerPseudonym).SettleAsync(this.GetPrimaryKey(), result.Usage);
+                await SettleAsync(ownerPseudonym, result.Usage);
             }
             catch (Exception exception) when (exception is not OperationCanceledException)
             {
@@ -133,6 +141,34 @@ public sealed partial class GenerationGrain(ModelCatalog models, WorkerDrain dra
             throw;
         }
     }
+
+    /// <summary>
+    /// Settles the usage with the user's grain. A generation that finished on this live worker is not failed because
+    /// the silo holding the user's grain died meanwhile: the call is retried until the grain has reactivated on a
+    /// survivor. A retry after a reply lost in the kill could count the usage twice, which over-charges (the limits
+    /// stay safe) rather than failing an answer the reader already holds.
+    /// </summary>
+    private async Task SettleAsync(string ownerPseudonym, TokenUsage usage)
+    {
+        var started = time.GetTimestamp();
+        while (true)
+        {
+            try
+            {
+                await GrainFactory.GetGrain<IUserGrain>(ownerPseudonym).SettleAsync(this.GetPrimaryKey(), usage);
+                return;
+            }
+            catch (Exception exception) when (IsSiloFailure(exception) && time.GetElapsedTime(started) < SettleRetryWindow)
+            {
+                LogSettleRetried(logger, ownerPseudonym);
+                await Task.Delay(SettleRetryDelay, time);
+            }
+        }
+    }
+
+    /// <summary>The user's grain is unreachable because its silo died or stopped; it reactivates on another.</summary>
+    private static bool IsSiloFailure(Exception exception) =>
+        exception is OrleansMessageRejectionException or TimeoutException or Orleans.Runtime.Messaging.ConnectionFailedException;
 
     public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
@@ -168,6 +204,9 @@ public sealed partial class GenerationGrain(ModelCatalog models, WorkerDrain dra
             models.Engine(prepared.Prepared.Model).Release();
         }
     }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Settling usage for user {Pseudonym} failed: its grain's silo is unreachable; retrying")]
+    private static partial void LogSettleRetried(ILogger logger, string pseudonym);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Settling usage for user {Pseudonym} failed")]
     private static partial void LogSettleFailed(ILogger logger, Exception exception, string pseudonym);
