@@ -8,11 +8,14 @@ namespace Bastion.Benchmarks;
 /// operations, encrypted and plaintext interleaved one by one (alternating which goes first) in one silo, so that
 /// drift in the disk's fsync latency and the table's growth fall on both sides alike. BenchmarkDotNet runs one
 /// benchmark's iterations after the other's, which for operations dominated by a PostgreSQL commit measures the
-/// drift as much as the difference. Then cold user-grain activations with a warm and a cold data-key cache.
+/// drift as much as the difference. Then the throughput of each with 16 operations in flight, in alternating rounds,
+/// and cold user-grain activations with a warm and a cold data-key cache.
 /// </summary>
 [System.Runtime.Versioning.SupportedOSPlatform("linux")]
 internal static class StorageComparison
 {
+    private const int Concurrency = 16;
+
     public static async Task<int> RunAsync(string[] args)
     {
         var index = Array.IndexOf(args, "--operations");
@@ -26,6 +29,12 @@ internal static class StorageComparison
             Console.WriteLine("|---|---:|---:|---:|");
             await CompareAsync("write", benchmarks.Write_Plaintext, benchmarks.Write_Encrypted, operations);
             await CompareAsync("read", benchmarks.Read_Plaintext, benchmarks.Read_Encrypted, operations);
+
+            Console.WriteLine();
+            Console.WriteLine($"| operation, {Concurrency} at a time | plaintext ops/s | encrypted ops/s | encrypted throughput / plaintext |");
+            Console.WriteLine("|---|---:|---:|---:|");
+            await ThroughputAsync("write", benchmarks.Write_Plaintext, benchmarks.Write_Encrypted, operations * 2);
+            await ThroughputAsync("read", benchmarks.Read_Plaintext, benchmarks.Read_Encrypted, operations * 4);
         }
         finally
         {
@@ -62,6 +71,48 @@ internal static class StorageComparison
         Console.WriteLine(string.Create(
             CultureInfo.InvariantCulture,
             $"| {name} | {plain.Average():F1} / {Median(plain):F1} | {sealedTimes.Average():F1} / {Median(sealedTimes):F1} | {plain.Average() / sealedTimes.Average():P1} (p50 {Median(plain) / Median(sealedTimes):P1}) |"));
+    }
+
+    /// <summary>
+    /// Throughput with <see cref="Concurrency"/> operations in flight: rounds of <c>operations / 10</c> operations, plaintext
+    /// and encrypted alternately (alternating which goes first), so that drift falls on both alike.
+    /// </summary>
+    private static async Task ThroughputAsync(string name, Func<Task> plaintext, Func<Task> encrypted, int operations)
+    {
+        var perRound = Math.Max(Concurrency, operations / 10);
+        var plain = TimeSpan.Zero;
+        var sealedTime = TimeSpan.Zero;
+        for (var round = 0; round < 10; round++)
+        {
+            if (round % 2 == 0)
+            {
+                plain += await RoundAsync(plaintext, perRound);
+                sealedTime += await RoundAsync(encrypted, perRound);
+            }
+            else
+            {
+                sealedTime += await RoundAsync(encrypted, perRound);
+                plain += await RoundAsync(plaintext, perRound);
+            }
+        }
+
+        var plainRate = perRound * 10 / plain.TotalSeconds;
+        var sealedRate = perRound * 10 / sealedTime.TotalSeconds;
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| {name} | {plainRate:F0} | {sealedRate:F0} | {sealedRate / plainRate:P1} |"));
+    }
+
+    private static async Task<TimeSpan> RoundAsync(Func<Task> operation, int operations)
+    {
+        var remaining = operations;
+        var started = Stopwatch.GetTimestamp();
+        await Task.WhenAll(Enumerable.Range(0, Concurrency).Select(async _ =>
+        {
+            while (Interlocked.Decrement(ref remaining) >= 0)
+            {
+                await operation();
+            }
+        }));
+        return Stopwatch.GetElapsedTime(started);
     }
 
     private static async Task<double> TimeAsync(Func<Task> operation)

@@ -17,9 +17,15 @@ public static class DataKeyScope
 
     private const string UserPrefix = "user:";
 
+    private static readonly byte[] UserGrainTypeUtf8 = global::System.Text.Encoding.UTF8.GetBytes(UserGrainType);
+
     /// <summary>The scope for <paramref name="grainType"/> / <paramref name="grainKey"/>.</summary>
     public static string For(string grainType, string grainKey) =>
         string.Equals(grainType, UserGrainType, StringComparison.Ordinal) ? UserPrefix + grainKey : System;
+
+    /// <summary>The scope of the grain <paramref name="grainId"/>, read from its UTF-8 bytes (no string unless it is a user's).</summary>
+    public static string For(GrainId grainId) =>
+        grainId.Type.AsSpan().SequenceEqual(UserGrainTypeUtf8) ? UserPrefix + grainId.Key.ToString() : System;
 
     /// <summary>The scope of the user with pseudonym <paramref name="pseudonym"/>.</summary>
     public static string ForUser(string pseudonym) => UserPrefix + pseudonym;

@@ -62,8 +62,8 @@ public sealed class EncryptedGrainStorage(IGrainStorage inner, DataKeyStore data
         grainState.State = activators.GetActivator<T>().Create();
     }
 
-    private static string ScopeOf(GrainId grainId) => DataKeyScope.For(grainId.Type.ToString()!, grainId.Key.ToString()!);
+    private static string ScopeOf(GrainId grainId) => DataKeyScope.For(grainId);
 
     private static byte[] AssociatedData(string stateName, GrainId grainId) =>
-        EnvelopeCipher.AssociatedData(grainId.Type.ToString()!, grainId.Key.ToString()!, stateName);
+        EnvelopeCipher.AssociatedData(grainId.Type.AsSpan(), grainId.Key.AsSpan(), stateName);
 }

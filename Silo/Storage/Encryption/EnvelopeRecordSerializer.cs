@@ -16,6 +16,12 @@ public sealed class EnvelopeRecordSerializer : IGrainStorageSerializer
 
     public T Deserialize<T>(BinaryData input) =>
         typeof(T) == typeof(EnvelopeRecord)
-            ? (T)(object)new EnvelopeRecord { Envelope = input.ToArray() }
+            ? (T)(object)new EnvelopeRecord { Envelope = ArrayOf(input) }
             : throw new InvalidOperationException($"Only sealed envelopes are read; {typeof(T).Name} was asked of the inner grain storage.");
+
+    // The ADO.NET storage wraps the array it read from the row; take that array rather than copy it.
+    private static byte[] ArrayOf(BinaryData input) =>
+        System.Runtime.InteropServices.MemoryMarshal.TryGetArray(input.ToMemory(), out var segment) && segment is { Offset: 0, Array: { } array } && segment.Count == array.Length
+            ? array
+            : input.ToArray();
 }

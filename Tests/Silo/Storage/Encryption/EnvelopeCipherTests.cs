@@ -36,6 +36,25 @@ public sealed class EnvelopeCipherTests
     }
 
     [Fact]
+    public void AssociatedData_OfAGrainId_IsTheLengthPrefixedUtf8OfTypeKeyAndState()
+    {
+        // Pinned: every stored envelope's tag covers these bytes, so they may never change.
+        var expected = Convert.FromHexString("0000000C" + Convert.ToHexString("bastion.user"u8) + "00000005" + Convert.ToHexString("u_ä1"u8) + "00000004" + Convert.ToHexString("user"u8));
+        var grainId = GrainId.Create("bastion.user", "u_ä1");
+
+        Assert.Equal(expected, EnvelopeCipher.AssociatedData(grainId.Type.AsSpan(), grainId.Key.AsSpan(), "user"));
+        Assert.Equal(expected, EnvelopeCipher.AssociatedData("bastion.user", "u_ä1", "user"));
+    }
+
+    [Fact]
+    public void Scope_OfAGrainId_IsTheUsersForTheUserGrainAndTheSystemsOtherwise()
+    {
+        Assert.Equal(DataKeyScope.ForUser("u_abc"), DataKeyScope.For(GrainId.Create(DataKeyScope.UserGrainType, "u_abc")));
+        Assert.Equal(DataKeyScope.System, DataKeyScope.For(GrainId.Create("bastion.user-directory", "0")));
+        Assert.Equal(DataKeyScope.System, DataKeyScope.For(GrainId.Create("bastion.userx", "u_abc")));
+    }
+
+    [Fact]
     public void AssociatedData_DifferentSplitsOfTheSameText_Differ()
     {
         Assert.NotEqual(EnvelopeCipher.AssociatedData("ab", "c", "d"), EnvelopeCipher.AssociatedData("a", "bc", "d"));
