@@ -1,3 +1,5 @@
+using System.Buffers;
+using System.Security.Cryptography;
 using Orleans.Serialization;
 using Orleans.Serialization.Serializers;
 using Orleans.Storage;
@@ -33,7 +35,7 @@ public sealed class EncryptedGrainStorage(IGrainStorage inner, DataKeyStore data
         {
             var header = EnvelopeCipher.ReadHeader(envelope);
             var key = await dataKeys.FindAsync(ScopeOf(grainId), header.DataKeyId, CancellationToken.None);
-            grainState.State = serializer.Deserialize<T>(EnvelopeCipher.Open(envelope, AssociatedData(stateName, grainId), key));
+            grainState.State = Open<T>(envelope, AssociatedData(stateName, grainId), key);
         }
         catch (Exception exception) when (exception is EnvelopeFormatException or DataKeyUnavailableException)
         {
@@ -60,6 +62,23 @@ public sealed class EncryptedGrainStorage(IGrainStorage inner, DataKeyStore data
         grainState.ETag = record.ETag;
         grainState.RecordExists = record.RecordExists;
         grainState.State = activators.GetActivator<T>().Create();
+    }
+
+    // The plaintext lives in a pooled buffer only while it is deserialized, and is zeroed before the buffer goes back.
+    private T Open<T>(byte[] envelope, byte[] associatedData, DataKey key)
+    {
+        var buffer = ArrayPool<byte>.Shared.Rent(EnvelopeCipher.PlaintextLength(envelope));
+        var length = 0;
+        try
+        {
+            length = EnvelopeCipher.Open(envelope, associatedData, key, buffer);
+            return serializer.Deserialize<T>(buffer.AsSpan(0, length)) ?? throw new EnvelopeFormatException("The stored envelope holds a null state.");
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(buffer.AsSpan(0, length));
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
     }
 
     private static string ScopeOf(GrainId grainId) => DataKeyScope.For(grainId);

@@ -108,6 +108,19 @@ public static class EnvelopeCipher
     /// <exception cref="EnvelopeFormatException">Not an envelope, an unknown version, truncated, a wrong key, tampered bytes or other associated data.</exception>
     public static byte[] Open(ReadOnlySpan<byte> envelope, ReadOnlySpan<byte> associatedData, DataKey dataKey)
     {
+        var plaintext = new byte[PlaintextLength(envelope)];
+        Open(envelope, associatedData, dataKey, plaintext);
+        return plaintext;
+    }
+
+    /// <summary>
+    /// Decrypts <paramref name="envelope"/> into the first <see cref="PlaintextLength"/> bytes of <paramref name="plaintext"/>
+    /// (zeroed again when authentication fails); never leaves anything there it could not authenticate.
+    /// </summary>
+    /// <returns>The plaintext's length.</returns>
+    /// <exception cref="EnvelopeFormatException">Not an envelope, an unknown version, truncated, a wrong key, tampered bytes or other associated data.</exception>
+    public static int Open(ReadOnlySpan<byte> envelope, ReadOnlySpan<byte> associatedData, DataKey dataKey, Span<byte> plaintext)
+    {
         var read = ReadHeader(envelope);
         if (read.DataKeyId != dataKey.Id)
         {
@@ -116,19 +129,27 @@ public static class EnvelopeCipher
 
         var header = envelope[..HeaderSize];
         var ciphertext = envelope[HeaderSize..^TagSize];
-        var plaintext = new byte[ciphertext.Length];
+        var output = plaintext[..ciphertext.Length];
         try
         {
-            dataKey.Decrypt(header.Slice(NonceOffset, NonceSize), ciphertext, envelope[^TagSize..], plaintext, Concat(header, associatedData));
+            dataKey.Decrypt(header.Slice(NonceOffset, NonceSize), ciphertext, envelope[^TagSize..], output, Concat(header, associatedData));
         }
         catch (AuthenticationTagMismatchException exception)
         {
-            CryptographicOperations.ZeroMemory(plaintext);
+            CryptographicOperations.ZeroMemory(output);
             throw new EnvelopeFormatException(
                 "The stored envelope failed authentication: a wrong data key, modified bytes, or a payload that belongs to another grain or state.", exception);
         }
 
-        return plaintext;
+        return output.Length;
+    }
+
+    /// <summary>The plaintext length of <paramref name="envelope"/>.</summary>
+    /// <exception cref="EnvelopeFormatException">Not an envelope, an unknown version, or truncated.</exception>
+    public static int PlaintextLength(ReadOnlySpan<byte> envelope)
+    {
+        ReadHeader(envelope);
+        return envelope.Length - HeaderSize - TagSize;
     }
 
     /// <summary>
