@@ -149,29 +149,9 @@ public sealed partial class KeyVaultClusterCertificate : IClusterCertificateSour
         }
     }
 
-    private async Task RefreshPeriodicallyAsync(CancellationToken cancellationToken)
-    {
-        using var timer = new PeriodicTimer(_vault.RefreshInterval, _time);
-        try
-        {
-            while (await timer.WaitForNextTickAsync(cancellationToken))
-            {
-                try
-                {
-                    await RefreshAsync(cancellationToken);
-                }
-                catch (Exception exception) when (!cancellationToken.IsCancellationRequested)
-                {
-                    // The certificate in use stays; the loop goes on so that a renewal is still taken up once the vault is back.
-                    LogRefreshFailed(_secretName, KeyVaultKeyProvider.Describe(exception));
-                }
-            }
-        }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-        {
-            // Stopping.
-        }
-    }
+    // The certificate in use stays when a refresh fails.
+    private Task RefreshPeriodicallyAsync(CancellationToken cancellationToken) =>
+        PeriodicRefresh.RunAsync(_vault.RefreshInterval, _time, RefreshAsync, exception => LogRefreshFailed(_secretName, KeyVaultKeyProvider.Describe(exception)), cancellationToken);
 
     public void Dispose()
     {

@@ -148,30 +148,9 @@ public sealed partial class KeyVaultKeyProvider : IKeyProvider, IHostedService, 
         }
     }
 
-    private async Task RefreshPeriodicallyAsync(CancellationToken cancellationToken)
-    {
-        using var timer = new PeriodicTimer(_options.RefreshInterval, _time);
-        try
-        {
-            while (await timer.WaitForNextTickAsync(cancellationToken))
-            {
-                try
-                {
-                    await RefreshAsync(cancellationToken);
-                }
-                catch (Exception exception) when (!cancellationToken.IsCancellationRequested)
-                {
-                    // Whatever went wrong, the loop goes on: a refresh that dies silently would take the
-                    // silo down at MaxStaleness even after the vault is back.
-                    LogRefreshFailed(Describe(exception), _snapshot?.RefreshedAt, _options.MaxStaleness);
-                }
-            }
-        }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-        {
-            // Stopping.
-        }
-    }
+    // The cached keys keep serving when a refresh fails, until MaxStaleness.
+    private Task RefreshPeriodicallyAsync(CancellationToken cancellationToken) =>
+        PeriodicRefresh.RunAsync(_options.RefreshInterval, _time, RefreshAsync, exception => LogRefreshFailed(Describe(exception), _snapshot?.RefreshedAt, _options.MaxStaleness), cancellationToken);
 
     private async Task<List<T>> ReadAsync<T>(
         string secretName, IReadOnlyList<T>? cached, Func<string, string, int, KeyVaultSecret, T> parse, CancellationToken cancellationToken)
