@@ -30,16 +30,9 @@ public sealed class KekVaultCommandsTests(SiloFixture fixture)
             RefreshInterval = TimeSpan.FromMinutes(5),
             MaxStaleness = TimeSpan.FromMinutes(60),
         };
-        var created = DateTimeOffset.UtcNow.AddDays(-1);
-        vault.AddVersion(options.PseudonymKeySecret, Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)), 1, created);
-        vault.AddVersion(options.ApiKeyHashingKeySecret, Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)), 1, created);
-        vault.AddVersion(options.KeyEncryptionKeySecret, Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)), 1, created);
+        vault.AddBastionKeys();
         // A disabled version still holds its number: the next one must be 3.
-        vault.AddVersion(options.KeyEncryptionKeySecret, Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)), 2, created, enabled: false);
-        using (var signing = ECDsa.Create(ECCurve.NamedCurves.nistP256))
-        {
-            vault.AddVersion(options.SigningKeySecret, signing.ExportPkcs8PrivateKeyPem(), 1, created);
-        }
+        vault.AddVersion(options.KeyEncryptionKeySecret, Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)), 2, DateTimeOffset.UtcNow.AddDays(-1), enabled: false);
 
         var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
         var provider = new KeyVaultKeyProvider(vault.CreateClient(), options, time, NullLogger<KeyVaultKeyProvider>.Instance);

@@ -30,7 +30,7 @@ public sealed class KeyVaultClusterTlsTests(SiloFixture fixture) : IDisposable
     public async Task Cluster_FormsWithVaultCertificates_AndNewConnectionsPresentARenewalWithoutARestart_ButNotOneThatDoesNotFit()
     {
         await using var vault = await StandInKeyVault.StartAsync();
-        VaultClusterCertificates.AddKeys(vault);
+        vault.AddBastionKeys();
         using var certificates = new VaultClusterCertificates(Path.Combine(_directory, "cluster"));
         using var foreign = new VaultClusterCertificates(Path.Combine(_directory, "foreign"), "Foreign CA");
         using var peer = certificates.Issue(ClusterCertificateKind.Silo);
@@ -74,7 +74,7 @@ public sealed class KeyVaultClusterTlsTests(SiloFixture fixture) : IDisposable
     public async Task Silo_VaultCertificateThatDoesNotFit_DoesNotStartAndNamesTheSetting(string problem)
     {
         await using var vault = await StandInKeyVault.StartAsync();
-        VaultClusterCertificates.AddKeys(vault);
+        vault.AddBastionKeys();
         using var certificates = new VaultClusterCertificates(Path.Combine(_directory, "cluster"));
         using var foreign = new VaultClusterCertificates(Path.Combine(_directory, "foreign"), "Foreign CA");
         using var stored = problem switch

@@ -1,5 +1,4 @@
 using System.Net;
-using System.Security.Cryptography;
 using System.Text.Json;
 using Bastion.Hosting;
 using Bastion.Security;
@@ -26,14 +25,7 @@ public sealed class KeyVaultSiloTests(SiloFixture fixture)
             RefreshInterval = TimeSpan.FromMinutes(5),
             MaxStaleness = TimeSpan.FromMinutes(30),
         };
-        var created = DateTimeOffset.UtcNow.AddDays(-1);
-        vault.AddVersion(options.PseudonymKeySecret, Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)), 1, created);
-        vault.AddVersion(options.ApiKeyHashingKeySecret, Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)), 1, created);
-        vault.AddVersion(options.KeyEncryptionKeySecret, Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)), 1, created);
-        using (var signing = ECDsa.Create(ECCurve.NamedCurves.nistP256))
-        {
-            vault.AddVersion(options.SigningKeySecret, signing.ExportPkcs8PrivateKeyPem(), 1, created);
-        }
+        vault.AddBastionKeys();
 
         // Only the key provider runs on the fake clock; the rest of the silo keeps real time.
         var time = new FakeTimeProvider(DateTimeOffset.UtcNow);

@@ -285,6 +285,18 @@ public sealed class StandInKeyVault : IAsyncDisposable
         _ca.Dispose();
     }
 
+    /// <summary>The four key secrets a silo on the Key Vault provider needs (default names), each with one version created a day ago.</summary>
+    public void AddBastionKeys()
+    {
+        var options = new Bastion.Security.KeyVaultOptions();
+        var created = DateTimeOffset.UtcNow.AddDays(-1);
+        AddVersion(options.PseudonymKeySecret, Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)), 1, created);
+        AddVersion(options.ApiKeyHashingKeySecret, Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)), 1, created);
+        AddVersion(options.KeyEncryptionKeySecret, Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)), 1, created);
+        using var signing = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        AddVersion(options.SigningKeySecret, signing.ExportPkcs8PrivateKeyPem(), 1, created);
+    }
+
     private sealed record Version(string Id, string Value, bool Enabled, DateTimeOffset CreatedOn, DateTimeOffset UpdatedOn, IReadOnlyDictionary<string, string> Tags, string? ContentType);
 
     /// <summary>Azure AD cannot run here: a credential that hands out the one token the stand-in accepts.</summary>

@@ -1,4 +1,3 @@
-using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using Bastion.Client.Tls;
@@ -58,18 +57,6 @@ public sealed class VaultClusterCertificates : IDisposable
         }
 
         vault.AddVersion(name, value, new Dictionary<string, string>(), createdOn, enabled, pkcs12 ? Pkcs12ContentType : PemContentType);
-    }
-
-    /// <summary>The four key secrets a silo on the Key Vault provider needs, each with one version.</summary>
-    public static void AddKeys(StandInKeyVault vault)
-    {
-        var options = new KeyVaultOptions();
-        var created = DateTimeOffset.UtcNow.AddDays(-1);
-        vault.AddVersion(options.PseudonymKeySecret, Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)), 1, created);
-        vault.AddVersion(options.ApiKeyHashingKeySecret, Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)), 1, created);
-        vault.AddVersion(options.KeyEncryptionKeySecret, Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)), 1, created);
-        using var signing = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        vault.AddVersion(options.SigningKeySecret, signing.ExportPkcs8PrivateKeyPem(), 1, created);
     }
 
     public void Dispose() => _authority.Dispose();
