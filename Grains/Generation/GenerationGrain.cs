@@ -145,8 +145,8 @@ public sealed partial class GenerationGrain(ModelCatalog models, WorkerDrain dra
     /// <summary>
     /// Settles the usage with the user's grain. A generation that finished on this live worker is not failed because
     /// the silo holding the user's grain died meanwhile: the call is retried until the grain has reactivated on a
-    /// survivor. A retry after a reply lost in the kill could count the usage twice, which over-charges (the limits
-    /// stay safe) rather than failing an answer the reader already holds.
+    /// survivor. A retry after a reply lost in the kill counts once: the user's grain remembers the generations it
+    /// settled last (<see cref="Limits.Admission.SettledMemory"/>).
     /// </summary>
     private async Task SettleAsync(string ownerPseudonym, TokenUsage usage)
     {

@@ -8,6 +8,13 @@ namespace Bastion.Limits;
 public static class Admission
 {
     /// <summary>
+    /// How many settled generations are remembered. A settlement is repeated only when the silo of the user's grain
+    /// died after storing it and before replying; until the grain is active again no other settlement can be stored,
+    /// so only the user's other settlements in flight at that moment can come between the two.
+    /// </summary>
+    public const int SettledMemory = 32;
+
+    /// <summary>
     /// Admits generation <paramref name="generationId"/> reserving <paramref name="tokens"/>, or reports the
     /// first exhausted limit. On admission the status of the request limit is returned.
     /// </summary>
@@ -59,18 +66,30 @@ public static class Admission
     /// Closes a generation: frees its concurrency slot and refunds the tokens it reserved but did not
     /// use. A generation whose lease already expired refunds nothing (its slot was freed back then).
     /// </summary>
-    public static void Settle(AdmissionState state, UserLimits limits, Guid generationId, long usedTokens, DateTimeOffset now)
+    /// <returns>False when <paramref name="generationId"/> was settled before (a caller retrying after a lost reply): nothing changes, and its usage must not be counted again.</returns>
+    public static bool Settle(AdmissionState state, UserLimits limits, Guid generationId, long usedTokens, DateTimeOffset now)
     {
+        if (state.Settled.Contains(generationId))
+        {
+            return false;
+        }
+
+        state.Settled.Add(generationId);
+        if (state.Settled.Count > SettledMemory)
+        {
+            state.Settled.RemoveAt(0);
+        }
+
         if (!state.Reservations.Remove(generationId, out var reservation))
         {
-            return;
+            return true;
         }
 
         ConcurrencyLeases.Release(state.Concurrency, generationId);
         var unused = reservation.Tokens - usedTokens;
         if (unused <= 0)
         {
-            return;
+            return true;
         }
 
         if (limits.Tokens is { } tokenPolicy && tokenPolicy == state.TokensPolicy)
@@ -80,6 +99,7 @@ public static class Admission
 
         UsageQuota.Refund(QuotaPeriod.Day, state.DailyTokens, unused, reservation.GrantedAt, now);
         UsageQuota.Refund(QuotaPeriod.Month, state.MonthlyTokens, unused, reservation.GrantedAt, now);
+        return true;
     }
 
     /// <summary>The generations still open (admitted, unsettled, lease unexpired).</summary>

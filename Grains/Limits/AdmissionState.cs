@@ -17,6 +17,9 @@ public sealed class AdmissionState
 
     /// <summary>Admitted generations not yet settled: what each reserved, and when.</summary>
     [Id(7)] public Dictionary<Guid, Reservation> Reservations { get; set; } = [];
+
+    /// <summary>The last generations settled (at most <see cref="Admission.SettledMemory"/>), newest last, so that a settlement repeated after its reply was lost counts once.</summary>
+    [Id(8)] public List<Guid> Settled { get; set; } = [];
 }
 
 /// <summary>Tokens reserved for one generation at admission.</summary>

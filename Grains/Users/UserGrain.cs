@@ -204,9 +204,13 @@ public sealed partial class UserGrain(
             return;
         }
 
+        if (!Admission.Settle(state.State.Admission, Limits, generationId, usage.TotalTokens, time.GetUtcNow()))
+        {
+            return; // settled and counted before; this is a retry after the reply was lost
+        }
+
         state.State.PromptTokens += usage.PromptTokens;
         state.State.CompletionTokens += usage.CompletionTokens;
-        Admission.Settle(state.State.Admission, Limits, generationId, usage.TotalTokens, time.GetUtcNow());
         await state.WriteStateAsync();
     }
 

@@ -59,10 +59,27 @@ public sealed class AdmissionTests
         var id = Guid.NewGuid();
         Admission.TryAdmit(state, limits, id, 50, Start, Lease);
 
-        Admission.Settle(state, limits, id, 10, Start);
-        Admission.Settle(state, limits, id, 10, Start);
+        Assert.True(Admission.Settle(state, limits, id, 10, Start));
+        Assert.False(Admission.Settle(state, limits, id, 10, Start));
 
         Assert.Equal(10, state.DailyTokens.Used);
+    }
+
+    [Fact]
+    public void Settle_RemembersTheLastSettlements_SoARepeatAfterOthersIsStillRecognised()
+    {
+        var state = new AdmissionState();
+        var limits = new UserLimits(null, null, null, 10_000, null);
+        var ids = Enumerable.Range(0, Admission.SettledMemory + 1).Select(_ => Guid.NewGuid()).ToList();
+        foreach (var id in ids)
+        {
+            Admission.TryAdmit(state, limits, id, 50, Start, Lease);
+            Assert.True(Admission.Settle(state, limits, id, 10, Start));
+        }
+
+        Assert.False(Admission.Settle(state, limits, ids[^Admission.SettledMemory], 10, Start));
+        Assert.Equal(Admission.SettledMemory, state.Settled.Count);
+        Assert.Equal((Admission.SettledMemory + 1) * 10, state.DailyTokens.Used);
     }
 
     [Fact]
