@@ -1,4 +1,5 @@
 using Bastion.Access;
+using Bastion.Cluster;
 using Bastion.Storage;
 using Microsoft.AspNetCore.Http.HttpResults;
 
@@ -26,7 +27,7 @@ public static class KeysApi
     }
 
     private static async Task<Results<JsonHttpResult<RewrapStatus>, ProblemHttpResult>> StartRewrapAsync(
-        HttpContext context, RewrapJob job, DataKeyStore dataKeys, Bastion.Security.IKeyProvider keys, CancellationToken cancellationToken)
+        HttpContext context, RewrapJob job, KeyRotation rotation, CancellationToken cancellationToken)
     {
         if (!job.TryStart())
         {
@@ -35,13 +36,13 @@ public static class KeysApi
         }
 
         context.Response.Headers.Location = RewrapPath;
-        var status = await StatusAsync(job, dataKeys, keys, cancellationToken);
+        var status = await StatusAsync(job, rotation, cancellationToken);
         return TypedResults.Json(status, ApiJsonContext.Default.RewrapStatus, statusCode: StatusCodes.Status202Accepted);
     }
 
     private static async Task<JsonHttpResult<RewrapStatus>> RewrapStatusAsync(
-        RewrapJob job, DataKeyStore dataKeys, Bastion.Security.IKeyProvider keys, CancellationToken cancellationToken) =>
-        TypedResults.Json(await StatusAsync(job, dataKeys, keys, cancellationToken), ApiJsonContext.Default.RewrapStatus);
+        RewrapJob job, KeyRotation rotation, CancellationToken cancellationToken) =>
+        TypedResults.Json(await StatusAsync(job, rotation, cancellationToken), ApiJsonContext.Default.RewrapStatus);
 
     private static async Task<Results<NoContent, ProblemHttpResult>> RetireAsync(string version, KeyRotation rotation, CancellationToken cancellationToken)
     {
@@ -53,21 +54,18 @@ public static class KeysApi
         var outcome = await rotation.RetireAsync(number, cancellationToken);
         return outcome.Result switch
         {
-            RetireResult.Retired => TypedResults.NoContent(),
-            RetireResult.Current => Problems.Conflict($"KEK version {number} is the current version; rotate to a new one and re-wrap before retiring it."),
-            RetireResult.InUse => Problems.Conflict($"KEK version {number} still wraps {outcome.DataKeys} data key(s); run the re-wrap (POST {RewrapPath}) first."),
-            RetireResult.Unused => Problems.Conflict($"KEK version {number} wraps no data key; Key Vault holds the keys, so retire it by disabling that version of the secret there."),
+            KekRetireResult.Retired => TypedResults.NoContent(),
+            KekRetireResult.Current => Problems.Conflict($"KEK version {number} is the current version; rotate to a new one and re-wrap before retiring it."),
+            KekRetireResult.InUse => Problems.Conflict($"KEK version {number} still wraps {outcome.DataKeys} data key(s); run the re-wrap (POST {RewrapPath}) first."),
+            KekRetireResult.Unused => Problems.Conflict($"KEK version {number} wraps no data key; Key Vault holds the keys, so retire it by disabling that version of the secret there."),
             _ => Problems.NotFound($"KEK version {number} does not exist or is already retired."),
         };
     }
 
-    // Remaining comes from the database, so it is the cluster's truth whichever silo answers.
-    private static async Task<RewrapStatus> StatusAsync(RewrapJob job, DataKeyStore dataKeys, Bastion.Security.IKeyProvider keys, CancellationToken cancellationToken)
+    private static async Task<RewrapStatus> StatusAsync(RewrapJob job, KeyRotation rotation, CancellationToken cancellationToken)
     {
-        var progress = job.Progress;
-        var current = keys.CurrentKek.Version;
-        var remaining = (await dataKeys.CountByKekVersionAsync(cancellationToken)).Where(count => count.Key < current).Sum(count => count.Value);
+        var status = await rotation.RewrapStatusAsync(job.Progress, cancellationToken);
         return new RewrapStatus(
-            progress.State.ToString().ToLowerInvariant(), current, progress.Total, progress.Done, remaining, progress.StartedAt, progress.FinishedAt, progress.Error);
+            status.State.ToString().ToLowerInvariant(), status.CurrentKekVersion, status.Total, status.Done, status.Remaining, status.StartedAt, status.FinishedAt, status.Error);
     }
 }

@@ -20,8 +20,6 @@ public sealed partial class ServiceGatewayGrain(
     Pseudonymizer pseudonyms,
     KeyRotation rotation,
     RewrapJob rewrap,
-    DataKeyStore dataKeys,
-    IKeyProvider keys,
     TimeProvider time,
     ILogger<ServiceGatewayGrain> logger) : Grain, IServiceGateway
 {
@@ -149,8 +147,7 @@ public sealed partial class ServiceGatewayGrain(
     public async Task<IReadOnlyList<KekVersionInfo>> ListKeksAsync()
     {
         await AuthorizeAsync(Permission.ManageKeys);
-        var usage = await rotation.ListAsync(CancellationToken.None);
-        return [.. usage.Select(k => new KekVersionInfo(k.Version, k.Current, k.Available, k.DataKeys))];
+        return await rotation.ListAsync(CancellationToken.None);
     }
 
     // Audited like POST /admin/keys/rewrap (202 started, 409 already running). Repeating it is harmless: a run already
@@ -160,13 +157,13 @@ public sealed partial class ServiceGatewayGrain(
         var caller = await AuthorizeAsync(Permission.ManageKeys);
         var started = rewrap.TryStart();
         await AuditAsync(caller, "keys.rewrap", null, started ? 202 : 409);
-        return new KekRewrapStart(started, await RewrapStatusAsync());
+        return new KekRewrapStart(started, await rotation.RewrapStatusAsync(rewrap.Progress, CancellationToken.None));
     }
 
     public async Task<KekRewrapStatus> GetKekRewrapStatusAsync()
     {
         await AuthorizeAsync(Permission.ManageKeys);
-        return await RewrapStatusAsync();
+        return await rotation.RewrapStatusAsync(rewrap.Progress, CancellationToken.None);
     }
 
     // Audited like POST /admin/keys/kek/{version}/retire (204, 409, 404). Naturally idempotent: the version ends up
@@ -180,33 +177,14 @@ public sealed partial class ServiceGatewayGrain(
             throw new ServiceRefusedException(ServiceRefusal.InvalidRequest, "'version' must be a positive KEK version number.");
         }
 
-        var outcome = await rotation.RetireAsync(version, CancellationToken.None);
-        var (result, status) = outcome.Result switch
+        var retirement = await rotation.RetireAsync(version, CancellationToken.None);
+        await AuditAsync(caller, "keys.retire-kek", null, retirement.Result switch
         {
-            RetireResult.Retired => (KekRetireResult.Retired, 204),
-            RetireResult.Unused => (KekRetireResult.Unused, 409),
-            RetireResult.Current => (KekRetireResult.Current, 409),
-            RetireResult.InUse => (KekRetireResult.InUse, 409),
-            _ => (KekRetireResult.NotFound, 404),
-        };
-        await AuditAsync(caller, "keys.retire-kek", null, status);
-        return new KekRetirement(version, result, outcome.DataKeys);
-    }
-
-    // The same figures as GET /admin/keys/rewrap: remaining comes from the database, so it holds whichever silo answers.
-    private async Task<KekRewrapStatus> RewrapStatusAsync()
-    {
-        var progress = rewrap.Progress;
-        var current = keys.CurrentKek.Version;
-        var remaining = (await dataKeys.CountByKekVersionAsync(CancellationToken.None)).Where(count => count.Key < current).Sum(count => count.Value);
-        var state = progress.State switch
-        {
-            RewrapState.Running => KekRewrapState.Running,
-            RewrapState.Done => KekRewrapState.Done,
-            RewrapState.Failed => KekRewrapState.Failed,
-            _ => KekRewrapState.Idle,
-        };
-        return new KekRewrapStatus(state, current, progress.Total, progress.Done, remaining, progress.StartedAt, progress.FinishedAt, progress.Error);
+            KekRetireResult.Retired => 204,
+            KekRetireResult.NotFound => 404,
+            _ => 409,
+        });
+        return retirement;
     }
 
     private async Task<ServiceOperationOutcome> RunOnceAsync(string action, string idempotencyKey, ServiceOperation operation)

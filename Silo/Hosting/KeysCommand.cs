@@ -1,3 +1,4 @@
+using Bastion.Cluster;
 using Bastion.Security;
 using Bastion.Storage;
 
@@ -85,16 +86,16 @@ public static class KeysCommand
         var outcome = await new KeyRotation(dataKeys, keyring).RetireAsync(version, CancellationToken.None);
         switch (outcome.Result)
         {
-            case RetireResult.Retired:
+            case KekRetireResult.Retired:
                 Console.Out.WriteLine($"KEK version {version} retired: its key is deleted from {keyringPath}.");
                 return 0;
-            case RetireResult.Current:
+            case KekRetireResult.Current:
                 await Console.Error.WriteLineAsync($"bastion: refused: KEK version {version} is the current version; run keys rotate-kek and keys rewrap first.");
                 return 1;
-            case RetireResult.InUse:
+            case KekRetireResult.InUse:
                 await Console.Error.WriteLineAsync($"bastion: refused: KEK version {version} still wraps {outcome.DataKeys} data key(s); run keys rewrap first.");
                 return 1;
-            case RetireResult.Unused:
+            case KekRetireResult.Unused:
                 await Console.Error.WriteLineAsync($"bastion: KEK version {version} wraps no data key; disable that version of the secret in Key Vault to retire it.");
                 return 1;
             default:

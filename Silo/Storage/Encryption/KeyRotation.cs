@@ -1,3 +1,4 @@
+using Bastion.Cluster;
 using Bastion.Security;
 
 namespace Bastion.Storage;
@@ -6,12 +7,12 @@ namespace Bastion.Storage;
 public sealed class KeyRotation(DataKeyStore dataKeys, IKeyProvider keys)
 {
     /// <summary>Every KEK version the provider has or a data key names, with its live data keys.</summary>
-    public async Task<IReadOnlyList<KekUsage>> ListAsync(CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<KekVersionInfo>> ListAsync(CancellationToken cancellationToken)
     {
         var counts = await dataKeys.CountByKekVersionAsync(cancellationToken);
         var current = keys.CurrentKek.Version;
         var available = keys.KekVersions;
-        return [.. available.Union(counts.Keys).Order().Select(version => new KekUsage(
+        return [.. available.Union(counts.Keys).Order().Select(version => new KekVersionInfo(
             version, version == current, available.Contains(version), counts.GetValueOrDefault(version)))];
     }
 
@@ -19,22 +20,22 @@ public sealed class KeyRotation(DataKeyStore dataKeys, IKeyProvider keys)
     /// Retires <paramref name="version"/> unless it is current, unknown, or a live data key is still
     /// wrapped with it. A version that is not current never wraps a new key, so a zero count stays zero.
     /// </summary>
-    public async Task<RetireOutcome> RetireAsync(int version, CancellationToken cancellationToken)
+    public async Task<KekRetirement> RetireAsync(int version, CancellationToken cancellationToken)
     {
         if (version == keys.CurrentKek.Version)
         {
-            return new RetireOutcome(RetireResult.Current, 0);
+            return new KekRetirement(version, KekRetireResult.Current, 0);
         }
 
         if (!keys.KekVersions.Contains(version))
         {
-            return new RetireOutcome(RetireResult.Unknown, 0);
+            return new KekRetirement(version, KekRetireResult.NotFound, 0);
         }
 
         var inUse = (await dataKeys.CountByKekVersionAsync(cancellationToken)).GetValueOrDefault(version);
         if (inUse > 0)
         {
-            return new RetireOutcome(RetireResult.InUse, inUse);
+            return new KekRetirement(version, KekRetireResult.InUse, inUse);
         }
 
         try
@@ -43,29 +44,22 @@ public sealed class KeyRotation(DataKeyStore dataKeys, IKeyProvider keys)
         }
         catch (NotSupportedException)
         {
-            return new RetireOutcome(RetireResult.Unused, 0);
+            return new KekRetirement(version, KekRetireResult.Unused, 0);
         }
 
-        return new RetireOutcome(RetireResult.Retired, 0);
+        return new KekRetirement(version, KekRetireResult.Retired, 0);
     }
-}
 
-/// <summary>One KEK version: whether it wraps new keys, whether the provider still has it, and how many live data keys it wraps.</summary>
-public sealed record KekUsage(int Version, bool Current, bool Available, long DataKeys);
-
-/// <summary>What <see cref="KeyRotation.RetireAsync"/> did; <paramref name="DataKeys"/> is the count that blocked it.</summary>
-public sealed record RetireOutcome(RetireResult Result, long DataKeys);
-
-/// <summary>Whether a KEK version was retired, and if not, why.</summary>
-public enum RetireResult
-{
-    Retired,
-
-    /// <summary>Nothing uses it, but the provider's keys are managed elsewhere (Key Vault): disable the version there.</summary>
-    Unused,
-    Current,
-    Unknown,
-    InUse,
+    /// <summary>
+    /// <paramref name="progress"/> (a silo's run) with what remains on versions below the current one, counted in the
+    /// database, so that it is the cluster's truth whichever silo answers.
+    /// </summary>
+    public async Task<KekRewrapStatus> RewrapStatusAsync(RewrapProgress progress, CancellationToken cancellationToken)
+    {
+        var current = keys.CurrentKek.Version;
+        var remaining = (await dataKeys.CountByKekVersionAsync(cancellationToken)).Where(count => count.Key < current).Sum(count => count.Value);
+        return new KekRewrapStatus(progress.State, current, progress.Total, progress.Done, remaining, progress.StartedAt, progress.FinishedAt, progress.Error);
+    }
 }
 
 /// <summary>
@@ -75,7 +69,7 @@ public enum RetireResult
 public sealed partial class RewrapJob(DataKeyStore dataKeys, IHostApplicationLifetime lifetime, TimeProvider time, ILogger<RewrapJob> logger)
 {
     private readonly Lock _lock = new();
-    private RewrapProgress _progress = new(RewrapState.Idle, 0, 0, null, null, null);
+    private RewrapProgress _progress = new(KekRewrapState.Idle, 0, 0, null, null, null);
     private Task _run = Task.CompletedTask;
 
     /// <summary>The latest progress of this silo's run.</summary>
@@ -107,12 +101,12 @@ public sealed partial class RewrapJob(DataKeyStore dataKeys, IHostApplicationLif
     {
         lock (_lock)
         {
-            if (_progress.State == RewrapState.Running)
+            if (_progress.State == KekRewrapState.Running)
             {
                 return false;
             }
 
-            _progress = new RewrapProgress(RewrapState.Running, 0, 0, time.GetUtcNow(), null, null);
+            _progress = new RewrapProgress(KekRewrapState.Running, 0, 0, time.GetUtcNow(), null, null);
             _run = Task.Run(RunAsync);
             return true;
         }
@@ -123,14 +117,14 @@ public sealed partial class RewrapJob(DataKeyStore dataKeys, IHostApplicationLif
         try
         {
             var total = await dataKeys.RewrapAllAsync((done, count) => Update(p => p with { Done = done, Total = count }), lifetime.ApplicationStopping);
-            Update(p => p with { State = RewrapState.Done, Done = total, Total = total, FinishedAt = time.GetUtcNow() });
+            Update(p => p with { State = KekRewrapState.Done, Done = total, Total = total, FinishedAt = time.GetUtcNow() });
             LogFinished(logger, total);
         }
         catch (Exception exception) when (exception is DataKeyUnavailableException or Npgsql.NpgsqlException or OperationCanceledException)
         {
             // Messages name key ids, scopes (pseudonyms) and versions, never key material.
             var error = exception is OperationCanceledException ? "The silo stopped during the re-wrap; start it again." : exception.Message;
-            Update(p => p with { State = RewrapState.Failed, FinishedAt = time.GetUtcNow(), Error = error });
+            Update(p => p with { State = KekRewrapState.Failed, FinishedAt = time.GetUtcNow(), Error = error });
             LogFailed(logger, error);
         }
     }
@@ -151,13 +145,4 @@ public sealed partial class RewrapJob(DataKeyStore dataKeys, IHostApplicationLif
 }
 
 /// <summary>A re-wrap run: <paramref name="Done"/> of <paramref name="Total"/> keys that were on older KEK versions when it began.</summary>
-public sealed record RewrapProgress(RewrapState State, long Total, long Done, DateTimeOffset? StartedAt, DateTimeOffset? FinishedAt, string? Error);
-
-/// <summary>Where a re-wrap run is.</summary>
-public enum RewrapState
-{
-    Idle,
-    Running,
-    Done,
-    Failed,
-}
+public sealed record RewrapProgress(KekRewrapState State, long Total, long Done, DateTimeOffset? StartedAt, DateTimeOffset? FinishedAt, string? Error);

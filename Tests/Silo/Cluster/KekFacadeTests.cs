@@ -27,7 +27,7 @@ public sealed class KekFacadeTests(SiloFixture fixture)
         Assert.Equal(ServiceRefusal.Forbidden, (await Assert.ThrowsAsync<ServiceRefusedException>(() => appClient.Client.StartKekRewrapAsync())).Reason);
         Assert.Equal(ServiceRefusal.Forbidden, (await Assert.ThrowsAsync<ServiceRefusedException>(() => appClient.Client.GetKekRewrapStatusAsync())).Reason);
         Assert.Equal(ServiceRefusal.Forbidden, (await Assert.ThrowsAsync<ServiceRefusedException>(() => appClient.Client.RetireKekAsync(1))).Reason);
-        Assert.Equal(RewrapState.Idle, silo.Services.GetRequiredService<RewrapJob>().Progress.State);
+        Assert.Equal(KekRewrapState.Idle, silo.Services.GetRequiredService<RewrapJob>().Progress.State);
 
         var before = Assert.Single(await ops.Client.ListKeksAsync());
         Assert.Equal(1, before.Version);

@@ -1,5 +1,6 @@
 using System.Runtime.Versioning;
 using System.Text.Json;
+using Bastion.Cluster;
 using Bastion.Security;
 using Bastion.Storage;
 using Npgsql;
@@ -76,7 +77,7 @@ public sealed class KekRotationTests(PostgresFixture postgres) : IDisposable
 
         DevelopmentKeyring.AddKek(KeyringPath);
         await store.RewrapAllAsync(null, CancellationToken.None);
-        Assert.Equal(RetireResult.Retired, (await new KeyRotation(store, keyring).RetireAsync(1, CancellationToken.None)).Result);
+        Assert.Equal(KekRetireResult.Retired, (await new KeyRotation(store, keyring).RetireAsync(1, CancellationToken.None)).Result);
         using var reloaded = DevelopmentKeyring.LoadOrCreate(KeyringPath);
         using var afterRetire = new DataKeyStore(db.RuntimeConnectionString, reloaded);
         var header = EnvelopeCipher.ReadHeader(sealedBefore);
@@ -123,19 +124,19 @@ public sealed class KekRotationTests(PostgresFixture postgres) : IDisposable
         var key = await store.GetCurrentAsync("system", CancellationToken.None);
         DevelopmentKeyring.AddKek(KeyringPath);
 
-        Assert.Equal(new RetireOutcome(RetireResult.InUse, 1), await rotation.RetireAsync(1, CancellationToken.None));
-        Assert.Equal(RetireResult.Current, (await rotation.RetireAsync(2, CancellationToken.None)).Result);
-        Assert.Equal(RetireResult.Unknown, (await rotation.RetireAsync(7, CancellationToken.None)).Result);
+        Assert.Equal(new KekRetirement(1, KekRetireResult.InUse, 1), await rotation.RetireAsync(1, CancellationToken.None));
+        Assert.Equal(KekRetireResult.Current, (await rotation.RetireAsync(2, CancellationToken.None)).Result);
+        Assert.Equal(KekRetireResult.NotFound, (await rotation.RetireAsync(7, CancellationToken.None)).Result);
         Assert.Throws<InvalidOperationException>(() => DevelopmentKeyring.RetireKek(KeyringPath, 2));
         Assert.NotNull(keyring.FindKek(1));
 
         await store.RewrapAllAsync(null, CancellationToken.None);
         var retired = await rotation.RetireAsync(1, CancellationToken.None);
 
-        Assert.Equal(RetireResult.Retired, retired.Result);
+        Assert.Equal(KekRetireResult.Retired, retired.Result);
         Assert.Null(keyring.FindKek(1));
         Assert.Equal([2], keyring.KekVersions);
-        Assert.Equal([new KekUsage(2, Current: true, Available: true, 1)], await rotation.ListAsync(CancellationToken.None));
+        Assert.Equal([new KekVersionInfo(2, Current: true, Available: true, 1)], await rotation.ListAsync(CancellationToken.None));
         Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(KeyringPath));
         using var file = JsonDocument.Parse(await File.ReadAllTextAsync(KeyringPath));
         var entry = file.RootElement.GetProperty("key_encryption_keys")[0];
