@@ -166,9 +166,14 @@ public sealed partial class GenerationGrain(ModelCatalog models, WorkerDrain dra
         }
     }
 
-    /// <summary>The user's grain is unreachable because its silo died or stopped; it reactivates on another.</summary>
+    /// <summary>
+    /// The user's grain is unreachable because its silo died or stopped (it reactivates on another), or, while the
+    /// cluster settles after a death, a second activation of it lost a state write to the first (Orleans drops that
+    /// activation; the next call reaches one that has read the stored state).
+    /// </summary>
     private static bool IsSiloFailure(Exception exception) =>
-        exception is OrleansMessageRejectionException or TimeoutException or Orleans.Runtime.Messaging.ConnectionFailedException;
+        exception is OrleansMessageRejectionException or TimeoutException or Orleans.Runtime.Messaging.ConnectionFailedException
+            or Orleans.Storage.InconsistentStateException;
 
     public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
@@ -205,7 +210,7 @@ public sealed partial class GenerationGrain(ModelCatalog models, WorkerDrain dra
         }
     }
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Settling usage for user {Pseudonym} failed: its grain's silo is unreachable; retrying")]
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Settling usage for user {Pseudonym} failed while the cluster recovers from a silo failure; retrying")]
     private static partial void LogSettleRetried(ILogger logger, string pseudonym);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Settling usage for user {Pseudonym} failed")]

@@ -172,6 +172,15 @@ public sealed class FailoverTests(SiloFixture fixture, ITestOutputHelper output)
             output.WriteLine($"acknowledged requests lost: {lost}");
             output.WriteLine($"in-flight streams on the killed silos that ended with the retryable error: {cutOnVictims} of 3; streams on survivors cut by the directory failover: {cutOnSurvivors}");
 
+            if (answered.Any(o => o.Status == HttpStatusCode.InternalServerError))
+            {
+                // What the silos logged (warnings and errors) says why; the assertion below fails.
+                foreach (var silo in silos)
+                {
+                    output.WriteLine($"--- {silo.Name}\n{silo.OutputTail()}");
+                }
+            }
+
             Assert.Equal(0, lost);
             Assert.NotEmpty(acknowledgedUsers);
             Assert.InRange(admitted, 1, Limit);
