@@ -31,10 +31,14 @@ internal static class StorageComparison
             await CompareAsync("read", benchmarks.Read_Plaintext, benchmarks.Read_Encrypted, operations);
 
             Console.WriteLine();
-            Console.WriteLine($"| operation, {Concurrency} at a time | plaintext ops/s | encrypted ops/s | encrypted throughput / plaintext |");
-            Console.WriteLine("|---|---:|---:|---:|");
+            Console.WriteLine($"| operation, {Concurrency} at a time | plaintext ops/s | encrypted ops/s | encrypted throughput / plaintext | per-round ratio, median (quartiles) | silo CPU µs per operation, plaintext / encrypted |");
+            Console.WriteLine("|---|---:|---:|---:|---:|---:|");
             await ThroughputAsync("write", benchmarks.Write_Plaintext, benchmarks.Write_Encrypted, operations * 8);
             await ThroughputAsync("read", benchmarks.Read_Plaintext, benchmarks.Read_Encrypted, operations * 40);
+
+            // The noise floor: the same measurement with plaintext on both sides.
+            await ThroughputAsync("write, plaintext against itself", benchmarks.Write_Plaintext, benchmarks.Write_Plaintext, operations * 8);
+            await ThroughputAsync("read, plaintext against itself", benchmarks.Read_Plaintext, benchmarks.Read_Plaintext, operations * 40);
         }
         finally
         {
@@ -74,37 +78,62 @@ internal static class StorageComparison
     }
 
     /// <summary>
-    /// Throughput with <see cref="Concurrency"/> operations in flight: <c>operations</c> of each in 20 rounds (a few hundred
+    /// Throughput with <see cref="Concurrency"/> operations in flight: <c>operations</c> of each in 40 rounds (a few hundred
     /// milliseconds each), plaintext and encrypted alternately (alternating which goes first), so that drift falls on both alike.
+    /// Prints the ratio of the totals and the median and quartiles of the 40 per-round ratios.
     /// </summary>
     private static async Task ThroughputAsync(string name, Func<Task> plaintext, Func<Task> encrypted, int operations)
     {
-        const int rounds = 20;
+        const int rounds = 40;
         var perRound = Math.Max(Concurrency, operations / rounds);
         var plain = TimeSpan.Zero;
         var sealedTime = TimeSpan.Zero;
+        var ratios = new List<double>(rounds);
+        var plainCpu = TimeSpan.Zero;
+        var sealedCpu = TimeSpan.Zero;
+
+        // Warm-up, not counted: under full load the runtime keeps re-compiling hot methods (tiered PGO) for seconds.
+        for (var round = 0; round < rounds / 4; round++)
+        {
+            await RoundAsync(plaintext, perRound);
+            await RoundAsync(encrypted, perRound);
+        }
+
         for (var round = 0; round < rounds; round++)
         {
+            TimeSpan plainRound, sealedRound;
+            TimeSpan plainCpuRound, sealedCpuRound;
             if (round % 2 == 0)
             {
-                plain += await RoundAsync(plaintext, perRound);
-                sealedTime += await RoundAsync(encrypted, perRound);
+                (plainRound, plainCpuRound) = await RoundAsync(plaintext, perRound);
+                (sealedRound, sealedCpuRound) = await RoundAsync(encrypted, perRound);
             }
             else
             {
-                sealedTime += await RoundAsync(encrypted, perRound);
-                plain += await RoundAsync(plaintext, perRound);
+                (sealedRound, sealedCpuRound) = await RoundAsync(encrypted, perRound);
+                (plainRound, plainCpuRound) = await RoundAsync(plaintext, perRound);
             }
+
+            plainCpu += plainCpuRound;
+            sealedCpu += sealedCpuRound;
+
+            plain += plainRound;
+            sealedTime += sealedRound;
+            ratios.Add(plainRound / sealedRound);
         }
 
         var plainRate = perRound * rounds / plain.TotalSeconds;
         var sealedRate = perRound * rounds / sealedTime.TotalSeconds;
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| {name} | {plainRate:F0} | {sealedRate:F0} | {sealedRate / plainRate:P1} |"));
+        Console.WriteLine(string.Create(
+            CultureInfo.InvariantCulture,
+            $"| {name} | {plainRate:F0} | {sealedRate:F0} | {sealedRate / plainRate:P1} | {Median(ratios):P1} ({Quantile(ratios, 0.25):P1}–{Quantile(ratios, 0.75):P1}) | {plainCpu.TotalMicroseconds / (perRound * rounds):F1} / {sealedCpu.TotalMicroseconds / (perRound * rounds):F1} |"));
     }
 
-    private static async Task<TimeSpan> RoundAsync(Func<Task> operation, int operations)
+    private static async Task<(TimeSpan Elapsed, TimeSpan ProcessorTime)> RoundAsync(Func<Task> operation, int operations)
     {
         var remaining = operations;
+        using var process = Process.GetCurrentProcess();
+        var processorTime = process.TotalProcessorTime;
         var started = Stopwatch.GetTimestamp();
         await Task.WhenAll(Enumerable.Range(0, Concurrency).Select(async _ =>
         {
@@ -113,7 +142,9 @@ internal static class StorageComparison
                 await operation();
             }
         }));
-        return Stopwatch.GetElapsedTime(started);
+        var elapsed = Stopwatch.GetElapsedTime(started);
+        process.Refresh();
+        return (elapsed, process.TotalProcessorTime - processorTime);
     }
 
     private static async Task<double> TimeAsync(Func<Task> operation)
@@ -123,9 +154,11 @@ internal static class StorageComparison
         return Stopwatch.GetElapsedTime(started).TotalMicroseconds;
     }
 
-    private static double Median(List<double> values)
+    private static double Median(List<double> values) => Quantile(values, 0.5);
+
+    private static double Quantile(List<double> values, double quantile)
     {
         var sorted = values.Order().ToArray();
-        return sorted[sorted.Length / 2];
+        return sorted[(int)(quantile * (sorted.Length - 1))];
     }
 }

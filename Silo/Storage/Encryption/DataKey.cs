@@ -4,17 +4,21 @@ namespace Bastion.Storage;
 
 /// <summary>An unwrapped data key (DEK) with the id that envelopes name and the KEK version that wraps it.</summary>
 /// <remarks>
-/// The key keeps one AES-GCM context for its lifetime: setting a context up (cipher lookup, key schedule)
+/// The key keeps its AES-GCM contexts for its lifetime: setting a context up (cipher lookup, key schedule)
 /// costs several times the encryption of a small state, and every state write and read would pay it.
-/// A context is not safe for concurrent use, so operations on one key take turns; each is a few microseconds.
+/// A context is not safe for concurrent use, so each operation takes one from a small lock-free set of
+/// idle contexts and puts it back after (a new one is made when all are busy). No thread ever waits for
+/// another: on a silo whose cores are shared with other processes, a thread descheduled while it held a
+/// shared context under a lock would stall every other read and write of the same scope.
 /// </remarks>
 /// <param name="id">The DEK id, written into every envelope it seals.</param>
 /// <param name="kekVersion">The key-encryption key version its stored copy is wrapped with.</param>
 /// <param name="key">The 32 key bytes.</param>
 public sealed class DataKey(Guid id, int kekVersion, byte[] key)
 {
-    private readonly Lock _gate = new();
-    private AesGcm? _cipher;
+    private const int TagSize = 16;
+
+    private readonly AesGcm?[] _idle = new AesGcm?[Math.Min(Environment.ProcessorCount, 16)];
 
     /// <summary>The DEK id, written into every envelope it seals.</summary>
     public Guid Id { get; } = id;
@@ -25,26 +29,60 @@ public sealed class DataKey(Guid id, int kekVersion, byte[] key)
     /// <summary>The 32 key bytes.</summary>
     public byte[] Key { get; } = key;
 
-    /// <summary>AES-GCM encryption under this key (<see cref="AesGcm.Encrypt(ReadOnlySpan{byte}, ReadOnlySpan{byte}, Span{byte}, Span{byte}, ReadOnlySpan{byte})"/>).</summary>
+    /// <summary>AES-GCM encryption under this key with a 16-byte tag (<see cref="AesGcm.Encrypt(ReadOnlySpan{byte}, ReadOnlySpan{byte}, Span{byte}, Span{byte}, ReadOnlySpan{byte})"/>).</summary>
     public void Encrypt(ReadOnlySpan<byte> nonce, ReadOnlySpan<byte> plaintext, Span<byte> ciphertext, Span<byte> tag, ReadOnlySpan<byte> associatedData)
     {
-        lock (_gate)
+        var cipher = Take();
+        try
         {
-            Cipher(tag.Length).Encrypt(nonce, plaintext, ciphertext, tag, associatedData);
+            cipher.Encrypt(nonce, plaintext, ciphertext, tag, associatedData);
+        }
+        finally
+        {
+            Return(cipher);
         }
     }
 
     /// <summary>AES-GCM decryption under this key; throws <see cref="AuthenticationTagMismatchException"/> when the tag does not verify.</summary>
     public void Decrypt(ReadOnlySpan<byte> nonce, ReadOnlySpan<byte> ciphertext, ReadOnlySpan<byte> tag, Span<byte> plaintext, ReadOnlySpan<byte> associatedData)
     {
-        lock (_gate)
+        var cipher = Take();
+        try
         {
-            Cipher(tag.Length).Decrypt(nonce, ciphertext, tag, plaintext, associatedData);
+            cipher.Decrypt(nonce, ciphertext, tag, plaintext, associatedData);
+        }
+        finally
+        {
+            Return(cipher);
         }
     }
 
     /// <summary>Never print key material.</summary>
     public override string ToString() => $"data key {Id} (KEK version {KekVersion})";
 
-    private AesGcm Cipher(int tagSize) => _cipher ??= new AesGcm(Key, tagSize);
+    private AesGcm Take()
+    {
+        for (var i = 0; i < _idle.Length; i++)
+        {
+            if (Volatile.Read(ref _idle[i]) is not null && Interlocked.Exchange(ref _idle[i], null) is { } idle)
+            {
+                return idle;
+            }
+        }
+
+        return new AesGcm(Key, TagSize);
+    }
+
+    private void Return(AesGcm cipher)
+    {
+        for (var i = 0; i < _idle.Length; i++)
+        {
+            if (Volatile.Read(ref _idle[i]) is null && Interlocked.CompareExchange(ref _idle[i], cipher, null) is null)
+            {
+                return;
+            }
+        }
+
+        cipher.Dispose();
+    }
 }

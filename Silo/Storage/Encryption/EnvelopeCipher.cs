@@ -43,6 +43,7 @@ public static class EnvelopeCipher
     private const int NonceSize = 12;
     private const int TagSize = 16;
     private const int NonceOffset = HeaderSize - NonceSize;
+    private const int StackLimit = 256;
 
     [ThreadStatic]
     private static byte[]? t_nonces;
@@ -68,12 +69,13 @@ public static class EnvelopeCipher
         BinaryPrimitives.WriteInt32BigEndian(header.Slice(21, 4), dataKey.KekVersion);
         NextNonce(header.Slice(NonceOffset, NonceSize));
 
+        var headerAndAssociated = HeaderAndAssociatedData(header, associatedData, stackalloc byte[StackLimit]);
         dataKey.Encrypt(
             header.Slice(NonceOffset, NonceSize),
             plaintext,
             envelope.AsSpan(HeaderSize, plaintext.Length),
             envelope.AsSpan(HeaderSize + plaintext.Length, TagSize),
-            Concat(header, associatedData));
+            headerAndAssociated);
         return envelope;
     }
 
@@ -130,9 +132,10 @@ public static class EnvelopeCipher
         var header = envelope[..HeaderSize];
         var ciphertext = envelope[HeaderSize..^TagSize];
         var output = plaintext[..ciphertext.Length];
+        var headerAndAssociated = HeaderAndAssociatedData(header, associatedData, stackalloc byte[StackLimit]);
         try
         {
-            dataKey.Decrypt(header.Slice(NonceOffset, NonceSize), ciphertext, envelope[^TagSize..], output, Concat(header, associatedData));
+            dataKey.Decrypt(header.Slice(NonceOffset, NonceSize), ciphertext, envelope[^TagSize..], output, headerAndAssociated);
         }
         catch (AuthenticationTagMismatchException exception)
         {
@@ -199,11 +202,13 @@ public static class EnvelopeCipher
         t_noncesUsed += NonceSize;
     }
 
-    private static byte[] Concat(ReadOnlySpan<byte> first, ReadOnlySpan<byte> second)
+    // The GCM associated data: the header followed by the caller's; on the stack when it fits (grain ids are short).
+    private static ReadOnlySpan<byte> HeaderAndAssociatedData(ReadOnlySpan<byte> header, ReadOnlySpan<byte> associatedData, Span<byte> stack)
     {
-        var result = new byte[first.Length + second.Length];
-        first.CopyTo(result);
-        second.CopyTo(result.AsSpan(first.Length));
+        var length = header.Length + associatedData.Length;
+        var result = length <= stack.Length ? stack[..length] : new byte[length];
+        header.CopyTo(result);
+        associatedData.CopyTo(result[header.Length..]);
         return result;
     }
 }
