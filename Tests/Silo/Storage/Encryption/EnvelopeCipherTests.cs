@@ -103,7 +103,7 @@ public sealed class EnvelopeCipherTests
     [Fact]
     public void SealAndOpen_ManyThreadsSharingOneKey_EachGetsItsOwnStateBack()
     {
-        // A data key keeps one AES-GCM context; concurrent seals and opens under it must not mix.
+        // A data key hands its idle AES-GCM contexts out one operation at a time; concurrent seals and opens must not mix.
         var opened = new byte[64][];
         Parallel.For(0, opened.Length, i =>
         {
@@ -115,6 +115,30 @@ public sealed class EnvelopeCipherTests
         });
 
         Assert.All(opened, (bytes, i) => Assert.Equal(i, BitConverter.ToInt32(bytes)));
+    }
+
+    [Fact]
+    public void Open_AfterFailedOpens_TheKeyStillSealsAndOpens()
+    {
+        var tampered = EnvelopeCipher.Seal(Plaintext, Aad, Key);
+        tampered[^1] ^= 0x01;
+
+        for (var i = 0; i < 20; i++)
+        {
+            Assert.Throws<EnvelopeFormatException>(() => EnvelopeCipher.Open(tampered, Aad, Key));
+            Assert.Equal(Plaintext, EnvelopeCipher.Open(EnvelopeCipher.Seal(Plaintext, Aad, Key), Aad, Key));
+        }
+    }
+
+    [Fact]
+    public void Open_LongGrainId_BindsEveryByteOfIt()
+    {
+        // Longer than what is built on the stack: the associated data then goes to the heap, and must bind the same.
+        var id = "user/" + new string('a', 600);
+        var envelope = EnvelopeCipher.Seal(Plaintext, EnvelopeCipher.AssociatedData("user", id, "user"), Key);
+
+        Assert.Equal(Plaintext, EnvelopeCipher.Open(envelope, EnvelopeCipher.AssociatedData("user", id, "user"), Key));
+        Assert.Throws<EnvelopeFormatException>(() => EnvelopeCipher.Open(envelope, EnvelopeCipher.AssociatedData("user", id[..^1] + "b", "user"), Key));
     }
 
     [Theory]
