@@ -116,7 +116,6 @@ internal static class StorageComparison
 
             plainCpu += plainCpuRound;
             sealedCpu += sealedCpuRound;
-
             plain += plainRound;
             sealedTime += sealedRound;
             ratios.Add(plainRound / sealedRound);

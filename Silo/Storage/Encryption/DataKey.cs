@@ -7,9 +7,9 @@ namespace Bastion.Storage;
 /// The key keeps its AES-GCM contexts for its lifetime: setting a context up (cipher lookup, key schedule)
 /// costs several times the encryption of a small state, and every state write and read would pay it.
 /// A context is not safe for concurrent use, so each operation takes one from a small lock-free set of
-/// idle contexts and puts it back after (a new one is made when all are busy). No thread ever waits for
-/// another: on a silo whose cores are shared with other processes, a thread descheduled while it held a
-/// shared context under a lock would stall every other read and write of the same scope.
+/// idle contexts and puts it back after (a new one is made when all are busy), and no thread waits for
+/// another: every grain that is not a user's shares the system scope's key, and one context under a lock
+/// would make their state reads and writes take turns across all of a silo's cores.
 /// </remarks>
 /// <param name="id">The DEK id, written into every envelope it seals.</param>
 /// <param name="kekVersion">The key-encryption key version its stored copy is wrapped with.</param>
