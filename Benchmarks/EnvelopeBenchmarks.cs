@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Security.Cryptography;
 using BenchmarkDotNet.Attributes;
 using Bastion.Storage;
@@ -56,12 +55,7 @@ public class EnvelopeBenchmarks
     {
         EnvelopeCipher.ReadHeader(_envelope);
         _ = DataKeyScope.For(GrainId);
-        var buffer = ArrayPool<byte>.Shared.Rent(EnvelopeCipher.PlaintextLength(_envelope));
-        var length = EnvelopeCipher.Open(_envelope, AssociatedData(), _key!, buffer);
-        var state = _serializer!.Deserialize<BenchmarkState>(buffer.AsSpan(0, length));
-        CryptographicOperations.ZeroMemory(buffer.AsSpan(0, length));
-        ArrayPool<byte>.Shared.Return(buffer);
-        return state!;
+        return EnvelopeCipher.Open(_envelope, AssociatedData(), _key!, plaintext => _serializer!.Deserialize<BenchmarkState>(plaintext))!;
     }
 
     [GlobalCleanup]

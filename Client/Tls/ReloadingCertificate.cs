@@ -76,10 +76,6 @@ public sealed class ReloadingCertificate
         }
     }
 
-    /// <summary>Loads the pair now; throws <see cref="CryptographicException"/> or <see cref="IOException"/> when it cannot.</summary>
-    public static ReloadingCertificate Load(string certificateFile, string keyFile, Func<X509Certificate2, bool> accept) =>
-        Load(new PemFileCertificateSource(certificateFile, keyFile), accept);
-
     /// <summary>Loads what <paramref name="source"/> offers now; throws <see cref="CryptographicException"/> or <see cref="IOException"/> when it cannot.</summary>
     public static ReloadingCertificate Load(IClusterCertificateSource source, Func<X509Certificate2, bool> accept)
     {

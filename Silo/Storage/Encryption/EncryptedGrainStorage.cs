@@ -1,5 +1,3 @@
-using System.Buffers;
-using System.Security.Cryptography;
 using Orleans.Serialization;
 using Orleans.Serialization.Serializers;
 using Orleans.Storage;
@@ -65,21 +63,9 @@ public sealed class EncryptedGrainStorage(IGrainStorage inner, DataKeyStore data
     }
 
     // The plaintext lives in a pooled buffer only while it is deserialized, and is zeroed before the buffer goes back.
-    private T Open<T>(byte[] envelope, byte[] associatedData, DataKey key)
-    {
-        var buffer = ArrayPool<byte>.Shared.Rent(EnvelopeCipher.PlaintextLength(envelope));
-        var length = 0;
-        try
-        {
-            length = EnvelopeCipher.Open(envelope, associatedData, key, buffer);
-            return serializer.Deserialize<T>(buffer.AsSpan(0, length)) ?? throw new EnvelopeFormatException("The stored envelope holds a null state.");
-        }
-        finally
-        {
-            CryptographicOperations.ZeroMemory(buffer.AsSpan(0, length));
-            ArrayPool<byte>.Shared.Return(buffer);
-        }
-    }
+    private T Open<T>(byte[] envelope, byte[] associatedData, DataKey key) =>
+        EnvelopeCipher.Open(envelope, associatedData, key, plaintext => serializer.Deserialize<T>(plaintext))
+        ?? throw new EnvelopeFormatException("The stored envelope holds a null state.");
 
     private static string ScopeOf(GrainId grainId) => DataKeyScope.For(grainId);
 

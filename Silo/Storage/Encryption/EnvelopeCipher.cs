@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Buffers.Binary;
 using System.Security.Cryptography;
 
@@ -108,51 +109,43 @@ public static class EnvelopeCipher
 
     /// <summary>Decrypts <paramref name="envelope"/>; never returns anything it could not authenticate.</summary>
     /// <exception cref="EnvelopeFormatException">Not an envelope, an unknown version, truncated, a wrong key, tampered bytes or other associated data.</exception>
-    public static byte[] Open(ReadOnlySpan<byte> envelope, ReadOnlySpan<byte> associatedData, DataKey dataKey)
-    {
-        var plaintext = new byte[PlaintextLength(envelope)];
-        Open(envelope, associatedData, dataKey, plaintext);
-        return plaintext;
-    }
+    public static byte[] Open(ReadOnlySpan<byte> envelope, ReadOnlySpan<byte> associatedData, DataKey dataKey) =>
+        Open(envelope, associatedData, dataKey, static plaintext => plaintext.ToArray());
 
     /// <summary>
-    /// Decrypts <paramref name="envelope"/> into the first <see cref="PlaintextLength"/> bytes of <paramref name="plaintext"/>
-    /// (zeroed again when authentication fails); never leaves anything there it could not authenticate.
+    /// Decrypts <paramref name="envelope"/> into a pooled buffer and hands the plaintext to <paramref name="read"/>. The buffer
+    /// is zeroed before it goes back, so the plaintext outlives the call only as what <paramref name="read"/> makes of it;
+    /// nothing is handed over that could not be authenticated.
     /// </summary>
-    /// <returns>The plaintext's length.</returns>
     /// <exception cref="EnvelopeFormatException">Not an envelope, an unknown version, truncated, a wrong key, tampered bytes or other associated data.</exception>
-    public static int Open(ReadOnlySpan<byte> envelope, ReadOnlySpan<byte> associatedData, DataKey dataKey, Span<byte> plaintext)
+    public static T Open<T>(ReadOnlySpan<byte> envelope, ReadOnlySpan<byte> associatedData, DataKey dataKey, Func<ReadOnlySpan<byte>, T> read)
     {
-        var read = ReadHeader(envelope);
-        if (read.DataKeyId != dataKey.Id)
+        var sealedWith = ReadHeader(envelope).DataKeyId;
+        if (sealedWith != dataKey.Id)
         {
-            throw new EnvelopeFormatException($"The stored envelope was sealed with data key {read.DataKeyId}, not {dataKey.Id}.");
+            throw new EnvelopeFormatException($"The stored envelope was sealed with data key {sealedWith}, not {dataKey.Id}.");
         }
 
         var header = envelope[..HeaderSize];
         var ciphertext = envelope[HeaderSize..^TagSize];
-        var output = plaintext[..ciphertext.Length];
         var headerAndAssociated = HeaderAndAssociatedData(header, associatedData, stackalloc byte[StackLimit]);
+        var buffer = ArrayPool<byte>.Shared.Rent(ciphertext.Length);
+        var plaintext = buffer.AsSpan(0, ciphertext.Length);
         try
         {
-            dataKey.Decrypt(header.Slice(NonceOffset, NonceSize), ciphertext, envelope[^TagSize..], output, headerAndAssociated);
+            dataKey.Decrypt(header.Slice(NonceOffset, NonceSize), ciphertext, envelope[^TagSize..], plaintext, headerAndAssociated);
+            return read(plaintext);
         }
         catch (AuthenticationTagMismatchException exception)
         {
-            CryptographicOperations.ZeroMemory(output);
             throw new EnvelopeFormatException(
                 "The stored envelope failed authentication: a wrong data key, modified bytes, or a payload that belongs to another grain or state.", exception);
         }
-
-        return output.Length;
-    }
-
-    /// <summary>The plaintext length of <paramref name="envelope"/>.</summary>
-    /// <exception cref="EnvelopeFormatException">Not an envelope, an unknown version, or truncated.</exception>
-    public static int PlaintextLength(ReadOnlySpan<byte> envelope)
-    {
-        ReadHeader(envelope);
-        return envelope.Length - HeaderSize - TagSize;
+        finally
+        {
+            CryptographicOperations.ZeroMemory(plaintext);
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
     }
 
     /// <summary>
