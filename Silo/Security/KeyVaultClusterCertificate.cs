@@ -27,13 +27,11 @@ public sealed partial class KeyVaultClusterCertificate : IClusterCertificateSour
     private readonly string _secretName;
     private readonly KeyVaultOptions _vault;
     private readonly ClusterTlsOptions _tls;
-    private readonly TimeProvider _time;
     private readonly ILogger<KeyVaultClusterCertificate> _logger;
-    private readonly CancellationTokenSource _stopping = new();
+    private readonly PeriodicRefresh _refresh;
     private readonly SemaphoreSlim _refreshing = new(1, 1);
     private volatile Offer? _offer;
     private ClusterCredentials? _credentials;
-    private Task? _loop;
 
     public KeyVaultClusterCertificate(
         SecretClient client, string secretName, KeyVaultOptions vault, ClusterTlsOptions tls, TimeProvider time, ILogger<KeyVaultClusterCertificate> logger)
@@ -42,8 +40,9 @@ public sealed partial class KeyVaultClusterCertificate : IClusterCertificateSour
         _secretName = secretName;
         _vault = vault;
         _tls = tls;
-        _time = time;
         _logger = logger;
+        // The certificate in use stays when a refresh fails.
+        _refresh = new PeriodicRefresh(vault.RefreshInterval, time, RefreshAsync, exception => LogRefreshFailed(secretName, KeyVaultKeyProvider.Describe(exception)));
     }
 
     /// <summary>The silo's credentials, once the certificate has been read at start.</summary>
@@ -78,17 +77,10 @@ public sealed partial class KeyVaultClusterCertificate : IClusterCertificateSour
         }
 
         _credentials = ClusterCredentials.Load(_tls, ClusterCertificateKind.Silo, ClusterTlsRegistration.SectionName, this, nameof(ClusterTlsSiloOptions.KeyVaultCertificate));
-        _loop = RefreshPeriodicallyAsync(_stopping.Token);
+        _refresh.Start();
     }
 
-    public async Task StopAsync(CancellationToken cancellationToken)
-    {
-        await _stopping.CancelAsync();
-        if (_loop is not null)
-        {
-            await _loop.WaitAsync(cancellationToken);
-        }
-    }
+    public Task StopAsync(CancellationToken cancellationToken) => _refresh.StopAsync(cancellationToken);
 
     /// <summary>
     /// Reads the secret's latest enabled version (its value only when it is new) and offers it; once the
@@ -149,13 +141,9 @@ public sealed partial class KeyVaultClusterCertificate : IClusterCertificateSour
         }
     }
 
-    // The certificate in use stays when a refresh fails.
-    private Task RefreshPeriodicallyAsync(CancellationToken cancellationToken) =>
-        PeriodicRefresh.RunAsync(_vault.RefreshInterval, _time, RefreshAsync, exception => LogRefreshFailed(_secretName, KeyVaultKeyProvider.Describe(exception)), cancellationToken);
-
     public void Dispose()
     {
-        _stopping.Dispose();
+        _refresh.Dispose();
         _refreshing.Dispose();
     }
 

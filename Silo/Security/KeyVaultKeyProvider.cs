@@ -26,10 +26,9 @@ public sealed partial class KeyVaultKeyProvider : IKeyProvider, IHostedService, 
     private readonly KeyVaultOptions _options;
     private readonly TimeProvider _time;
     private readonly ILogger<KeyVaultKeyProvider> _logger;
-    private readonly CancellationTokenSource _stopping = new();
     private readonly SemaphoreSlim _refreshing = new(1, 1);
+    private readonly PeriodicRefresh _refresh;
     private volatile Snapshot? _snapshot;
-    private Task? _loop;
 
     public KeyVaultKeyProvider(SecretClient client, KeyVaultOptions options, TimeProvider time, ILogger<KeyVaultKeyProvider> logger)
     {
@@ -37,6 +36,8 @@ public sealed partial class KeyVaultKeyProvider : IKeyProvider, IHostedService, 
         _options = options;
         _time = time;
         _logger = logger;
+        // The cached keys keep serving when a refresh fails, until MaxStaleness.
+        _refresh = new PeriodicRefresh(options.RefreshInterval, time, RefreshAsync, exception => LogRefreshFailed(Describe(exception), _snapshot?.RefreshedAt, options.MaxStaleness));
     }
 
     /// <summary>When the vault was last read in full, or null before the first read.</summary>
@@ -94,17 +95,10 @@ public sealed partial class KeyVaultKeyProvider : IKeyProvider, IHostedService, 
                 "The silo's identity needs the Key Vault Secrets User role on the vault; see docs/key-vault.md.", exception);
         }
 
-        _loop = RefreshPeriodicallyAsync(_stopping.Token);
+        _refresh.Start();
     }
 
-    public async Task StopAsync(CancellationToken cancellationToken)
-    {
-        await _stopping.CancelAsync();
-        if (_loop is not null)
-        {
-            await _loop.WaitAsync(cancellationToken);
-        }
-    }
+    public Task StopAsync(CancellationToken cancellationToken) => _refresh.StopAsync(cancellationToken);
 
     /// <summary>
     /// Reads every enabled version of each secret (only versions not read before are fetched) and
@@ -147,10 +141,6 @@ public sealed partial class KeyVaultKeyProvider : IKeyProvider, IHostedService, 
             _refreshing.Release();
         }
     }
-
-    // The cached keys keep serving when a refresh fails, until MaxStaleness.
-    private Task RefreshPeriodicallyAsync(CancellationToken cancellationToken) =>
-        PeriodicRefresh.RunAsync(_options.RefreshInterval, _time, RefreshAsync, exception => LogRefreshFailed(Describe(exception), _snapshot?.RefreshedAt, _options.MaxStaleness), cancellationToken);
 
     private async Task<List<T>> ReadAsync<T>(
         string secretName, IReadOnlyList<T>? cached, Func<string, string, int, KeyVaultSecret, T> parse, CancellationToken cancellationToken)
@@ -295,7 +285,7 @@ public sealed partial class KeyVaultKeyProvider : IKeyProvider, IHostedService, 
 
     public void Dispose()
     {
-        _stopping.Dispose();
+        _refresh.Dispose();
         _refreshing.Dispose();
     }
 
