@@ -9,16 +9,15 @@ namespace Bastion.Benchmarks;
 [MemoryDiagnoser]
 public class JwtValidationBenchmarks : IDisposable
 {
-    private readonly string _directory = Path.Combine(Path.GetTempPath(), "bastion-bench-" + Guid.NewGuid().ToString("N")[..8]);
-    private DevelopmentKeyring? _keyring;
+    private BenchmarkKeyring? _keyring;
     private AccessTokens? _tokens;
     private string _token = string.Empty;
 
     [GlobalSetup]
     public void Setup()
     {
-        _keyring = DevelopmentKeyring.LoadOrCreate(Path.Combine(_directory, "keyring.json"));
-        _tokens = new AccessTokens(_keyring, Options.Create(new TokenOptions()), TimeProvider.System);
+        _keyring = new BenchmarkKeyring();
+        _tokens = new AccessTokens(_keyring.Keys, Options.Create(new TokenOptions()), TimeProvider.System);
         (_token, _) = _tokens.Issue("pseudonym-1", "key-1", 1);
     }
 
@@ -29,11 +28,6 @@ public class JwtValidationBenchmarks : IDisposable
     public void Dispose()
     {
         _keyring?.Dispose();
-        if (Directory.Exists(_directory))
-        {
-            Directory.Delete(_directory, recursive: true);
-        }
-
         GC.SuppressFinalize(this);
     }
 }

@@ -1,6 +1,5 @@
 using BenchmarkDotNet.Attributes;
 using Bastion.Cluster;
-using Bastion.Security;
 
 namespace Bastion.Benchmarks;
 
@@ -12,16 +11,15 @@ public class SiloAssertionBenchmarks : IDisposable
     private static readonly GrainId Target = GrainId.Create("bastion.user", "u_0123456789abcdef0123456789abcdef");
     private static readonly GrainInterfaceType Interface = GrainInterfaceType.Create("Bastion.Users.IUserGrain");
 
-    private readonly string _directory = Path.Combine(Path.GetTempPath(), "bastion-bench-" + Guid.NewGuid().ToString("N")[..8]);
-    private DevelopmentKeyring? _keyring;
+    private BenchmarkKeyring? _keyring;
     private SiloAssertion? _assertions;
     private string _assertion = string.Empty;
 
     [GlobalSetup]
     public void Setup()
     {
-        _keyring = DevelopmentKeyring.LoadOrCreate(Path.Combine(_directory, "keyring.json"));
-        _assertions = new SiloAssertion(_keyring, TimeProvider.System);
+        _keyring = new BenchmarkKeyring();
+        _assertions = new SiloAssertion(_keyring.Keys, TimeProvider.System);
         _assertion = _assertions.Create(Target, Interface, "SubmitAsync");
     }
 
@@ -35,11 +33,6 @@ public class SiloAssertionBenchmarks : IDisposable
     public void Dispose()
     {
         _keyring?.Dispose();
-        if (Directory.Exists(_directory))
-        {
-            Directory.Delete(_directory, recursive: true);
-        }
-
         GC.SuppressFinalize(this);
     }
 }
