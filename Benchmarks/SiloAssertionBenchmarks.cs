@@ -8,8 +8,12 @@ namespace Bastion.Benchmarks;
 [MemoryDiagnoser]
 public class SiloAssertionBenchmarks : IDisposable
 {
-    private static readonly GrainId Target = GrainId.Create("bastion.user", "u_0123456789abcdef0123456789abcdef");
-    private static readonly GrainInterfaceType Interface = GrainInterfaceType.Create("Bastion.Users.IUserGrain");
+    private static readonly SiloCall Call = new(
+        GrainId.Create("sys.client", "hosted-127.0.0.1:11111@1"),
+        GrainId.Create("bastion.user", "u_0123456789abcdef0123456789abcdef"),
+        GrainInterfaceType.Create("Bastion.Users.IUserGrain"),
+        "SubmitAsync",
+        System.Security.Cryptography.SHA256.HashData("arguments"u8));
 
     private BenchmarkKeyring? _keyring;
     private SiloAssertion? _assertions;
@@ -20,14 +24,14 @@ public class SiloAssertionBenchmarks : IDisposable
     {
         _keyring = new BenchmarkKeyring();
         _assertions = new SiloAssertion(_keyring.Keys, TimeProvider.System);
-        _assertion = _assertions.Create(Target, Interface, "SubmitAsync");
+        _assertion = _assertions.Create(Call);
     }
 
     [Benchmark]
-    public string Create() => _assertions!.Create(Target, Interface, "SubmitAsync");
+    public string Create() => _assertions!.Create(Call);
 
     [Benchmark]
-    public bool Verify() => _assertions!.Verify(_assertion, Target, Interface, "SubmitAsync");
+    public bool Verify() => _assertions!.Verify(_assertion, Call);
 
     [GlobalCleanup]
     public void Dispose()

@@ -25,19 +25,28 @@ public enum CredentialKind
 /// </summary>
 /// <param name="Kind">The credential kind.</param>
 /// <param name="KeyId">The API key id (for an access token: the key it was exchanged for; for an external token: the issuer's name).</param>
-/// <param name="SecretHash">For API keys, the keyed hash of the presented secret; empty otherwise.</param>
-/// <param name="HashKeyVersion">The version of the hashing key that produced <paramref name="SecretHash"/>.</param>
+/// <param name="SecretHashes">For API keys, the keyed hashes of the presented secret, one per enabled hashing-key version; empty otherwise.</param>
 /// <param name="RevocationGeneration">For access tokens, the user's revocation generation at issue time.</param>
 /// <param name="IssuedAt">For external and service tokens, when the issuer issued it (tokens issued before a revocation are refused).</param>
+/// <remarks>Ids 2 and 3 (one hash and its version) are retired: a hash made only under the current version locked out every key after a rotation.</remarks>
 [GenerateSerializer, Immutable, Alias("bastion.credential")]
 public sealed record Credential(
     [property: Id(0)] CredentialKind Kind,
     [property: Id(1)] string KeyId,
-    [property: Id(2)] byte[] SecretHash,
-    [property: Id(3)] int HashKeyVersion,
+    [property: Id(6)] IReadOnlyList<SecretHash> SecretHashes,
     [property: Id(4)] long RevocationGeneration,
     [property: Id(5)] DateTimeOffset? IssuedAt = null)
 {
     /// <summary>Never print hashes.</summary>
     public override string ToString() => $"{Kind} credential for key {KeyId}";
+}
+
+/// <summary>A keyed hash of an API key's secret and the version of the hashing key that made it.</summary>
+/// <param name="Version">The hashing key version.</param>
+/// <param name="Hash">HMAC-SHA-256 of the key id and secret under that version.</param>
+[GenerateSerializer, Immutable, Alias("bastion.secret-hash")]
+public sealed record SecretHash([property: Id(0)] int Version, [property: Id(1)] byte[] Hash)
+{
+    /// <summary>Never print hashes.</summary>
+    public override string ToString() => $"secret hash (version {Version})";
 }

@@ -287,8 +287,8 @@ public sealed partial class UserGrain(
         var credentialHolds = credential.Kind switch
         {
             CredentialKind.ApiKey => LiveKey(user, credential, now) is { } key
-                && credential.HashKeyVersion == key.HashKeyVersion
-                && CryptographicOperations.FixedTimeEquals(credential.SecretHash, key.SecretHash),
+                && credential.SecretHashes.FirstOrDefault(hash => hash.Version == key.HashKeyVersion) is { } presented
+                && CryptographicOperations.FixedTimeEquals(presented.Hash, key.SecretHash),
             CredentialKind.AccessToken => LiveKey(user, credential, now) is not null
                 && credential.RevocationGeneration == user.RevocationGeneration,
 

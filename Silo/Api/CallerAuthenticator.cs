@@ -45,8 +45,6 @@ public sealed class CallerAuthenticator(ApiKeys apiKeys, AccessTokens accessToke
             return null;
         }
 
-        var version = apiKeys.CurrentHashKeyVersion;
-        var hash = apiKeys.HashPresented(keyId, secret, version);
-        return hash is null ? null : new AuthenticatedCaller(owner, new Credential(CredentialKind.ApiKey, keyId, hash, version, 0));
+        return new AuthenticatedCaller(owner, new Credential(CredentialKind.ApiKey, keyId, apiKeys.HashPresented(keyId, secret), 0));
     }
 }

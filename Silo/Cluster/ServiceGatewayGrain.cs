@@ -258,7 +258,7 @@ public sealed partial class ServiceGatewayGrain(
         await tokens.ValidateAsync(RequestContext.Get(ServiceCallContext.ServiceTokenKey) as string)
         ?? throw new ServiceRefusedException(ServiceRefusal.NotAuthenticated, "The call carries no valid service token.");
 
-    private static Credential CredentialOf(ServiceCaller caller) => new(CredentialKind.ServiceToken, caller.Service, [], 0, 0, caller.IssuedAt);
+    private static Credential CredentialOf(ServiceCaller caller) => new(CredentialKind.ServiceToken, caller.Service, [], 0, caller.IssuedAt);
 
     private string Pseudonym(string userId) => pseudonyms.Pseudonymize(userId);
 

@@ -4,7 +4,7 @@ namespace Bastion.Cluster;
 /// Verifies every call a silo receives, whoever the sender says it is (<c>RequestContext</c> is the caller's to
 /// write, and a call filter never sees the peer's certificate):
 /// <list type="bullet">
-/// <item>a call carrying a valid <see cref="SiloAssertion"/> for exactly this target and method came from a silo and may reach anything;</item>
+/// <item>a call carrying a valid <see cref="SiloAssertion"/> for exactly this call (sender, target, method, arguments) came from a silo and may reach anything;</item>
 /// <item>any other call must carry a valid service token (<see cref="ServiceTokens"/>) and may reach only the
 /// <see cref="IServiceGateway"/> facade — never a user or generation grain, a management grain or a system target;</item>
 /// <item>the exceptions are the gateway's type-manifest system target, which an Orleans client must read before it
@@ -13,7 +13,7 @@ namespace Bastion.Cluster;
 /// </list>
 /// Refusals are <see cref="ServiceRefusedException"/> and are logged with the target's type, never a token.
 /// </summary>
-public sealed partial class ZeroTrustCallFilter(SiloAssertion assertions, ServiceTokens tokens, ILogger<ZeroTrustCallFilter> logger) : IIncomingGrainCallFilter
+public sealed partial class ZeroTrustCallFilter(SiloAssertion assertions, CallArgumentsDigest digests, ServiceTokens tokens, ILogger<ZeroTrustCallFilter> logger) : IIncomingGrainCallFilter
 {
     private static readonly GrainType ManifestProviderType = SystemTargetGrainId.CreateGrainType("manifest");
     private static readonly System.Reflection.Assembly OrleansRuntime = typeof(SystemTarget).Assembly;
@@ -23,7 +23,8 @@ public sealed partial class ZeroTrustCallFilter(SiloAssertion assertions, Servic
 
     public async Task Invoke(IIncomingGrainCallContext context)
     {
-        if (assertions.Verify(RequestContext.Get(ServiceCallContext.SiloAssertionKey) as string, context.TargetId, context.InterfaceType, context.MethodName))
+        if (RequestContext.Get(ServiceCallContext.SiloAssertionKey) is string assertion
+            && assertions.Verify(assertion, new SiloCall(context.SourceId, context.TargetId, context.InterfaceType, context.MethodName, digests.Of(context.Request))))
         {
             await context.Invoke();
             return;

@@ -13,6 +13,7 @@ public static class ZeroTrustRegistration
         silo.Services.AddSingleton(new ServiceKeys(Microsoft.Extensions.Options.Options.Create(services)));
         silo.Services.AddSingleton<ServiceTokens>();
         silo.Services.AddSingleton<SiloAssertion>();
+        silo.Services.AddSingleton<CallArgumentsDigest>();
 
         // The facade pseudonymizes user ids and issues API keys on whichever silo it runs.
         silo.Services.TryAddSingleton<Pseudonymizer>();

@@ -82,7 +82,7 @@ public sealed class AccessTokens(IKeyProvider keys, IOptions<TokenOptions> optio
         };
         var result = await _handler.ValidateTokenAsync(token, parameters);
         return result.IsValid
-            ? (claims.Subject, new Credential(CredentialKind.AccessToken, claims.KeyId, [], 0, claims.RevocationGeneration))
+            ? (claims.Subject, new Credential(CredentialKind.AccessToken, claims.KeyId, [], claims.RevocationGeneration))
             : null;
     }
 

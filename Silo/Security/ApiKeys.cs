@@ -1,6 +1,7 @@
 using System.Diagnostics.CodeAnalysis;
 using System.Security.Cryptography;
 using System.Text;
+using Bastion.Access;
 
 namespace Bastion.Security;
 
@@ -25,7 +26,7 @@ public sealed class ApiKeys(IKeyProvider keys)
     public (string KeyId, string ApiKey, byte[] SecretHash, int HashKeyVersion) Generate()
     {
         var random = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(RandomIdBytes));
-        var keyId = random + Convert.ToHexStringLower(Tag(random));
+        var keyId = random + Convert.ToHexStringLower(Tag(keys.CurrentApiKeyIdKey, random));
         var secret = System.Buffers.Text.Base64Url.EncodeToString(RandomNumberGenerator.GetBytes(32));
         var hashingKey = keys.CurrentApiKeyHashingKey;
         return (keyId, $"{Prefix}{keyId}_{secret}", Hash(hashingKey.Key, keyId, secret), hashingKey.Version);
@@ -55,22 +56,37 @@ public sealed class ApiKeys(IKeyProvider keys)
         return true;
     }
 
-    /// <summary>True when the key id carries a valid tag, i.e. Bastion issued it (compared in constant time).</summary>
-    public bool IsIssuedKeyId(string keyId) =>
-        keyId.Length == KeyIdLength
-        && CryptographicOperations.FixedTimeEquals(Tag(keyId[..(RandomIdBytes * 2)]), Convert.FromHexString(keyId.AsSpan(RandomIdBytes * 2)));
+    /// <summary>
+    /// True when the key id carries a valid tag under any enabled key-id key, i.e. Bastion issued it (compared in
+    /// constant time). Every enabled version is tried, so rotating the key-id key never invalidates issued ids.
+    /// </summary>
+    public bool IsIssuedKeyId(string keyId)
+    {
+        if (keyId.Length != KeyIdLength)
+        {
+            return false;
+        }
 
-    // Under the long-lived pseudonym key (with its own domain prefix), so that rotating the hashing
-    // keys never invalidates issued key ids.
-    private byte[] Tag(string randomId) =>
-        HMACSHA256.HashData(keys.PseudonymKey, Encoding.UTF8.GetBytes("api-key-id:" + randomId))[..TagBytes];
+        var random = keyId[..(RandomIdBytes * 2)];
+        var presented = Convert.FromHexString(keyId.AsSpan(RandomIdBytes * 2));
+        var issued = false;
+        foreach (var idKey in keys.ApiKeyIdKeys)
+        {
+            issued |= CryptographicOperations.FixedTimeEquals(Tag(idKey, random), presented);
+        }
 
-    /// <summary>The version of the hashing key new keys are hashed with.</summary>
-    public int CurrentHashKeyVersion => keys.CurrentApiKeyHashingKey.Version;
+        return issued;
+    }
 
-    /// <summary>The keyed hash of a presented secret under the given hashing key version, or null for an unknown version.</summary>
-    public byte[]? HashPresented(string keyId, string secret, int version) =>
-        keys.FindApiKeyHashingKey(version) is { } hashingKey ? Hash(hashingKey.Key, keyId, secret) : null;
+    private static byte[] Tag(VersionedSecret idKey, string randomId) =>
+        HMACSHA256.HashData(idKey.Key, Encoding.UTF8.GetBytes("api-key-id:" + randomId))[..TagBytes];
+
+    /// <summary>
+    /// The keyed hashes of a presented secret under every enabled hashing key: the owner's grain compares the one
+    /// made with the version stored beside the key, so keys hashed before a rotation keep working.
+    /// </summary>
+    public IReadOnlyList<SecretHash> HashPresented(string keyId, string secret) =>
+        [.. keys.ApiKeyHashingKeys.Select(hashingKey => new SecretHash(hashingKey.Version, Hash(hashingKey.Key, keyId, secret)))];
 
     private static byte[] Hash(byte[] hashingKey, string keyId, string secret) =>
         HMACSHA256.HashData(hashingKey, Encoding.UTF8.GetBytes($"{keyId}:{secret}"));

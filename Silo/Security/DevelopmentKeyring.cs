@@ -6,8 +6,9 @@ using Microsoft.IdentityModel.Tokens;
 namespace Bastion.Security;
 
 /// <summary>
-/// A generated keyring file for development: one pseudonym key, one API-key hashing key and one or
-/// more ES256 signing keys (the newest signs, every one validates), and one or more key-encryption
+/// A generated keyring file for development: one pseudonym key; versioned API-key hashing keys, API-key id
+/// tagging keys and cluster-assertion keys (one purpose each; the highest version is current, read at load);
+/// one or more ES256 signing keys (the newest signs, every one validates); and one or more key-encryption
 /// keys (the highest version wraps new data keys, every one not retired unwraps; the file is re-read when it changes, see Keks). The file is created with mode 0600, and a file that group or others can read
 /// is refused, because anyone who can read it can forge tokens and link pseudonyms to users.
 /// </summary>
@@ -19,8 +20,7 @@ public sealed class DevelopmentKeyring : IKeyProvider, IDisposable
     private static long s_changes;
 
     private readonly byte[] _pseudonymKey;
-    private readonly byte[] _clusterAssertionKey;
-    private readonly VersionedSecret _hashingKey;
+    private readonly List<VersionedSecret> _clusterAssertionKeys;
     private readonly List<ECDsa> _signingKeys = [];
     private readonly string _path;
     private volatile KekSnapshot _keks;
@@ -29,8 +29,9 @@ public sealed class DevelopmentKeyring : IKeyProvider, IDisposable
     {
         _path = path;
         _pseudonymKey = Convert.FromBase64String(file.PseudonymKey);
-        _clusterAssertionKey = ClusterAssertionKeys.Derive(_pseudonymKey);
-        _hashingKey = new VersionedSecret(1, Convert.FromBase64String(file.ApiKeyHashingKey));
+        ApiKeyHashingKeys = Versions(HashingKeysOf(file), "api_key_hashing_keys", path);
+        ApiKeyIdKeys = Versions(file.ApiKeyIdKeys, "api_key_id_keys", path);
+        _clusterAssertionKeys = Versions(file.ClusterAssertionKeys, "cluster_assertion_keys", path);
         var entries = SigningKeysOf(file);
         if (entries.Count == 0 || entries.DistinctBy(entry => entry.KeyId, StringComparer.Ordinal).Count() != entries.Count)
         {
@@ -56,9 +57,17 @@ public sealed class DevelopmentKeyring : IKeyProvider, IDisposable
 
     public ReadOnlySpan<byte> PseudonymKey => _pseudonymKey;
 
-    public ReadOnlySpan<byte> ClusterAssertionKey => _clusterAssertionKey;
+    public IReadOnlyList<VersionedSecret> ApiKeyHashingKeys { get; }
 
-    public VersionedSecret CurrentApiKeyHashingKey => _hashingKey;
+    public VersionedSecret CurrentApiKeyHashingKey => ApiKeyHashingKeys[^1];
+
+    public IReadOnlyList<VersionedSecret> ApiKeyIdKeys { get; }
+
+    public VersionedSecret CurrentApiKeyIdKey => ApiKeyIdKeys[^1];
+
+    public VersionedSecret CurrentClusterAssertionKey => _clusterAssertionKeys[^1];
+
+    public VersionedSecret? FindClusterAssertionKey(int version) => _clusterAssertionKeys.Find(key => key.Version == version);
 
     public SigningCredentials SigningCredentials { get; }
 
@@ -67,8 +76,6 @@ public sealed class DevelopmentKeyring : IKeyProvider, IDisposable
     public VersionedSecret CurrentKek => Keks().MaxBy(kek => kek.Version)!;
 
     public IReadOnlyList<int> KekVersions => [.. Keks().Select(kek => kek.Version).Order()];
-
-    public VersionedSecret? FindApiKeyHashingKey(int version) => version == _hashingKey.Version ? _hashingKey : null;
 
     public VersionedSecret? FindKek(int version) =>
         Keks().Find(kek => kek.Version == version) ?? Keks(recheck: true).Find(kek => kek.Version == version);
@@ -188,10 +195,9 @@ public sealed class DevelopmentKeyring : IKeyProvider, IDisposable
         }
 
         var file = Read(path);
-        if (file.KeyEncryptionKeys is null or { Count: 0 })
+        if (MissesAPurpose(file))
         {
-            // Keyrings from before encryption at rest get their first KEK here.
-            file = WithFirstKek(path);
+            file = Upgrade(path);
         }
 
         return new DevelopmentKeyring(file, path);
@@ -212,19 +218,44 @@ public sealed class DevelopmentKeyring : IKeyProvider, IDisposable
         });
     }
 
-    // Silos sharing an old keyring may upgrade it at once. A KEK that one of them wrapped data keys
-    // with and another then overwrote would make that data unreadable, so the upgrade runs under an
-    // exclusive lock (flock on Unix) and whoever comes second finds the KEK and uses it.
-    private static KeyringFile WithFirstKek(string path)
+    /// <summary>
+    /// Adds an API-key hashing key to the keyring at <paramref name="path"/> with the next version: it hashes
+    /// the keys issued after the next load, and every API key hashed under an older version keeps working.
+    /// </summary>
+    public static int AddApiKeyHashingKey(string path)
     {
         using var exclusive = LockKeyring(path);
         var file = Read(path);
-        if (file.KeyEncryptionKeys is { Count: > 0 })
+        var entries = HashingKeysOf(file);
+        var version = entries.Max(entry => entry.Version) + 1;
+        Write(path, file with { ApiKeyHashingKey = null, ApiKeyHashingKeys = [.. entries, NewKey(version)] });
+        return version;
+    }
+
+    // Keyrings from before encryption at rest lack a KEK, and those from before keys were split by
+    // purpose lack the key-id and cluster-assertion keys; they get them here. Silos sharing an old
+    // keyring may upgrade it at once, and a KEK one of them wrapped data keys with must never be
+    // overwritten by another, so the upgrade runs under an exclusive lock (flock on Unix) and whoever
+    // comes second finds the keys and uses them. API keys issued before the split carry an id tagged
+    // under the pseudonym key, which no longer tags anything: re-issue them.
+    private static bool MissesAPurpose(KeyringFile file) =>
+        file.KeyEncryptionKeys is null or { Count: 0 } || file.ApiKeyIdKeys is null or { Count: 0 } || file.ClusterAssertionKeys is null or { Count: 0 };
+
+    private static KeyringFile Upgrade(string path)
+    {
+        using var exclusive = LockKeyring(path);
+        var file = Read(path);
+        if (!MissesAPurpose(file))
         {
             return file;
         }
 
-        Write(path, file with { KeyEncryptionKeys = [NewKek(1)] });
+        Write(path, file with
+        {
+            KeyEncryptionKeys = file.KeyEncryptionKeys is { Count: > 0 } keks ? keks : [NewKek(1)],
+            ApiKeyIdKeys = file.ApiKeyIdKeys is { Count: > 0 } idKeys ? idKeys : [NewKey(1)],
+            ClusterAssertionKeys = file.ClusterAssertionKeys is { Count: > 0 } assertionKeys ? assertionKeys : [NewKey(1)],
+        });
         return Read(path);
     }
 
@@ -251,6 +282,25 @@ public sealed class DevelopmentKeyring : IKeyProvider, IDisposable
     }
 
     private static KeyEncryptionKeyEntry NewKek(int version) => new(version, Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)));
+
+    private static VersionedKeyEntry NewKey(int version) => new(version, Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)));
+
+    // The first format held one hashing key; it reads as version 1.
+    private static List<VersionedKeyEntry> HashingKeysOf(KeyringFile file) =>
+        [.. file.ApiKeyHashingKey is { } legacy ? [new VersionedKeyEntry(1, legacy)] : Array.Empty<VersionedKeyEntry>(), .. file.ApiKeyHashingKeys ?? []];
+
+    // Ascending by version, so the last one is current.
+    private static List<VersionedSecret> Versions(IReadOnlyList<VersionedKeyEntry>? entries, string field, string path)
+    {
+        List<VersionedSecret> keys = [.. (entries ?? []).OrderBy(entry => entry.Version).Select(entry => new VersionedSecret(entry.Version, Convert.FromBase64String(entry.Key)))];
+        if (keys.Count == 0 || keys.DistinctBy(key => key.Version).Count() != keys.Count || keys.Any(key => key.Version < 1 || key.Key.Length != 32))
+        {
+            throw new InvalidOperationException(
+                $"The development keyring {path} needs at least one 32-byte key in {field}, with positive versions and no version twice (Bastion:Keys:KeyringPath).");
+        }
+
+        return keys;
+    }
 
     private static KeyringFile Read(string path) =>
         JsonSerializer.Deserialize(File.ReadAllText(path), KeyringJsonContext.Default.KeyringFile)
@@ -280,11 +330,14 @@ public sealed class DevelopmentKeyring : IKeyProvider, IDisposable
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
         var file = new KeyringFile(
             Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)),
-            Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)),
+            ApiKeyHashingKey: null,
             SigningKeyId: null,
             SigningKey: null,
             SigningKeys: [NewSigningKey(time)],
-            KeyEncryptionKeys: [NewKek(1)]);
+            KeyEncryptionKeys: [NewKek(1)],
+            ApiKeyHashingKeys: [NewKey(1)],
+            ApiKeyIdKeys: [NewKey(1)],
+            ClusterAssertionKeys: [NewKey(1)]);
         Write(path, file, overwrite: false);
     }
 
@@ -325,11 +378,19 @@ public sealed class DevelopmentKeyring : IKeyProvider, IDisposable
 
     internal sealed record KeyringFile(
         [property: JsonPropertyName("pseudonym_key")] string PseudonymKey,
-        [property: JsonPropertyName("api_key_hashing_key")] string ApiKeyHashingKey,
+        [property: JsonPropertyName("api_key_hashing_key"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? ApiKeyHashingKey,
         [property: JsonPropertyName("signing_key_id"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? SigningKeyId,
         [property: JsonPropertyName("signing_key"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? SigningKey,
         [property: JsonPropertyName("signing_keys"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<SigningKeyEntry>? SigningKeys,
-        [property: JsonPropertyName("key_encryption_keys"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<KeyEncryptionKeyEntry>? KeyEncryptionKeys = null);
+        [property: JsonPropertyName("key_encryption_keys"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<KeyEncryptionKeyEntry>? KeyEncryptionKeys = null,
+        [property: JsonPropertyName("api_key_hashing_keys"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<VersionedKeyEntry>? ApiKeyHashingKeys = null,
+        [property: JsonPropertyName("api_key_id_keys"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<VersionedKeyEntry>? ApiKeyIdKeys = null,
+        [property: JsonPropertyName("cluster_assertion_keys"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<VersionedKeyEntry>? ClusterAssertionKeys = null);
+
+    /// <summary>One version of a 256-bit key of a purpose that rotates by adding versions (the highest is current).</summary>
+    internal sealed record VersionedKeyEntry(
+        [property: JsonPropertyName("version")] int Version,
+        [property: JsonPropertyName("key")] string Key);
 
     /// <summary>One AES-256 key-encryption key; its version is written beside every data key it wraps. A retired one keeps its version and loses its key.</summary>
     internal sealed record KeyEncryptionKeyEntry(

@@ -67,7 +67,7 @@ public sealed class ExternalTokens
 
         var userId = $"{issuer.Options.Name}:{subject}";
         return (_pseudonyms.Pseudonymize(userId),
-            new Credential(CredentialKind.ExternalToken, issuer.Options.Name, [], 0, 0, DateTimeOffset.FromUnixTimeSeconds(issuedAt)));
+            new Credential(CredentialKind.ExternalToken, issuer.Options.Name, [], 0, DateTimeOffset.FromUnixTimeSeconds(issuedAt)));
     }
 
     private bool IsCurrent(DateTime? notBefore, DateTime? expires)

@@ -3,25 +3,35 @@ using Microsoft.IdentityModel.Tokens;
 namespace Bastion.Security;
 
 /// <summary>
-/// The source of every secret key the silo uses: the pseudonym key, API-key hashing keys and JWT
-/// signing keys. Development reads a local keyring file; production reads Azure Key Vault.
+/// The source of every secret key the silo uses, one key (or set of versions) per purpose, so that no key
+/// ever serves two: the pseudonym key, API-key hashing keys, API-key id tagging keys, cluster-assertion keys,
+/// JWT signing keys and key-encryption keys. Development reads a local keyring file; production reads Azure Key Vault.
 /// </summary>
 public interface IKeyProvider
 {
-    /// <summary>The long-lived key that turns user ids into pseudonyms.</summary>
+    /// <summary>The long-lived key that turns user ids into pseudonyms. It is used for nothing else.</summary>
     ReadOnlySpan<byte> PseudonymKey { get; }
-
-    /// <summary>
-    /// The key silos MAC their assertions with on calls to other silos (<see cref="Cluster.SiloAssertion"/>):
-    /// derived from the pseudonym key with HKDF (<see cref="ClusterAssertionKeys"/>), so every silo holds it and no client does.
-    /// </summary>
-    ReadOnlySpan<byte> ClusterAssertionKey { get; }
 
     /// <summary>The hashing key new API keys are hashed with.</summary>
     VersionedSecret CurrentApiKeyHashingKey { get; }
 
-    /// <summary>The hashing key of a given version, or null when that version is unknown.</summary>
-    VersionedSecret? FindApiKeyHashingKey(int version);
+    /// <summary>Every enabled API-key hashing key: a key keeps working under the version it was hashed with.</summary>
+    IReadOnlyList<VersionedSecret> ApiKeyHashingKeys { get; }
+
+    /// <summary>The key that tags the ids of newly issued API keys (so the edge refuses invented ids without a lookup).</summary>
+    VersionedSecret CurrentApiKeyIdKey { get; }
+
+    /// <summary>Every enabled key-id tagging key: an id tagged under any of them is accepted.</summary>
+    IReadOnlyList<VersionedSecret> ApiKeyIdKeys { get; }
+
+    /// <summary>
+    /// The key silos MAC their assertions with on calls to other silos (<see cref="Cluster.SiloAssertion"/>).
+    /// Every silo holds it and no client does.
+    /// </summary>
+    VersionedSecret CurrentClusterAssertionKey { get; }
+
+    /// <summary>The cluster-assertion key of a given version, or null when that version is unknown or disabled.</summary>
+    VersionedSecret? FindClusterAssertionKey(int version);
 
     /// <summary>The key new access tokens are signed with (its <c>KeyId</c> is the JWT <c>kid</c>).</summary>
     SigningCredentials SigningCredentials { get; }
@@ -53,18 +63,4 @@ public sealed record VersionedSecret(int Version, byte[] Key)
 {
     /// <summary>Never print key material.</summary>
     public override string ToString() => $"secret version {Version}";
-}
-
-/// <summary>Derives the cluster-assertion key from the pseudonym key (HKDF-SHA256 with its own label, so neither key reveals the other).</summary>
-public static class ClusterAssertionKeys
-{
-    private static readonly byte[] Label = "bastion/cluster-assertion/v1"u8.ToArray();
-
-    /// <summary>The 256-bit cluster-assertion key for <paramref name="pseudonymKey"/>.</summary>
-    public static byte[] Derive(ReadOnlySpan<byte> pseudonymKey)
-    {
-        var key = new byte[32];
-        System.Security.Cryptography.HKDF.DeriveKey(System.Security.Cryptography.HashAlgorithmName.SHA256, pseudonymKey, key, [], Label);
-        return key;
-    }
 }

@@ -48,12 +48,19 @@ public sealed partial class KeyVaultKeyProvider : IKeyProvider, IHostedService, 
 
     public ReadOnlySpan<byte> PseudonymKey => Fresh().PseudonymKey;
 
-    // Not subject to MaxStaleness: it derives from the pseudonym key, which never rotates, so a stale cache still holds
-    // the right key; failing here would stop every silo-to-silo call, membership probes included, during a vault outage.
-    public ReadOnlySpan<byte> ClusterAssertionKey =>
-        (_snapshot ?? throw new KeysUnavailableException("The keys are unavailable: the key vault has not been read yet.")).ClusterAssertionKey;
-
     public VersionedSecret CurrentApiKeyHashingKey => Current(Fresh().HashingKeys).Secret;
+
+    public IReadOnlyList<VersionedSecret> ApiKeyHashingKeys => [.. Fresh().HashingKeys.Select(entry => entry.Secret)];
+
+    public VersionedSecret CurrentApiKeyIdKey => Current(Fresh().KeyIdKeys).Secret;
+
+    public IReadOnlyList<VersionedSecret> ApiKeyIdKeys => [.. Fresh().KeyIdKeys.Select(entry => entry.Secret)];
+
+    // Not subject to MaxStaleness: failing here would stop every silo-to-silo call, membership probes included,
+    // during a vault outage, and a cached version stays exactly as good as it was when read.
+    public VersionedSecret CurrentClusterAssertionKey => Current(Read().AssertionKeys).Secret;
+
+    public VersionedSecret? FindClusterAssertionKey(int version) => Read().AssertionKeys.FirstOrDefault(entry => entry.Version == version)?.Secret;
 
     public SigningCredentials SigningCredentials
     {
@@ -67,8 +74,6 @@ public sealed partial class KeyVaultKeyProvider : IKeyProvider, IHostedService, 
     public IReadOnlyList<SecurityKey> ValidationKeys => [.. Fresh().SigningKeys.Select(entry => entry.Key)];
 
     public VersionedSecret CurrentKek => Current(Fresh().Keks).Secret;
-
-    public VersionedSecret? FindApiKeyHashingKey(int version) => Fresh().HashingKeys.FirstOrDefault(entry => entry.Version == version)?.Secret;
 
     public VersionedSecret? FindKek(int version) => Fresh().Keks.FirstOrDefault(entry => entry.Version == version)?.Secret;
 
@@ -112,6 +117,8 @@ public sealed partial class KeyVaultKeyProvider : IKeyProvider, IHostedService, 
             var previous = _snapshot;
             var pseudonym = await ReadAsync(_options.PseudonymKeySecret, previous?.PseudonymVersions, ParseSymmetric, cancellationToken);
             var hashing = await ReadAsync(_options.ApiKeyHashingKeySecret, previous?.HashingKeys, ParseSymmetric, cancellationToken);
+            var keyIdKeys = await ReadAsync(_options.ApiKeyIdKeySecret, previous?.KeyIdKeys, ParseSymmetric, cancellationToken);
+            var assertionKeys = await ReadAsync(_options.ClusterAssertionKeySecret, previous?.AssertionKeys, ParseSymmetric, cancellationToken);
             var signing = await ReadAsync(_options.SigningKeySecret, previous?.SigningKeys, ParseSigningKey, cancellationToken);
             var keks = await ReadAsync(_options.KeyEncryptionKeySecret, previous?.Keks, ParseSymmetric, cancellationToken);
 
@@ -134,7 +141,7 @@ public sealed partial class KeyVaultKeyProvider : IKeyProvider, IHostedService, 
                 throw new KeyVaultContentException($"secret '{_options.PseudonymKeySecret}' must have exactly one enabled version (it has {pseudonym.Count}); the pseudonym key does not rotate");
             }
 
-            _snapshot = new Snapshot(pseudonymKey, previous?.PseudonymVersions ?? pseudonym, hashing, signing, keks, _time.GetUtcNow());
+            _snapshot = new Snapshot(pseudonymKey, previous?.PseudonymVersions ?? pseudonym, hashing, keyIdKeys, assertionKeys, signing, keks, _time.GetUtcNow());
         }
         finally
         {
@@ -266,9 +273,11 @@ public sealed partial class KeyVaultKeyProvider : IKeyProvider, IHostedService, 
 
     private Snapshot Fresh()
     {
-        var snapshot = _snapshot ?? throw new KeysUnavailableException("The keys are unavailable: the key vault has not been read yet.");
+        var snapshot = Read();
         return IsStale(snapshot) ? throw new KeysUnavailableException() : snapshot;
     }
+
+    private Snapshot Read() => _snapshot ?? throw new KeysUnavailableException("The keys are unavailable: the key vault has not been read yet.");
 
     private bool IsStale(Snapshot snapshot) => _time.GetUtcNow() - snapshot.RefreshedAt > _options.MaxStaleness;
 
@@ -307,12 +316,11 @@ public sealed partial class KeyVaultKeyProvider : IKeyProvider, IHostedService, 
         byte[] PseudonymKey,
         IReadOnlyList<SymmetricEntry> PseudonymVersions,
         IReadOnlyList<SymmetricEntry> HashingKeys,
+        IReadOnlyList<SymmetricEntry> KeyIdKeys,
+        IReadOnlyList<SymmetricEntry> AssertionKeys,
         IReadOnlyList<SigningEntry> SigningKeys,
         IReadOnlyList<SymmetricEntry> Keks,
-        DateTimeOffset RefreshedAt)
-    {
-        public byte[] ClusterAssertionKey { get; } = ClusterAssertionKeys.Derive(PseudonymKey);
-    }
+        DateTimeOffset RefreshedAt);
 
     /// <summary>The vault answered, but a secret in it is not usable; the message names the secret, never its value.</summary>
     private sealed class KeyVaultContentException(string message) : Exception(message);

@@ -3,7 +3,7 @@ using System.Text.RegularExpressions;
 namespace Bastion.Security;
 
 /// <summary>
-/// <c>Bastion:Keys:KeyVault</c>: the vault, the four secrets Bastion reads from it, how often they are
+/// <c>Bastion:Keys:KeyVault</c>: the vault, the six secrets Bastion reads from it, how often they are
 /// re-read, and which Azure identity reads them. Every silo of a cluster needs the same values.
 /// </summary>
 public sealed partial class KeyVaultOptions
@@ -18,6 +18,12 @@ public sealed partial class KeyVaultOptions
 
     /// <summary>The API-key hashing keys (base64, 32 bytes each).</summary>
     public string ApiKeyHashingKeySecret { get; set; } = "bastion-api-key-hashing-key";
+
+    /// <summary>The keys that tag API-key ids, so the edge refuses invented ids without a lookup (base64, 32 bytes each).</summary>
+    public string ApiKeyIdKeySecret { get; set; } = "bastion-api-key-id-key";
+
+    /// <summary>The keys silos MAC their calls to each other with (base64, 32 bytes each; only silos may read it).</summary>
+    public string ClusterAssertionKeySecret { get; set; } = "bastion-cluster-assertion-key";
 
     /// <summary>The access-token signing keys (PEM PKCS#8: EC P-256 for ES256, or RSA of at least 2048 bits for RS256).</summary>
     public string SigningKeySecret { get; set; } = "bastion-signing-key";
@@ -55,6 +61,8 @@ public sealed partial class KeyVaultOptions
         {
             (nameof(PseudonymKeySecret), PseudonymKeySecret),
             (nameof(ApiKeyHashingKeySecret), ApiKeyHashingKeySecret),
+            (nameof(ApiKeyIdKeySecret), ApiKeyIdKeySecret),
+            (nameof(ClusterAssertionKeySecret), ClusterAssertionKeySecret),
             (nameof(SigningKeySecret), SigningKeySecret),
             (nameof(KeyEncryptionKeySecret), KeyEncryptionKeySecret),
         };
@@ -68,7 +76,7 @@ public sealed partial class KeyVaultOptions
 
         if (names.Select(entry => entry.Item2).Distinct(StringComparer.OrdinalIgnoreCase).Count() != names.Length)
         {
-            yield return $"{SectionName}: the four secret names must differ (each key has its own secret).";
+            yield return $"{SectionName}: the secret names must differ (each key has its own secret).";
         }
 
         if (RefreshInterval < TimeSpan.FromSeconds(1) || RefreshInterval > TimeSpan.FromDays(1))

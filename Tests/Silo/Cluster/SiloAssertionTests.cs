@@ -5,59 +5,103 @@ using Microsoft.IdentityModel.Tokens;
 
 namespace Bastion.Tests.Silo.Cluster;
 
-/// <summary>A silo assertion proves exactly one call, briefly: another target, method, key or time refuses it.</summary>
+/// <summary>
+/// A silo assertion proves exactly one call, briefly: another sender, target, interface, method, argument digest,
+/// key or time refuses it; every enabled key version verifies, and a disabled one does not.
+/// </summary>
 [Trait("Category", "Cluster")]
 public sealed class SiloAssertionTests
 {
-    private static readonly GrainInterfaceType Interface = GrainInterfaceType.Create("bastion.user");
-    private static readonly GrainId Target = GrainId.Create("bastion.user", "u_alice");
+    private static readonly SiloCall Call = new(
+        GrainId.Create("bastion.api", "silo-a"),
+        GrainId.Create("bastion.user", "u_alice"),
+        GrainInterfaceType.Create("bastion.user"),
+        "GetProfileAsync",
+        new byte[] { 1, 2, 3 });
 
     [Fact]
     public void Verify_TheSameCallWithinTheWindow_Accepts()
     {
         var time = new FakeTimeProvider(DateTimeOffset.UnixEpoch.AddDays(20000));
-        var assertions = new SiloAssertion(new AssertionKey(1), time);
-        var assertion = assertions.Create(Target, Interface, "GetProfileAsync");
+        var assertions = new SiloAssertion(new AssertionKeys(current: 1, 1), time);
+        var assertion = assertions.Create(Call);
         time.Advance(SiloAssertion.Window);
-        Assert.True(assertions.Verify(assertion, Target, Interface, "GetProfileAsync"));
+        Assert.True(assertions.Verify(assertion, Call with { ArgumentsDigest = new byte[] { 1, 2, 3 } }));
+        Assert.StartsWith("1.", assertion, StringComparison.Ordinal);
+    }
+
+    public static TheoryData<string, SiloCall> OtherCalls => new()
+    {
+        { "another sender", Call with { Source = GrainId.Create("bastion.api", "silo-b") } },
+        { "no sender", Call with { Source = null } },
+        { "another target", Call with { Target = GrainId.Create("bastion.user", "u_bob") } },
+        { "another interface", Call with { Interface = GrainInterfaceType.Create("bastion.generation") } },
+        { "another method", Call with { Method = "SetRolesAsync" } },
+        { "other arguments", Call with { ArgumentsDigest = new byte[] { 1, 2, 4 } } },
+        { "no arguments", Call with { ArgumentsDigest = Array.Empty<byte>() } },
+    };
+
+    [Theory]
+    [MemberData(nameof(OtherCalls))]
+    public void Verify_AnyOtherCall_Refuses(string change, SiloCall other)
+    {
+        var assertions = new SiloAssertion(new AssertionKeys(current: 1, 1), new FakeTimeProvider(DateTimeOffset.UnixEpoch.AddDays(20000)));
+        Assert.False(assertions.Verify(assertions.Create(Call), other), change);
     }
 
     [Fact]
-    public void Verify_AnotherTargetMethodKeyOrTime_Refuses()
+    public void Verify_TamperedExpiredOrForeign_Refuses()
     {
         var time = new FakeTimeProvider(DateTimeOffset.UnixEpoch.AddDays(20000));
-        var assertions = new SiloAssertion(new AssertionKey(1), time);
-        var assertion = assertions.Create(Target, Interface, "GetProfileAsync");
+        var assertions = new SiloAssertion(new AssertionKeys(current: 1, 1), time);
+        var assertion = assertions.Create(Call);
 
-        Assert.False(assertions.Verify(assertion, GrainId.Create("bastion.user", "u_bob"), Interface, "GetProfileAsync"));
-        Assert.False(assertions.Verify(assertion, Target, Interface, "SetRolesAsync"));
-        Assert.False(assertions.Verify(assertion, Target, GrainInterfaceType.Create("bastion.generation"), "GetProfileAsync"));
-        Assert.False(new SiloAssertion(new AssertionKey(2), time).Verify(assertion, Target, Interface, "GetProfileAsync"));
-        Assert.False(assertions.Verify(assertion[..^2] + "AA", Target, Interface, "GetProfileAsync"));
-        Assert.False(assertions.Verify(null, Target, Interface, "GetProfileAsync"));
+        Assert.False(new SiloAssertion(new AssertionKeys(current: 1, 1, seed: 9), time).Verify(assertion, Call));
+        Assert.False(assertions.Verify(assertion[..^2] + "AA", Call));
+        Assert.False(assertions.Verify("2" + assertion[1..], Call)); // another key version's claim
+        Assert.False(assertions.Verify(assertion + ".1", Call));
+        Assert.False(assertions.Verify(null, Call));
+        Assert.False(assertions.Verify("", Call));
         time.Advance(SiloAssertion.Window + TimeSpan.FromSeconds(1));
-        Assert.False(assertions.Verify(assertion, Target, Interface, "GetProfileAsync"));
+        Assert.False(assertions.Verify(assertion, Call));
     }
 
     [Fact]
-    public void ClusterAssertionKey_IsDerivedFromButNotThePseudonymKey()
+    public void Rotation_OldVersionVerifiesWhileEnabled_NewOneSigns_DisabledOneRefused()
     {
-        var pseudonymKey = Enumerable.Range(0, 32).Select(i => (byte)i).ToArray();
-        var derived = ClusterAssertionKeys.Derive(pseudonymKey);
-        Assert.Equal(32, derived.Length);
-        Assert.NotEqual(pseudonymKey, derived);
-        Assert.Equal(derived, ClusterAssertionKeys.Derive(pseudonymKey));
+        var time = new FakeTimeProvider(DateTimeOffset.UnixEpoch.AddDays(20000));
+        var before = new SiloAssertion(new AssertionKeys(current: 1, 1), time).Create(Call);
+        var rotated = new SiloAssertion(new AssertionKeys(current: 2, 1, 2), time);
+
+        Assert.True(rotated.Verify(before, Call));
+        Assert.StartsWith("2.", rotated.Create(Call), StringComparison.Ordinal);
+        Assert.True(new SiloAssertion(new AssertionKeys(current: 2, 1, 2), time).Verify(rotated.Create(Call), Call));
+        Assert.False(new SiloAssertion(new AssertionKeys(current: 2, 2), time).Verify(before, Call));
     }
 
-    private sealed class AssertionKey(byte seed) : IKeyProvider
+    /// <summary>Cluster-assertion keys only; version v's key is 32 bytes of (seed + v).</summary>
+    private sealed class AssertionKeys(int current, params int[] enabled) : IKeyProvider
     {
-        private readonly byte[] _key = ClusterAssertionKeys.Derive(Enumerable.Repeat(seed, 32).ToArray());
+        private readonly byte _seed;
+
+        public AssertionKeys(int current, int enabled, byte seed)
+            : this(current, enabled) => _seed = seed;
+
+        public VersionedSecret CurrentClusterAssertionKey => Key(current);
+
+        public VersionedSecret? FindClusterAssertionKey(int version) => enabled.Contains(version) ? Key(version) : null;
+
+        private VersionedSecret Key(int version) => new(version, Enumerable.Repeat((byte)(_seed + version), 32).ToArray());
 
         public ReadOnlySpan<byte> PseudonymKey => throw new NotSupportedException();
 
-        public ReadOnlySpan<byte> ClusterAssertionKey => _key;
-
         public VersionedSecret CurrentApiKeyHashingKey => throw new NotSupportedException();
+
+        public IReadOnlyList<VersionedSecret> ApiKeyHashingKeys => throw new NotSupportedException();
+
+        public VersionedSecret CurrentApiKeyIdKey => throw new NotSupportedException();
+
+        public IReadOnlyList<VersionedSecret> ApiKeyIdKeys => throw new NotSupportedException();
 
         public SigningCredentials SigningCredentials => throw new NotSupportedException();
 
@@ -66,8 +110,6 @@ public sealed class SiloAssertionTests
         public VersionedSecret CurrentKek => throw new NotSupportedException();
 
         public IReadOnlyList<int> KekVersions => throw new NotSupportedException();
-
-        public VersionedSecret? FindApiKeyHashingKey(int version) => throw new NotSupportedException();
 
         public VersionedSecret? FindKek(int version) => throw new NotSupportedException();
 

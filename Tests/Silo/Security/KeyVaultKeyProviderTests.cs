@@ -27,6 +27,8 @@ public sealed class KeyVaultKeyProviderTests : IAsyncLifetime
         _kek1 = RandomNumberGenerator.GetBytes(32);
         _vault.AddVersion(_options.PseudonymKeySecret, Convert.ToBase64String(_pseudonymKey), 1, longAgo);
         _vault.AddVersion(_options.ApiKeyHashingKeySecret, Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)), 1, longAgo);
+        _vault.AddVersion(_options.ApiKeyIdKeySecret, Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)), 1, longAgo);
+        _vault.AddVersion(_options.ClusterAssertionKeySecret, Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)), 1, longAgo);
         _vault.AddVersion(_options.SigningKeySecret, NewEcPem(), 1, longAgo);
         _vault.AddVersion(_options.KeyEncryptionKeySecret, Convert.ToBase64String(_kek1), 1, longAgo);
     }
@@ -68,6 +70,8 @@ public sealed class KeyVaultKeyProviderTests : IAsyncLifetime
         _vault.AddVersion(_options.KeyEncryptionKeySecret, Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)), 3, _time.GetUtcNow());
         _vault.AddVersion(_options.SigningKeySecret, NewRsaPem(), 2, _time.GetUtcNow());
         _vault.AddVersion(_options.ApiKeyHashingKeySecret, Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)), 2, _time.GetUtcNow());
+        _vault.AddVersion(_options.ApiKeyIdKeySecret, Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)), 2, _time.GetUtcNow());
+        _vault.AddVersion(_options.ClusterAssertionKeySecret, Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)), 2, _time.GetUtcNow());
         _time.Advance(RefreshInterval);
         await provider.RefreshAsync(CancellationToken.None);
 
@@ -76,6 +80,10 @@ public sealed class KeyVaultKeyProviderTests : IAsyncLifetime
         Assert.NotNull(provider.FindKek(3));
         Assert.Equal(1, provider.CurrentKek.Version);
         Assert.Equal(1, provider.CurrentApiKeyHashingKey.Version);
+        Assert.Equal(1, provider.CurrentApiKeyIdKey.Version);
+        Assert.Equal(1, provider.CurrentClusterAssertionKey.Version);
+        Assert.NotNull(provider.FindClusterAssertionKey(2));
+        Assert.Equal([1, 2], provider.ApiKeyIdKeys.Select(key => key.Version).Order());
         Assert.Equal("bastion-signing-key-1", provider.SigningCredentials.Key.KeyId);
         Assert.Equal(2, provider.ValidationKeys.Count);
 
@@ -86,11 +94,14 @@ public sealed class KeyVaultKeyProviderTests : IAsyncLifetime
         Assert.Equal(reads, _vault.SecretReads); // Known versions come from the cache; only lists are re-read.
         Assert.Equal(3, provider.CurrentKek.Version);
         Assert.Equal(2, provider.CurrentApiKeyHashingKey.Version);
+        Assert.Equal(2, provider.CurrentApiKeyIdKey.Version);
+        Assert.Equal(2, provider.CurrentClusterAssertionKey.Version);
         Assert.Equal("bastion-signing-key-2", provider.SigningCredentials.Key.KeyId);
         Assert.Equal("RS256", provider.SigningCredentials.Algorithm);
         // Older versions keep decrypting and validating.
         Assert.Equal(_kek1, provider.FindKek(1)!.Key);
-        Assert.NotNull(provider.FindApiKeyHashingKey(1));
+        Assert.Equal([1, 2], provider.ApiKeyHashingKeys.Select(key => key.Version).Order());
+        Assert.NotNull(provider.FindClusterAssertionKey(1));
         Assert.NotNull(await Tokens(provider).ValidateAsync(oldToken));
         var (newToken, _) = Tokens(provider).Issue("pseudonym-kv-2", "key-1", 1);
         Assert.NotNull(await Tokens(provider).ValidateAsync(newToken));
@@ -178,8 +189,9 @@ public sealed class KeyVaultKeyProviderTests : IAsyncLifetime
         Assert.Throws<KeysUnavailableException>(() => provider.SigningCredentials);
         Assert.Throws<KeysUnavailableException>(() => provider.PseudonymKey.Length);
 
-        // Silos keep asserting their calls to each other: the key derives from the never-rotating pseudonym key.
-        Assert.Equal(32, provider.ClusterAssertionKey.Length);
+        // Silos keep asserting their calls to each other (membership probes included) with the cached keys.
+        Assert.Equal(32, provider.CurrentClusterAssertionKey.Key.Length);
+        Assert.NotNull(provider.FindClusterAssertionKey(1));
         Assert.Equal(HealthStatus.Unhealthy, (await new KeyVaultHealthCheck(provider).CheckHealthAsync(new HealthCheckContext())).Status);
 
         // The vault comes back: the next refresh makes the keys usable again.

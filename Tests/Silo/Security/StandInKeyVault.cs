@@ -285,13 +285,15 @@ public sealed class StandInKeyVault : IAsyncDisposable
         _ca.Dispose();
     }
 
-    /// <summary>The four key secrets a silo on the Key Vault provider needs (default names), each with one version created a day ago.</summary>
+    /// <summary>The six key secrets a silo on the Key Vault provider needs (default names), each with one version created a day ago.</summary>
     public void AddBastionKeys()
     {
         var options = new Bastion.Security.KeyVaultOptions();
         var created = DateTimeOffset.UtcNow.AddDays(-1);
         AddVersion(options.PseudonymKeySecret, Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)), 1, created);
         AddVersion(options.ApiKeyHashingKeySecret, Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)), 1, created);
+        AddVersion(options.ApiKeyIdKeySecret, Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)), 1, created);
+        AddVersion(options.ClusterAssertionKeySecret, Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)), 1, created);
         AddVersion(options.KeyEncryptionKeySecret, Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)), 1, created);
         using var signing = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         AddVersion(options.SigningKeySecret, signing.ExportPkcs8PrivateKeyPem(), 1, created);

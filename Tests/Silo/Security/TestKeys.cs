@@ -29,17 +29,23 @@ internal static class TestKeys
     {
         public ReadOnlySpan<byte> PseudonymKey => throw new NotSupportedException();
 
-        public ReadOnlySpan<byte> ClusterAssertionKey => throw new NotSupportedException();
+        public VersionedSecret CurrentClusterAssertionKey => throw new NotSupportedException();
+
+        public VersionedSecret? FindClusterAssertionKey(int version) => throw new NotSupportedException();
 
         public VersionedSecret CurrentApiKeyHashingKey => throw new NotSupportedException();
+
+        public IReadOnlyList<VersionedSecret> ApiKeyHashingKeys => throw new NotSupportedException();
+
+        public VersionedSecret CurrentApiKeyIdKey => throw new NotSupportedException();
+
+        public IReadOnlyList<VersionedSecret> ApiKeyIdKeys => throw new NotSupportedException();
 
         public SigningCredentials SigningCredentials => signing;
 
         public IReadOnlyList<SecurityKey> ValidationKeys => validation;
 
         public VersionedSecret CurrentKek => throw new NotSupportedException();
-
-        public VersionedSecret? FindApiKeyHashingKey(int version) => throw new NotSupportedException();
 
         public VersionedSecret? FindKek(int version) => throw new NotSupportedException();
 

@@ -98,9 +98,17 @@ public sealed class DataKeyStoreTests(PostgresFixture postgres)
     {
         public ReadOnlySpan<byte> PseudonymKey => throw new NotSupportedException();
 
-        public ReadOnlySpan<byte> ClusterAssertionKey => throw new NotSupportedException();
+        public VersionedSecret CurrentClusterAssertionKey => throw new NotSupportedException();
+
+        public VersionedSecret? FindClusterAssertionKey(int version) => throw new NotSupportedException();
 
         public VersionedSecret CurrentApiKeyHashingKey => throw new NotSupportedException();
+
+        public IReadOnlyList<VersionedSecret> ApiKeyHashingKeys => throw new NotSupportedException();
+
+        public VersionedSecret CurrentApiKeyIdKey => throw new NotSupportedException();
+
+        public IReadOnlyList<VersionedSecret> ApiKeyIdKeys => throw new NotSupportedException();
 
         public SigningCredentials SigningCredentials => throw new NotSupportedException();
 
@@ -109,8 +117,6 @@ public sealed class DataKeyStoreTests(PostgresFixture postgres)
         public VersionedSecret CurrentKek => keks[0];
 
         public VersionedSecret? FindKek(int version) => Array.Find(keks, kek => kek.Version == version);
-
-        public VersionedSecret? FindApiKeyHashingKey(int version) => throw new NotSupportedException();
 
         public IReadOnlyList<int> KekVersions => [.. keks.Select(kek => kek.Version).Order()];
 
