@@ -5,13 +5,13 @@ using Bastion.Storage;
 namespace Bastion.Hosting;
 
 /// <summary>
-/// <c>dotnet run --project Silo -- keys rotate-kek | rewrap | retire-kek N | rotate-signing-key</c>: key
+/// <c>dotnet run --project Silo -- keys rotate-kek | rewrap | retire-kek N | rotate-signing-key | rotate-hashing-key</c>: key
 /// rotation of the development keyring and the data keys its KEKs wrap (see docs/rotation.md). Exit codes: 0 done,
 /// 1 refused (the message says why), 2 bad usage or configuration.
 /// </summary>
 public static class KeysCommand
 {
-    private const string Usage = "usage: keys rotate-kek | keys rewrap | keys retire-kek <version> | keys rotate-signing-key";
+    private const string Usage = "usage: keys rotate-kek | keys rewrap | keys retire-kek <version> | keys rotate-signing-key | keys rotate-hashing-key";
 
     public static async Task<int> RunAsync(string[] args)
     {
@@ -20,6 +20,7 @@ public static class KeysCommand
             ["rotate-kek", .. var tail] => ("rotate-kek", 0, tail),
             ["rewrap", .. var tail] => ("rewrap", 0, tail),
             ["rotate-signing-key", .. var tail] => ("rotate-signing-key", 0, tail),
+            ["rotate-hashing-key", .. var tail] => ("rotate-hashing-key", 0, tail),
             ["retire-kek", var number, .. var tail] when int.TryParse(number, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var parsed) && parsed > 0
                 => ("retire-kek", parsed, tail),
             _ => (null, 0, args),
@@ -57,6 +58,14 @@ public static class KeysCommand
             using var before = DevelopmentKeyring.LoadOrCreate(keyringPath);
             DevelopmentKeyring.AddSigningKey(keyringPath, TimeProvider.System);
             Console.Out.WriteLine($"signing key added to {keyringPath}; silos sign with it after their next restart, and the older keys keep validating until removed.");
+            return 0;
+        }
+
+        if (verb == "rotate-hashing-key")
+        {
+            using var before = DevelopmentKeyring.LoadOrCreate(keyringPath);
+            var added = DevelopmentKeyring.AddApiKeyHashingKey(keyringPath);
+            Console.Out.WriteLine($"API-key hashing key version {added} added to {keyringPath}; keys issued after the silos' next restart are hashed with it, and every key issued before keeps working.");
             return 0;
         }
 

@@ -5,7 +5,7 @@ using Microsoft.Extensions.Time.Testing;
 
 namespace Bastion.Tests.Silo.Security;
 
-/// <summary>Signing keys rotate by kid: the newest signs, the ones before it still validate.</summary>
+/// <summary>Signing keys rotate by kid: the newest signs, the ones before it still validate. Every purpose has its own key.</summary>
 public sealed class DevelopmentKeyringTests : IDisposable
 {
     private readonly string _directory = Path.Combine(Path.GetTempPath(), "bastion-keyring-tests-" + Guid.NewGuid().ToString("N")[..8]);
@@ -117,6 +117,54 @@ public sealed class DevelopmentKeyringTests : IDisposable
         {
             keyring.Dispose();
         }
+    }
+
+    [Fact]
+    public void KeyringFromBeforeKeysWereSplit_GetsAKeyPerPurpose_AndKeepsItsHashingKeyAsVersion1()
+    {
+        var pseudonymKey = Enumerable.Repeat((byte)7, 32).ToArray();
+        var hashingKey = Enumerable.Repeat((byte)8, 32).ToArray();
+        using (DevelopmentKeyring.LoadOrCreate(KeyringPath, _time))
+        {
+            // The format before this change: one hashing key, no key-id or cluster-assertion keys.
+            var file = JsonSerializer.Deserialize(File.ReadAllText(KeyringPath), KeyringJsonContext.Default.KeyringFile)!;
+            var old = file with
+            {
+                PseudonymKey = Convert.ToBase64String(pseudonymKey),
+                ApiKeyHashingKey = Convert.ToBase64String(hashingKey),
+                ApiKeyHashingKeys = null,
+                ApiKeyIdKeys = null,
+                ClusterAssertionKeys = null,
+            };
+            File.WriteAllText(KeyringPath, JsonSerializer.Serialize(old, KeyringJsonContext.Default.KeyringFile));
+        }
+
+        using var upgraded = DevelopmentKeyring.LoadOrCreate(KeyringPath, _time);
+        using var reloaded = DevelopmentKeyring.LoadOrCreate(KeyringPath, _time);
+
+        Assert.Equal(pseudonymKey, upgraded.PseudonymKey.ToArray());
+        Assert.Equal(new VersionedSecret(1, hashingKey).ToString(), upgraded.CurrentApiKeyHashingKey.ToString());
+        Assert.Equal(hashingKey, upgraded.CurrentApiKeyHashingKey.Key);
+        byte[][] purposes = [pseudonymKey, hashingKey, upgraded.CurrentApiKeyIdKey.Key, upgraded.CurrentClusterAssertionKey.Key, upgraded.CurrentKek.Key];
+        Assert.Equal(purposes.Length, purposes.Select(Convert.ToBase64String).Distinct().Count());
+        Assert.Equal(upgraded.CurrentApiKeyIdKey.Key, reloaded.CurrentApiKeyIdKey.Key);
+        Assert.Equal(upgraded.CurrentClusterAssertionKey.Key, reloaded.FindClusterAssertionKey(1)!.Key);
+        Assert.Null(reloaded.FindClusterAssertionKey(2));
+    }
+
+    [Fact]
+    public void AddApiKeyHashingKey_NextLoadHashesWithIt_AndEveryEarlierVersionStays()
+    {
+        using var before = DevelopmentKeyring.LoadOrCreate(KeyringPath, _time);
+
+        Assert.Equal(2, DevelopmentKeyring.AddApiKeyHashingKey(KeyringPath));
+        using var after = DevelopmentKeyring.LoadOrCreate(KeyringPath, _time);
+
+        Assert.Equal(1, before.CurrentApiKeyHashingKey.Version);
+        Assert.Equal(2, after.CurrentApiKeyHashingKey.Version);
+        Assert.Equal([1, 2], after.ApiKeyHashingKeys.Select(key => key.Version));
+        Assert.Equal(before.CurrentApiKeyHashingKey.Key, after.ApiKeyHashingKeys[0].Key);
+        Assert.NotEqual(before.CurrentApiKeyHashingKey.Key, after.CurrentApiKeyHashingKey.Key);
     }
 
     public void Dispose()

@@ -65,6 +65,45 @@ public sealed class KeyVaultSiloTests(SiloFixture fixture)
     }
 
     [Fact]
+    public async Task HashingKeyRotation_KeysIssuedBeforeAndAfter_BothKeepWorking()
+    {
+        await using var vault = await StandInKeyVault.StartAsync();
+        var options = new KeyVaultOptions { VaultUri = vault.VaultUri, DisableChallengeResourceVerification = true, RefreshInterval = TimeSpan.FromMinutes(5) };
+        vault.AddBastionKeys();
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        var provider = new KeyVaultKeyProvider(vault.CreateClient(), options, time, NullLogger<KeyVaultKeyProvider>.Instance);
+        var (database, directory) = await fixture.CreateDatabaseAsync();
+        await using var silo = await TestSilo.StartAsync(
+            database,
+            directory,
+            new Dictionary<string, string?>
+            {
+                ["Bastion:Keys:Provider"] = "KeyVault",
+                ["Bastion:Keys:KeyVault:VaultUri"] = vault.VaultUri.ToString(),
+                ["Bastion:Keys:KeyVault:DisableChallengeResourceVerification"] = "true",
+            },
+            builder => builder.Services.AddSingleton(provider));
+        var before = await silo.CreateUserWithKeyAsync("rot-a-" + Guid.NewGuid().ToString("N"), "user");
+
+        // A second hashing-key version, current once two refresh intervals have passed.
+        vault.AddVersion(options.ApiKeyHashingKeySecret, Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)), 2, time.GetUtcNow());
+        time.Advance(3 * options.RefreshInterval);
+        await provider.RefreshAsync(CancellationToken.None);
+        Assert.Equal(2, provider.CurrentApiKeyHashingKey.Version);
+
+        // The bootstrap admin's key (hashed under version 1) still administers, and the new key is hashed under version 2.
+        var after = await silo.CreateUserWithKeyAsync("rot-b-" + Guid.NewGuid().ToString("N"), "user");
+        foreach (var key in new[] { before, after, silo.AdminKey })
+        {
+            using var me = await silo.Http.SendAsync(TestSilo.Request(HttpMethod.Get, "/v1/me", key));
+            Assert.Equal(HttpStatusCode.OK, me.StatusCode);
+        }
+
+        // A key whose secret is wrong under every version is still refused.
+        await silo.AssertIdenticalUnauthorizedAsync([before[..^10] + (before[^10] == 'A' ? 'B' : 'A') + before[^9..]]);
+    }
+
+    [Fact]
     public async Task Start_VaultUnreachable_RefusesBeforeJoiningTheCluster()
     {
         await using var vault = await StandInKeyVault.StartAsync();
