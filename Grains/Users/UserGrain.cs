@@ -1,4 +1,3 @@
-using System.Security.Cryptography;
 using Bastion.Access;
 using Bastion.Generation;
 using Bastion.Limits;
@@ -262,7 +261,7 @@ public sealed partial class UserGrain(
 
     private AccessDecision Decide(Credential credential, Permission permission)
     {
-        var reason = Verify(state.State, credential, time.GetUtcNow());
+        var reason = CredentialVerifier.Verify(state.State, credential, time.GetUtcNow());
         if (reason == DenialReason.None && !RolePermissions.Allows(state.State.Roles, permission))
         {
             reason = DenialReason.Forbidden;
@@ -276,38 +275,6 @@ public sealed partial class UserGrain(
 
         return new AccessDecision(DenialReason.None, state.State.RevocationGeneration);
     }
-
-    private static DenialReason Verify(UserState user, Credential credential, DateTimeOffset now)
-    {
-        if (!user.Exists)
-        {
-            return DenialReason.NotAuthenticated;
-        }
-
-        var credentialHolds = credential.Kind switch
-        {
-            CredentialKind.ApiKey => LiveKey(user, credential, now) is { } key
-                && credential.SecretHashes.FirstOrDefault(hash => hash.Version == key.HashKeyVersion) is { } presented
-                && CryptographicOperations.FixedTimeEquals(presented.Hash, key.SecretHash),
-            CredentialKind.AccessToken => LiveKey(user, credential, now) is not null
-                && credential.RevocationGeneration == user.RevocationGeneration,
-
-            // The issuer vouches for who; only whether the user may act is Bastion's to say.
-            CredentialKind.ExternalToken or CredentialKind.ServiceToken => credential.IssuedAt is { } issuedAt && issuedAt > user.ExternalTokensRevokedAt,
-            _ => false,
-        };
-        if (!credentialHolds)
-        {
-            return DenialReason.NotAuthenticated;
-        }
-
-        return user.Suspended ? DenialReason.Suspended : DenialReason.None;
-    }
-
-    private static StoredApiKey? LiveKey(UserState user, Credential credential, DateTimeOffset now) =>
-        user.ApiKeys.TryGetValue(credential.KeyId, out var key) && !key.Revoked && (key.ExpiresAt is not { } expiry || expiry > now)
-            ? key
-            : null;
 
     [LoggerMessage(Level = LogLevel.Information, Message = "User {Pseudonym} created")]
     private static partial void LogUserCreated(ILogger logger, string pseudonym);
