@@ -100,6 +100,14 @@ public sealed class ServiceGatewayOwnershipTests(SiloFixture fixture)
         await AdminAsync(silo, $"/admin/users/{alice}/resume");
         await ReadToEndAsync(owner, ownerForAlice, suspendedRead);
 
+        // A service that may no longer act for users cannot read what it started for one; given the role back, it can.
+        var demotedRead = await On(owner, ownerForAlice, g => g.StartCompletionAsync(new GenerationRequest(Model, "Hi", 4), alice));
+        await SetRolesAsync(silo, ownerKeys.Name, "user");
+        var demoted = await Assert.ThrowsAsync<ServiceRefusedException>(() => On(owner, ownerForAlice, g => g.ReadAsync(demotedRead, 0, 8)));
+        Assert.Equal(ServiceRefusal.Forbidden, demoted.Reason);
+        await SetRolesAsync(silo, ownerKeys.Name, "service");
+        await ReadToEndAsync(owner, ownerForAlice, demotedRead);
+
         // Tokens the verified-token cache already holds are replayed after a revoke-tokens: the user grain refuses them
         // (alice's for the token acting for her, the service's own for its token).
         var afterRevoke = await On(owner, ownerForAlice, g => g.StartCompletionAsync(new GenerationRequest(Model, "Hi", 4), alice));
@@ -138,6 +146,12 @@ public sealed class ServiceGatewayOwnershipTests(SiloFixture fixture)
                 return result;
             }
         }
+    }
+
+    private static async Task SetRolesAsync(TestSilo silo, string userId, string role)
+    {
+        using var response = await silo.Http.SendAsync(TestSilo.Request(HttpMethod.Put, $"/admin/users/{userId}/roles", silo.AdminKey, new { roles = new[] { role } }));
+        Assert.True(response.IsSuccessStatusCode, $"PUT roles of {userId}: {(int)response.StatusCode}");
     }
 
     private static async Task AdminAsync(TestSilo silo, string path)
