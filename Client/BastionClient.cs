@@ -101,7 +101,14 @@ public sealed class BastionClient
             if (!finished)
             {
                 // Best effort: the generation would otherwise decode on until its buffer fills.
-                await CallAsync(_once, onBehalfOf, gateway => gateway.CancelAsync(generation), CancellationToken.None).ConfigureAwait(false);
+                try
+                {
+                    await CallAsync(_once, onBehalfOf, gateway => gateway.CancelAsync(generation), CancellationToken.None).ConfigureAwait(false);
+                }
+                catch (ServiceRefusedException refused) when (refused.Reason == ServiceRefusal.NotFound)
+                {
+                    // Already gone (finished and collected): nothing left to stop.
+                }
             }
         }
     }

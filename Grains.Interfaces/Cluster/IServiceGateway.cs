@@ -26,12 +26,16 @@ public interface IServiceGateway : IGrainWithIntegerKey
 
     /// <summary>
     /// Waits for text pieces of a generation from <paramref name="fromIndex"/> on, returning up to <paramref name="max"/>
-    /// (the generation's bounded buffer, as the HTTP streaming path reads it). Safe to repeat.
+    /// (the generation's bounded buffer, as the HTTP streaming path reads it). Safe to repeat. Only the service that
+    /// started the generation, with a token for the same user (itself, or the same <c>act</c>), may read it, and only
+    /// while that user's grain still admits the credential with <c>infer</c>: another caller, or an id that names no
+    /// generation, is refused with <see cref="ServiceRefusal.NotFound"/>; a suspended user with
+    /// <see cref="ServiceRefusal.Suspended"/>; a revoked token with <see cref="ServiceRefusal.NotAuthenticated"/>.
     /// </summary>
     [Alias("read")]
     Task<GenerationChunk> ReadAsync(Guid generationId, int fromIndex, int max, CancellationToken cancellationToken = default);
 
-    /// <summary>Stops a generation at its next decode step (a reader that gave up).</summary>
+    /// <summary>Stops a generation at its next decode step (a reader that gave up). Checked and refused exactly as <see cref="ReadAsync"/>.</summary>
     [Alias("cancel")]
     Task CancelAsync(Guid generationId);
 

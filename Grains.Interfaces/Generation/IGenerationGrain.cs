@@ -39,6 +39,27 @@ public interface IGenerationGrain : IGrainWithGuidKey
     [Alias("read"), AlwaysInterleave]
     Task<GenerationChunk> ReadAsync(int fromIndex, int max, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// Records the service that started this prepared generation through the gateway, once: from then on the gateway
+    /// serves it only to a caller that is <see cref="GenerationOwner"/> of it. A generation started over HTTP has no
+    /// service and is never served through the gateway.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The generation was not prepared here, or a service is already recorded.</exception>
+    [Alias("bind-service")]
+    Task BindServiceAsync(string servicePseudonym);
+
+    /// <summary>
+    /// <see cref="ReadAsync"/> for the gateway: returns <see langword="null"/> without reading when <paramref name="owner"/>
+    /// is not exactly the user and service recorded for this generation (or none is: an unknown id, or a generation
+    /// started over HTTP).
+    /// </summary>
+    [Alias("read-owned"), AlwaysInterleave]
+    Task<GenerationChunk?> ReadOwnedAsync(GenerationOwner owner, int fromIndex, int max, CancellationToken cancellationToken = default);
+
+    /// <summary><see cref="CancelAsync"/> for the gateway: false, and nothing cancelled, unless <paramref name="owner"/> owns this generation.</summary>
+    [Alias("cancel-owned"), AlwaysInterleave]
+    Task<bool> CancelOwnedAsync(GenerationOwner owner);
+
     /// <summary>Waits for the generation to finish and returns its result.</summary>
     [Alias("get-result")]
     Task<GenerationResult> GetResultAsync(CancellationToken cancellationToken = default);

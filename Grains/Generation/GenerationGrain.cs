@@ -29,6 +29,9 @@ public sealed partial class GenerationGrain(ModelCatalog models, WorkerDrain dra
     private Task<GenerationResult>? _run;
     private bool _reserved;
 
+    /// <summary>The service that started this generation through the gateway (<see cref="BindServiceAsync"/>); null over HTTP.</summary>
+    private string? _servicePseudonym;
+
     /// <summary>Set when this silo ends the generation (drain timeout, deactivation), as opposed to the user cancelling it.</summary>
     private volatile bool _stoppedBySilo;
 
@@ -108,6 +111,44 @@ public sealed partial class GenerationGrain(ModelCatalog models, WorkerDrain dra
 
         return chunk;
     }
+
+    public Task BindServiceAsync(string servicePseudonym)
+    {
+        if (_prepared is null || _servicePseudonym is not null)
+        {
+            throw new InvalidOperationException("Only a prepared generation can be bound to a service, and only once.");
+        }
+
+        _servicePseudonym = servicePseudonym;
+        return Task.CompletedTask;
+    }
+
+    public async Task<GenerationChunk?> ReadOwnedAsync(GenerationOwner owner, int fromIndex, int max, CancellationToken cancellationToken = default)
+    {
+        // An activation made by this very call knows no owner: the id is unknown, or its worker died (Lost, retryable).
+        return _prepared is null || IsOwnedBy(owner) ? await ReadAsync(fromIndex, max, cancellationToken) : null;
+    }
+
+    public Task<bool> CancelOwnedAsync(GenerationOwner owner)
+    {
+        if (!IsOwnedBy(owner))
+        {
+            if (_prepared is null)
+            {
+                DeactivateOnIdle();
+            }
+
+            return Task.FromResult(false);
+        }
+
+        _cancellation.Cancel();
+        return Task.FromResult(true);
+    }
+
+    private bool IsOwnedBy(GenerationOwner owner) =>
+        _prepared is { Owner: var user } && _servicePseudonym is { } service
+        && string.Equals(user, owner.UserPseudonym, StringComparison.Ordinal)
+        && string.Equals(service, owner.ServicePseudonym, StringComparison.Ordinal);
 
     private async Task<GenerationResult> RunAsync(string ownerPseudonym, PreparedGeneration prepared)
     {

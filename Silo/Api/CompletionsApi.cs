@@ -101,7 +101,8 @@ public static class CompletionsApi
             }
 
             var generation = grains.GetGrain<IGenerationGrain>(generationId);
-            var header = new ResponseHeader(shape.IdPrefix + generationId.ToString("N"), time.GetUtcNow().ToUnixTimeSeconds(), generationRequest.Model);
+            // The public id is its own random value: the generation's grain key never leaves the cluster.
+            var header = new ResponseHeader(shape.IdPrefix + Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16)), time.GetUtcNow().ToUnixTimeSeconds(), generationRequest.Model);
             if (request.Stream == true)
             {
                 var includeUsage = request.StreamOptions?.IncludeUsage == true;

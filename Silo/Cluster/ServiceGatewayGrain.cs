@@ -51,25 +51,32 @@ public sealed partial class ServiceGatewayGrain(
 
         var submission = await GrainFactory.GetGrain<IUserGrain>(owner).SubmitAsync(credential, request);
         Throw(submission.Decision, submission.Limit);
-        return submission.GenerationId!.Value;
+        var generationId = submission.GenerationId!.Value;
+
+        // Bound before the id leaves this silo: from here on only this service, for this same user, reads or cancels it.
+        await GrainFactory.GetGrain<IGenerationGrain>(generationId).BindServiceAsync(Pseudonym(caller.Service));
+        return generationId;
     }
 
     public async Task<GenerationChunk> ReadAsync(Guid generationId, int fromIndex, int max, CancellationToken cancellationToken = default)
     {
-        // The generation's id is a 122-bit random capability handed only to the service that started it.
-        await CallerAsync();
+        var owner = await OwnerOfCallAsync();
         if (fromIndex < 0 || max is < 1 or > MaxPiecesPerRead)
         {
             throw new ServiceRefusedException(ServiceRefusal.InvalidRequest, $"'fromIndex' must be at least 0 and 'max' between 1 and {MaxPiecesPerRead}.");
         }
 
-        return await GrainFactory.GetGrain<IGenerationGrain>(generationId).ReadAsync(fromIndex, max, cancellationToken);
+        return await GrainFactory.GetGrain<IGenerationGrain>(generationId).ReadOwnedAsync(owner, fromIndex, max, cancellationToken)
+            ?? throw NoSuchGeneration();
     }
 
     public async Task CancelAsync(Guid generationId)
     {
-        await CallerAsync();
-        await GrainFactory.GetGrain<IGenerationGrain>(generationId).CancelAsync();
+        var owner = await OwnerOfCallAsync();
+        if (!await GrainFactory.GetGrain<IGenerationGrain>(generationId).CancelOwnedAsync(owner))
+        {
+            throw NoSuchGeneration();
+        }
     }
 
     public async Task<UserProfile?> GetUserAsync(string userId)
@@ -252,6 +259,32 @@ public sealed partial class ServiceGatewayGrain(
         Throw(await GrainFactory.GetGrain<IUserGrain>(Pseudonym(caller.Service)).AuthorizeAsync(CredentialOf(caller), permission), null);
         return caller;
     }
+
+    /// <summary>
+    /// Who this call reads or cancels a generation as: the user its token names (the service itself, or the user in
+    /// <c>act</c>) and the service. That user's grain judges the credential now, as <see cref="StartCompletionAsync"/>
+    /// did, so a suspension, a revoke-tokens or a lost <c>infer</c> stops a reader at its very next read.
+    /// </summary>
+    private async Task<GenerationOwner> OwnerOfCallAsync()
+    {
+        var caller = await CallerAsync();
+        var credential = CredentialOf(caller);
+        var service = Pseudonym(caller.Service);
+        var user = service;
+        if (caller.ActingFor is { } actingFor)
+        {
+            ValidateUserId(actingFor);
+            Throw(await GrainFactory.GetGrain<IUserGrain>(service).AuthorizeAsync(credential, Permission.ActOnBehalfOfUsers), null);
+            user = Pseudonym(actingFor);
+        }
+
+        Throw(await GrainFactory.GetGrain<IUserGrain>(user).AuthorizeAsync(credential, Permission.Infer), null);
+        return new GenerationOwner(user, service);
+    }
+
+    // Another's generation and an id that names none answer alike, so a refusal says nothing about what exists.
+    private static ServiceRefusedException NoSuchGeneration() =>
+        new(ServiceRefusal.NotFound, "No generation with this id was started by this service for this user.");
 
     // The filter let the call in only with a valid token; reading it again here is a cache hit.
     private async Task<ServiceCaller> CallerAsync() =>
