@@ -182,7 +182,7 @@ public sealed class BatchingEngineTests
     public async Task SlowReaderAttack_SetAsideTimeoutFreesTheSlots_SoOthersAreServed()
     {
         using var model = DecoderModel.Load(Gpt2ModelBuilder.Build(ModelShape.Tiny), TinyModelFixture.RuntimeOptions, eosTokenId: -1);
-        var time = new FakeTimeProvider();
+        var time = new CountingTimeProvider();
         var options = new BatchingOptions { MaxBatchSize = 2, SetAsideTimeoutSeconds = 30 };
         using var engine = new BatchingEngine(model, Tokenizer.Decode, options, time);
         var attack = new List<(CompletionBuffer Buffer, Task<GenerationResult> Run)>();
@@ -197,6 +197,8 @@ public sealed class BatchingEngineTests
         Assert.True(SpinWait.SpinUntil(() => engine.SetAsideSequences == 2, Patience), "the unread streams were never set aside");
         var victim = Enqueue(engine, [464, 2068, 7586], 5, null, CancellationToken.None);
         Assert.Equal(2, engine.ActiveSequences);
+        // Nothing else will wake the engine: it must have set itself a timer for the set-aside sequences.
+        Assert.True(SpinWait.SpinUntil(() => time.ArmedTimers == 1, Patience), "the idle engine set no timer for its set-aside sequences");
 
         time.Advance(TimeSpan.FromSeconds(30) - TimeSpan.FromTicks(1));
         Assert.DoesNotContain(attack, a => a.Run.IsCompleted);

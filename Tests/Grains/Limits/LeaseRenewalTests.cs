@@ -1,5 +1,4 @@
 using Bastion.Limits;
-using Microsoft.Extensions.Time.Testing;
 
 namespace Bastion.Tests.Grains.Limits;
 
@@ -77,27 +76,5 @@ public sealed class LeaseRenewalTests
 
         Assert.Equal(3, attempts);
         Assert.Equal(1, lost);
-    }
-
-    /// <summary>A fake clock that counts the timers made on it, so a test advances it only once the code under test waits on it.</summary>
-    private sealed class CountingTimeProvider : FakeTimeProvider
-    {
-        private int _timers;
-
-        public int Timers => Volatile.Read(ref _timers);
-
-        public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period)
-        {
-            var timer = base.CreateTimer(callback, state, dueTime, period);
-            Interlocked.Increment(ref _timers);
-            return timer;
-        }
-
-        /// <summary>Waits until the <paramref name="timers"/>th timer exists, then advances by <paramref name="by"/>.</summary>
-        public void AdvanceWhenWaiting(int timers, TimeSpan by)
-        {
-            Assert.True(SpinWait.SpinUntil(() => Timers >= timers, Guard), $"timer {timers} was never made");
-            Advance(by);
-        }
     }
 }
