@@ -62,14 +62,24 @@ public sealed class BastionClient
     {
         var generation = await StartAsync(request, onBehalfOf, cancellationToken);
         var index = 0;
-        while (true)
+        try
         {
-            var chunk = await ReadAsync(generation, index, onBehalfOf, cancellationToken);
-            index += chunk.Pieces.Count;
-            if (chunk.Result is { } result)
+            while (true)
             {
-                return result;
+                var chunk = await ReadAsync(generation, index, onBehalfOf, cancellationToken);
+                index += chunk.Pieces.Count;
+                if (chunk.Result is { } result)
+                {
+                    return result;
+                }
             }
+        }
+        catch
+        {
+            // A read that failed (retries spent, cancelled) leaves nobody reading: stop the generation so it frees its
+            // batch slot and the user's concurrency lease now.
+            await CancelQuietlyAsync(generation, onBehalfOf).ConfigureAwait(false);
+            throw;
         }
     }
 
@@ -100,15 +110,9 @@ public sealed class BastionClient
         {
             if (!finished)
             {
-                // Best effort: the generation would otherwise decode on until its buffer fills.
-                try
-                {
-                    await CallAsync(_once, onBehalfOf, gateway => gateway.CancelAsync(generation), CancellationToken.None).ConfigureAwait(false);
-                }
-                catch (ServiceRefusedException refused) when (refused.Reason == ServiceRefusal.NotFound)
-                {
-                    // Already gone (finished and collected): nothing left to stop.
-                }
+                // The reader stopped early or a read failed: the generation would otherwise hold its slot until the
+                // worker's set-aside timeout.
+                await CancelQuietlyAsync(generation, onBehalfOf).ConfigureAwait(false);
             }
         }
     }
@@ -189,6 +193,19 @@ public sealed class BastionClient
     /// </summary>
     public Task<KekRetirement> RetireKekAsync(int version, CancellationToken cancellationToken = default) =>
         CallAsync(_retrying, null, gateway => gateway.RetireKekAsync(version), cancellationToken);
+
+    /// <summary>Cancels a generation nobody reads any more. Best effort: a failure here must not hide the one that brought us here.</summary>
+    private async Task CancelQuietlyAsync(Guid generation, string? onBehalfOf)
+    {
+        try
+        {
+            await CallAsync(_once, onBehalfOf, gateway => gateway.CancelAsync(generation), CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception exception) when (IsTransient(exception) || exception is OrleansException or ServiceRefusedException or Polly.Timeout.TimeoutRejectedException)
+        {
+            // The worker's set-aside timeout and the lease's expiry end the generation regardless.
+        }
+    }
 
     private Task<Guid> StartAsync(GenerationRequest request, string? onBehalfOf, CancellationToken cancellationToken) =>
         CallAsync(_once, onBehalfOf, gateway => gateway.StartCompletionAsync(request, onBehalfOf), cancellationToken);

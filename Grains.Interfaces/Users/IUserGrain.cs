@@ -58,6 +58,13 @@ public interface IUserGrain : IGrainWithStringKey
     [Alias("settle")]
     Task SettleAsync(Guid generationId, TokenUsage usage);
 
+    /// <summary>
+    /// Renews the concurrency lease of a generation that is still running, for another lease duration. False when the
+    /// generation is no longer open (settled, or its lease lapsed): it must then stop, since its slot is no longer held.
+    /// </summary>
+    [Alias("renew-lease")]
+    Task<bool> RenewLeaseAsync(Guid generationId);
+
     /// <summary>The user's profile and accumulated usage.</summary>
     [Alias("get-profile")]
     Task<UserProfile?> GetProfileAsync();

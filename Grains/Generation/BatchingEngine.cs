@@ -34,6 +34,7 @@ public sealed partial class BatchingEngine : IDisposable
     private TaskCompletionSource _wake = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _reserved;
     private int _active;
+    private int _setAside;
     private bool _disposed;
 
     /// <param name="model">The model; the engine does not own it.</param>
@@ -71,6 +72,13 @@ public sealed partial class BatchingEngine : IDisposable
 
     /// <summary>Sequences holding a batch slot: decoding, or set aside until their reader catches up.</summary>
     public int ActiveSequences => Volatile.Read(ref _active);
+
+    /// <summary>Sequences holding a batch slot while set aside for a slow reader.</summary>
+    internal int SetAsideSequences => Volatile.Read(ref _setAside);
+
+    private TimeSpan MaxGeneration => TimeSpan.FromSeconds(_options.MaxGenerationSeconds);
+
+    private TimeSpan SetAsideTimeout => TimeSpan.FromSeconds(_options.SetAsideTimeoutSeconds);
 
     /// <summary>Takes a queue place for a generation about to start; false when the queue is full.</summary>
     public bool TryReserve()
@@ -191,12 +199,20 @@ public sealed partial class BatchingEngine : IDisposable
                 Rebatch(stopping);
                 if (_rows.Count == 0)
                 {
-                    // Idle: wait for a request, a cancellation, or a set-aside sequence's reader. A reader that
-                    // caught up between the check above and taking its change task is seen by the re-check.
+                    // Idle: wait for a request, a cancellation, a set-aside sequence's reader, or the first set-aside
+                    // sequence's time to run out. A reader that caught up between the check above and taking its change
+                    // task is seen by the re-check.
                     Task[] changes = [wake, .. _paused.Select(p => p.Buffer.Changed)];
                     if (!_paused.Any(p => !p.Buffer.IsFull))
                     {
+                        using var timer = new CancellationTokenSource();
+                        if (NextSetAsideDeadline() is { } due)
+                        {
+                            changes = [.. changes, Task.Delay(due, _time, timer.Token)];
+                        }
+
                         Task.WaitAny(changes, stopping);
+                        timer.Cancel();
                     }
 
                     continue;
@@ -232,10 +248,17 @@ public sealed partial class BatchingEngine : IDisposable
                 row.Cancel();
                 leaving = true;
             }
+            else if (_time.GetElapsedTime(row.SlotTakenAt) >= MaxGeneration)
+            {
+                LogMaxGenerationReached(_logger, _options.MaxGenerationSeconds, row.Produced);
+                row.Stop(FinishReasons.Length);
+                leaving = true;
+            }
             else if (row.Buffer.IsFull)
             {
                 // A slow reader: set aside with its cache, so it neither stalls the batch nor loses its place.
                 row.Cache = _batch.Unpack(_rows.IndexOf(row));
+                row.SetAsideAt = _time.GetTimestamp();
                 _paused.Add(row);
                 leaving = true;
             }
@@ -253,12 +276,28 @@ public sealed partial class BatchingEngine : IDisposable
                 paused.Cancel();
                 _paused.Remove(paused);
             }
+            else if (_time.GetElapsedTime(paused.SlotTakenAt) >= MaxGeneration)
+            {
+                LogMaxGenerationReached(_logger, _options.MaxGenerationSeconds, paused.Produced);
+                paused.Stop(FinishReasons.Length);
+                _paused.Remove(paused);
+            }
             else if (!paused.Buffer.IsFull)
             {
                 _paused.Remove(paused);
                 joining.Add(paused);
             }
+            else if (_time.GetElapsedTime(paused.SetAsideAt) >= SetAsideTimeout)
+            {
+                // Its reader has read nothing for the whole timeout (gone, or holding slots on purpose): the slot,
+                // and with the settlement the user's concurrency lease, go to others.
+                LogSetAsideTimedOut(_logger, _options.SetAsideTimeoutSeconds, paused.Produced);
+                paused.Stop(FinishReasons.Length);
+                _paused.Remove(paused);
+            }
         }
+
+        Volatile.Write(ref _setAside, _paused.Count);
 
         List<Sequence> cancelled;
         lock (_gate)
@@ -319,6 +358,22 @@ public sealed partial class BatchingEngine : IDisposable
         _rows.AddRange(joining);
     }
 
+    /// <summary>How long until the first set-aside sequence reaches its set-aside timeout or the maximum duration; null when none is set aside.</summary>
+    private TimeSpan? NextSetAsideDeadline()
+    {
+        TimeSpan? next = null;
+        foreach (var paused in _paused)
+        {
+            var left = Math.Min(
+                (SetAsideTimeout - _time.GetElapsedTime(paused.SetAsideAt)).Ticks,
+                (MaxGeneration - _time.GetElapsedTime(paused.SlotTakenAt)).Ticks);
+            var due = TimeSpan.FromTicks(Math.Max(0, left));
+            next = next is { } earlier && earlier < due ? earlier : due;
+        }
+
+        return next;
+    }
+
     private bool TryDequeue(out Sequence sequence)
     {
         lock (_gate)
@@ -366,6 +421,7 @@ public sealed partial class BatchingEngine : IDisposable
             {
                 var (sequence, (cache, logits)) = (group[i], prefilled[i]);
                 sequence.Cache = cache;
+                sequence.SlotTakenAt = _time.GetTimestamp();
                 Interlocked.Increment(ref _active);
                 sequence.Freed = () => Interlocked.Decrement(ref _active);
                 sequence.Observer?.Invoke(0, logits);
@@ -428,6 +484,12 @@ public sealed partial class BatchingEngine : IDisposable
     [LoggerMessage(Level = LogLevel.Error, Message = "A decode step for {Rows} sequences failed")]
     private static partial void LogStepFailed(ILogger logger, Exception exception, int rows);
 
+    [LoggerMessage(Level = LogLevel.Information, Message = "A sequence reached the maximum generation duration of {Seconds} s after {Tokens} tokens; it ends with what it has")]
+    private static partial void LogMaxGenerationReached(ILogger logger, int seconds, int tokens);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "A sequence set aside for its slow reader was not read for {Seconds} s after {Tokens} tokens; it ends with what it has")]
+    private static partial void LogSetAsideTimedOut(ILogger logger, int seconds, int tokens);
+
     [LoggerMessage(Level = LogLevel.Critical, Message = "The batching loop stopped")]
     private static partial void LogLoopFailed(ILogger logger, Exception exception);
 
@@ -462,6 +524,12 @@ public sealed partial class BatchingEngine : IDisposable
 
         public bool Done { get; private set; }
 
+        /// <summary>When the sequence took its batch slot (a <see cref="TimeProvider"/> timestamp): the maximum duration counts from here.</summary>
+        public long SlotTakenAt { get; set; }
+
+        /// <summary>When the sequence was last set aside for its slow reader (a <see cref="TimeProvider"/> timestamp).</summary>
+        public long SetAsideAt { get; set; }
+
         /// <summary>Gives back the batch slot once the sequence ends; set when it takes one.</summary>
         public Action? Freed { get; set; }
 
@@ -495,6 +563,18 @@ public sealed partial class BatchingEngine : IDisposable
         public void Finish()
         {
             var finishReason = Produced < Prepared.MaxNewTokens || text.Stopped ? FinishReasons.Stop : FinishReasons.Length;
+            var rest = text.Finish();
+            if (rest.Length > 0)
+            {
+                Buffer.Write(rest);
+            }
+
+            End(new GenerationResult(text.Text, new TokenUsage(Prepared.PromptTokens.Length, Produced), finishReason));
+        }
+
+        /// <summary>Ends the sequence early with what it has (a limit on its time was reached), reported as <paramref name="finishReason"/>.</summary>
+        public void Stop(string finishReason)
+        {
             var rest = text.Finish();
             if (rest.Length > 0)
             {

@@ -17,6 +17,18 @@ public sealed class BatchingOptions
     /// </summary>
     public int MaxWaitMilliseconds { get; set; }
 
+    /// <summary>
+    /// The longest a generation may hold a batch slot, decoding or set aside; it then ends with what it has
+    /// (<c>finish_reason: length</c>), its usage is settled and its slot and concurrency lease are freed.
+    /// </summary>
+    public int MaxGenerationSeconds { get; set; } = 600;
+
+    /// <summary>
+    /// How long a sequence set aside for a slow reader may wait for its reader to catch up; it then ends with what it
+    /// has, so a client that opens streams and never reads cannot keep batch slots (or its concurrency leases).
+    /// </summary>
+    public int SetAsideTimeoutSeconds { get; set; } = 30;
+
     /// <summary>Each invalid setting, named.</summary>
     public IEnumerable<string> Problems()
     {
@@ -33,6 +45,16 @@ public sealed class BatchingOptions
         if (MaxWaitMilliseconds is < 0 or > 10_000)
         {
             yield return $"{SectionName}:{nameof(MaxWaitMilliseconds)} must lie in [0, 10000].";
+        }
+
+        if (MaxGenerationSeconds is < 1 or > 86_400)
+        {
+            yield return $"{SectionName}:{nameof(MaxGenerationSeconds)} must lie in [1, 86400].";
+        }
+
+        if (SetAsideTimeoutSeconds is < 1 or > 3_600)
+        {
+            yield return $"{SectionName}:{nameof(SetAsideTimeoutSeconds)} must lie in [1, 3600].";
         }
     }
 }

@@ -1,5 +1,7 @@
+using Bastion.Limits;
 using Bastion.Users;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 
 namespace Bastion.Generation;
 
@@ -10,7 +12,8 @@ namespace Bastion.Generation;
 /// </summary>
 [GrainType("bastion.generation")]
 [QueueDepthPlacement]
-public sealed partial class GenerationGrain(ModelCatalog models, WorkerDrain drain, TimeProvider time, ILogger<GenerationGrain> logger) : Grain, IGenerationGrain
+public sealed partial class GenerationGrain(
+    ModelCatalog models, WorkerDrain drain, TimeProvider time, IOptions<LimitOptions> limitOptions, ILogger<GenerationGrain> logger) : Grain, IGenerationGrain
 {
     /// <summary>
     /// How long a finished generation keeps trying to settle its usage when the user's grain was on a silo that died:
@@ -156,7 +159,7 @@ public sealed partial class GenerationGrain(ModelCatalog models, WorkerDrain dra
         try
         {
             _reserved = false;
-            var result = await models.Engine(prepared.Model).Enqueue(ownerPseudonym, prepared, _buffer, _cancellation.Token);
+            var result = await DecodeAsync(ownerPseudonym, prepared);
             try
             {
                 await SettleAsync(ownerPseudonym, result.Usage);
@@ -179,6 +182,42 @@ public sealed partial class GenerationGrain(ModelCatalog models, WorkerDrain dra
         catch (Exception exception)
         {
             _buffer.Fail(_stoppedBySilo && exception is OperationCanceledException ? Unavailable("The worker stopped before the generation started; retry.") : exception);
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Decodes in the model's batching engine, renewing the user's concurrency lease only while decoding lasts. A
+    /// generation the engine fails settles as using nothing, so its lease is freed now, not a lease duration later.
+    /// </summary>
+    private async Task<GenerationResult> DecodeAsync(string ownerPseudonym, PreparedGeneration prepared)
+    {
+        try
+        {
+            var decoding = models.Engine(prepared.Model).Enqueue(ownerPseudonym, prepared, _buffer, _cancellation.Token);
+            _ = LeaseRenewal.RenewWhileRunningAsync(
+                decoding,
+                limitOptions.Value.LeaseDuration,
+                () => GrainFactory.GetGrain<IUserGrain>(ownerPseudonym).RenewLeaseAsync(this.GetPrimaryKey()),
+                () =>
+                {
+                    LogLeaseLost(logger, ownerPseudonym);
+                    StopBySilo();
+                },
+                time);
+            return await decoding;
+        }
+        catch (Exception exception) when (exception is not OperationCanceledException)
+        {
+            try
+            {
+                await SettleAsync(ownerPseudonym, new TokenUsage(0, 0));
+            }
+            catch (Exception settling) when (settling is not OperationCanceledException)
+            {
+                LogSettleFailed(logger, settling, ownerPseudonym);
+            }
+
             throw;
         }
     }
@@ -253,6 +292,9 @@ public sealed partial class GenerationGrain(ModelCatalog models, WorkerDrain dra
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Settling usage for user {Pseudonym} failed while the cluster recovers from a silo failure; retrying")]
     private static partial void LogSettleRetried(ILogger logger, string pseudonym);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "A generation of user {Pseudonym} lost its concurrency lease (settled elsewhere, or not renewed for a lease duration); it stops")]
+    private static partial void LogLeaseLost(ILogger logger, string pseudonym);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Settling usage for user {Pseudonym} failed")]
     private static partial void LogSettleFailed(ILogger logger, Exception exception, string pseudonym);

@@ -102,6 +102,31 @@ public static class Admission
         return true;
     }
 
+    /// <summary>
+    /// Renews the reservation and concurrency lease of a generation that reports itself still running, for another
+    /// <paramref name="leaseDuration"/>. Only a generation still open can renew: one settled, or whose lease lapsed because
+    /// its renewals stopped (its worker died), gets false and must stop, for its slot may already be someone else's.
+    /// </summary>
+    public static bool Renew(AdmissionState state, Guid generationId, DateTimeOffset now, TimeSpan leaseDuration)
+    {
+        ExpireReservations(state, now, leaseDuration);
+        if (!state.Reservations.TryGetValue(generationId, out var reservation))
+        {
+            return false;
+        }
+
+        if (state.Concurrency.Leases.ContainsKey(generationId) && !ConcurrencyLeases.Renew(state.Concurrency, generationId, now, leaseDuration))
+        {
+            // The lease ran out although the reservation had not (the clock jumped): the slot is no longer held.
+            state.Reservations.Remove(generationId);
+            ConcurrencyLeases.Release(state.Concurrency, generationId);
+            return false;
+        }
+
+        state.Reservations[generationId] = reservation with { RenewedAt = now };
+        return true;
+    }
+
     /// <summary>The generations still open (admitted, unsettled, lease unexpired).</summary>
     public static IReadOnlyList<Guid> Open(AdmissionState state) => [.. state.Reservations.Keys];
 
@@ -152,7 +177,7 @@ public static class Admission
     {
         foreach (var (id, reservation) in state.Reservations.ToList())
         {
-            if (reservation.GrantedAt + leaseDuration <= now)
+            if (reservation.LastSeen + leaseDuration <= now)
             {
                 state.Reservations.Remove(id);
                 ConcurrencyLeases.Release(state.Concurrency, id);

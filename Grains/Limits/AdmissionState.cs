@@ -22,6 +22,10 @@ public sealed class AdmissionState
     [Id(8)] public List<Guid> Settled { get; set; } = [];
 }
 
-/// <summary>Tokens reserved for one generation at admission.</summary>
+/// <summary>Tokens reserved for one generation at admission, and when its running generation last renewed it.</summary>
 [GenerateSerializer, Immutable, Alias("bastion.reservation")]
-public sealed record Reservation([property: Id(0)] long Tokens, [property: Id(1)] DateTimeOffset GrantedAt);
+public sealed record Reservation([property: Id(0)] long Tokens, [property: Id(1)] DateTimeOffset GrantedAt, [property: Id(2)] DateTimeOffset? RenewedAt = null)
+{
+    /// <summary>The reservation (and its concurrency lease) lapses one lease duration after this, unless renewed again.</summary>
+    public DateTimeOffset LastSeen => RenewedAt ?? GrantedAt;
+}

@@ -28,6 +28,25 @@ public static class ConcurrencyLeases
         return false;
     }
 
+    /// <summary>
+    /// Extends a lease still in force to <paramref name="now"/> + <paramref name="leaseDuration"/>, for a generation that is
+    /// still running; false when it is not held or has expired (an expired lease is never revived: its slot may have gone
+    /// to another generation).
+    /// </summary>
+    public static bool Renew(ConcurrencyState state, Guid leaseId, DateTimeOffset now, TimeSpan leaseDuration)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(leaseDuration, TimeSpan.Zero);
+
+        if (!state.Leases.TryGetValue(leaseId, out var expiry) || expiry <= now)
+        {
+            return false;
+        }
+
+        state.Leases[leaseId] = now + leaseDuration;
+        return true;
+    }
+
     /// <summary>Frees the lease's slot; false when it was not held (already released or expired and purged).</summary>
     public static bool Release(ConcurrencyState state, Guid leaseId)
     {

@@ -213,6 +213,17 @@ public sealed partial class UserGrain(
         await state.WriteStateAsync();
     }
 
+    public async Task<bool> RenewLeaseAsync(Guid generationId)
+    {
+        if (!state.State.Exists || !Admission.Renew(state.State.Admission, generationId, time.GetUtcNow(), limitOptions.Value.LeaseDuration))
+        {
+            return false;
+        }
+
+        await state.WriteStateAsync();
+        return true;
+    }
+
     public async Task<UserLimits?> SetLimitsAsync(UserLimits overrides)
     {
         if (!state.State.Exists)

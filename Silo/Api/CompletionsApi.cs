@@ -109,7 +109,18 @@ public static class CompletionsApi
                 return TypedResults.ServerSentEvents(StreamAsync(context, generation, shape, header, includeUsage, context.RequestAborted));
             }
 
-            var result = await generation.GetResultAsync(context.RequestAborted);
+            GenerationResult result;
+            try
+            {
+                result = await generation.GetResultAsync(context.RequestAborted);
+            }
+            catch
+            {
+                // The client left or the wait failed: nobody will take this result, so stop decoding it.
+                await CancelQuietlyAsync(generation);
+                throw;
+            }
+
             if (result.FinishReason == FinishReasons.Cancelled)
             {
                 // Only suspension or revocation cancels a generation: the credential no longer holds.
@@ -156,7 +167,7 @@ public static class CompletionsApi
     /// Reads the generation's bounded buffer and frames each batch as an OpenAI chunk. A reader that goes away
     /// (the client disconnected) cancels the generation, so decoding stops within one step.
     /// </summary>
-    private static async IAsyncEnumerable<SseItem<string>> StreamAsync(
+    internal static async IAsyncEnumerable<SseItem<string>> StreamAsync(
         HttpContext context, IGenerationGrain generation, IResponseShape shape, ResponseHeader header, bool includeUsage,
         [EnumeratorCancellation] CancellationToken cancellationToken)
     {
@@ -182,8 +193,8 @@ public static class CompletionsApi
                 }
                 catch (Exception exception) when (exception is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
                 {
-                    // Reported to the client as a problem without internals; the generation is over either way.
-                    finished = true;
+                    // Reported to the client as a problem without internals. The read may have failed while the generation
+                    // still decodes (a timeout, a lost reply), so it is cancelled below: nobody reads it any more.
                     retryable = IsSiloFailure(exception);
                 }
 
@@ -230,8 +241,25 @@ public static class CompletionsApi
         {
             if (!finished)
             {
-                await generation.CancelAsync();
+                await CancelQuietlyAsync(generation);
             }
+        }
+    }
+
+    /// <summary>
+    /// Cancels a generation nobody will read further, so that its batch slot and the user's concurrency lease are freed
+    /// now rather than when the worker's set-aside timeout runs out. Best effort: the worker may be gone, and with it the
+    /// generation.
+    /// </summary>
+    private static async Task CancelQuietlyAsync(IGenerationGrain generation)
+    {
+        try
+        {
+            await generation.CancelAsync();
+        }
+        catch (Exception exception) when (exception is OrleansException or TimeoutException)
+        {
+            // Nothing left to cancel, or nobody to reach; the set-aside timeout and the lease's expiry end it regardless.
         }
     }
 
@@ -298,10 +326,10 @@ public static class CompletionsApi
         return valid ? null : Problems.InvalidRequest($"The field 'stop' must be a non-empty string or an array of up to {MaxStopSequences} non-empty strings.");
     }
 
-    private sealed record ResponseHeader(string Id, long Created, string Model);
+    internal sealed record ResponseHeader(string Id, long Created, string Model);
 
     /// <summary>What differs between text and chat completions: the objects around the same generation.</summary>
-    private interface IResponseShape
+    internal interface IResponseShape
     {
         string IdPrefix { get; }
 
@@ -316,7 +344,7 @@ public static class CompletionsApi
         string Usage(ResponseHeader header, Usage usage);
     }
 
-    private sealed class CompletionShape : IResponseShape
+    internal sealed class CompletionShape : IResponseShape
     {
         private const string ChunkObject = "text_completion";
 

@@ -3,6 +3,7 @@ using System.Numerics.Tensors;
 using Bastion.Generation;
 using Bastion.Inference;
 using Bastion.Tests.Grains.Inference;
+using Microsoft.Extensions.Time.Testing;
 
 namespace Bastion.Tests.Grains.Generation;
 
@@ -14,6 +15,9 @@ public sealed class BatchingEngineTests
 {
     private static readonly ModelShape Small = new(50257, 128, 64, 2, 4);
     private static readonly TextTokenizer Tokenizer = TextTokenizer.CreateGpt2();
+
+    /// <summary>How long a test waits for the engine's thread before calling it stuck; never a wait for time to pass.</summary>
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(60);
 
     public static TheoryData<string> Variants => ["gpt2", "gqa", "no-position-ids"];
 
@@ -169,6 +173,140 @@ public sealed class BatchingEngineTests
         Assert.Equal(0, engine.ActiveSequences);
     }
 
+    /// <summary>
+    /// The slow-reader attack: one user opens as many streams as there are batch slots and never reads. Spec: both are
+    /// set aside holding both slots, so another user's request waits; one tick short of the set-aside timeout they still
+    /// hold them; at the timeout both end (<c>length</c>, with the text they had) and the other user is served in full.
+    /// </summary>
+    [Fact]
+    public async Task SlowReaderAttack_SetAsideTimeoutFreesTheSlots_SoOthersAreServed()
+    {
+        using var model = DecoderModel.Load(Gpt2ModelBuilder.Build(ModelShape.Tiny), TinyModelFixture.RuntimeOptions, eosTokenId: -1);
+        var time = new CountingTimeProvider();
+        var options = new BatchingOptions { MaxBatchSize = 2, SetAsideTimeoutSeconds = 30 };
+        using var engine = new BatchingEngine(model, Tokenizer.Decode, options, time);
+        var attack = new List<(CompletionBuffer Buffer, Task<GenerationResult> Run)>();
+        int[][] prompts = [[15496, 995], [40, 1842, 318]];
+        foreach (var prompt in prompts)
+        {
+            Assert.True(engine.TryReserve());
+            var unread = new CompletionBuffer(2);
+            attack.Add((unread, engine.Enqueue("attacker", new PreparedGeneration("m", prompt, 1000, SamplingOptions.Greedy, []), unread, CancellationToken.None)));
+        }
+
+        Assert.True(SpinWait.SpinUntil(() => engine.SetAsideSequences == 2, Patience), "the unread streams were never set aside");
+        var victim = Enqueue(engine, [464, 2068, 7586], 5, null, CancellationToken.None);
+        Assert.Equal(2, engine.ActiveSequences);
+        // Nothing else will wake the engine: it must have set itself a timer for the set-aside sequences.
+        Assert.True(SpinWait.SpinUntil(() => time.ArmedTimers == 1, Patience), "the idle engine set no timer for its set-aside sequences");
+
+        time.Advance(TimeSpan.FromSeconds(30) - TimeSpan.FromTicks(1));
+        Assert.DoesNotContain(attack, a => a.Run.IsCompleted);
+        Assert.Equal(2, engine.ActiveSequences);
+        Assert.False(victim.IsCompleted);
+
+        time.Advance(TimeSpan.FromTicks(1));
+        var served = await victim.WaitAsync(Patience);
+
+        Assert.Equal(5, served.Usage.CompletionTokens);
+        Assert.Equal(FinishReasons.Length, served.FinishReason);
+        foreach (var (buffer, run) in attack)
+        {
+            var ended = await run.WaitAsync(Patience);
+            Assert.Equal(FinishReasons.Length, ended.FinishReason);
+            Assert.InRange(ended.Usage.CompletionTokens, 2, 999);
+            buffer.Complete(ended);
+            Assert.Equal(ended.Text, await ReadAllAsync(buffer));
+        }
+
+        Assert.Equal(0, engine.ActiveSequences);
+        Assert.Equal(0, engine.SetAsideSequences);
+    }
+
+    /// <summary>A reader that catches up within the set-aside timeout rejoins and gets its whole answer, however slow.</summary>
+    [Fact]
+    public async Task SlowReader_CatchingUpWithinTheSetAsideTimeout_KeepsItsGeneration()
+    {
+        using var model = DecoderModel.Load(Gpt2ModelBuilder.Build(ModelShape.Tiny), TinyModelFixture.RuntimeOptions, eosTokenId: -1);
+        var time = new FakeTimeProvider();
+        using var engine = new BatchingEngine(model, Tokenizer.Decode, new BatchingOptions { MaxBatchSize = 1, SetAsideTimeoutSeconds = 30 }, time);
+        var buffer = new CompletionBuffer(2);
+        Assert.True(engine.TryReserve());
+        var run = engine.Enqueue("slow", new PreparedGeneration("m", [15496, 995], 12, SamplingOptions.Greedy, []), buffer, CancellationToken.None);
+
+        _ = run.ContinueWith(t => buffer.Complete(t.Result), TaskScheduler.Default);
+        var read = 0;
+        var setAside = 0;
+        while (!run.IsCompleted)
+        {
+            Assert.True(SpinWait.SpinUntil(() => engine.SetAsideSequences == 1 || run.IsCompleted, Patience), "the unread sequence was never set aside");
+            if (run.IsCompleted)
+            {
+                break;
+            }
+
+            // Each time a second inside the timeout, the reader takes what waits; reading on from there acknowledges it,
+            // and that read returns once the sequence, back in the batch, has written more.
+            setAside++;
+            time.Advance(TimeSpan.FromSeconds(29));
+            read += (await buffer.ReadAsync(read, 100, CancellationToken.None)).Pieces.Count;
+            read += (await buffer.ReadAsync(read, 100, CancellationToken.None).WaitAsync(Patience)).Pieces.Count;
+        }
+
+        var result = await run;
+        Assert.True(setAside >= 2, $"set aside {setAside} times");
+        Assert.Equal(12, result.Usage.CompletionTokens);
+        Assert.Equal(FinishReasons.Length, result.FinishReason);
+    }
+
+    /// <summary>
+    /// Spec: with a maximum duration of 1 s, a generation asked for 1000 tokens whose clock passes 1 s while its 4th
+    /// token is sampled ends after exactly 4 tokens, <c>finish_reason: length</c>, and gives its slot back.
+    /// </summary>
+    [Fact]
+    public async Task MaxGenerationDuration_EndsTheGenerationWithWhatItHas_AndFreesTheSlot()
+    {
+        using var model = DecoderModel.Load(Gpt2ModelBuilder.Build(ModelShape.Tiny), TinyModelFixture.RuntimeOptions, eosTokenId: -1);
+        var time = new FakeTimeProvider();
+        using var engine = new BatchingEngine(model, Tokenizer.Decode, new BatchingOptions { MaxBatchSize = 1, MaxGenerationSeconds = 1 }, time);
+        int[] prompt = [15496, 995, 11];
+
+        var run = Enqueue(engine, prompt, 1000, (step, _) =>
+        {
+            if (step == 3)
+            {
+                time.Advance(TimeSpan.FromSeconds(1));
+            }
+        }, CancellationToken.None);
+        var result = await run.WaitAsync(Patience);
+
+        Assert.Equal(FinishReasons.Length, result.FinishReason);
+        Assert.Equal(4, result.Usage.CompletionTokens);
+        Assert.Equal(Tokenizer.Decode(model.GenerateGreedy(prompt, 4, CancellationToken.None).ToList()), result.Text);
+        Assert.Equal(0, engine.ActiveSequences);
+        var next = await Enqueue(engine, [40, 1842], 3, null, CancellationToken.None).WaitAsync(Patience);
+        Assert.Equal(3, next.Usage.CompletionTokens);
+    }
+
+    /// <summary>The maximum duration also ends a sequence that sits set aside, even one whose reader reads now and then.</summary>
+    [Fact]
+    public async Task MaxGenerationDuration_EndsASetAsideSequence()
+    {
+        using var model = DecoderModel.Load(Gpt2ModelBuilder.Build(ModelShape.Tiny), TinyModelFixture.RuntimeOptions, eosTokenId: -1);
+        var time = new FakeTimeProvider();
+        using var engine = new BatchingEngine(model, Tokenizer.Decode, new BatchingOptions { MaxGenerationSeconds = 60, SetAsideTimeoutSeconds = 3600 }, time);
+        var buffer = new CompletionBuffer(2);
+        Assert.True(engine.TryReserve());
+        var run = engine.Enqueue("slow", new PreparedGeneration("m", [15496, 995], 1000, SamplingOptions.Greedy, []), buffer, CancellationToken.None);
+        Assert.True(SpinWait.SpinUntil(() => engine.SetAsideSequences == 1, Patience));
+
+        time.Advance(TimeSpan.FromSeconds(60));
+        var result = await run.WaitAsync(Patience);
+
+        Assert.Equal(FinishReasons.Length, result.FinishReason);
+        Assert.Equal(0, engine.ActiveSequences);
+    }
+
     [Fact]
     public void Queue_RefusesBeyondItsLength_AndReleasedPlacesReturn()
     {
@@ -225,13 +363,31 @@ public sealed class BatchingEngineTests
     [Fact]
     public void Options_OutOfRange_NameTheSetting()
     {
-        var problems = new BatchingOptions { MaxBatchSize = 0, MaxQueueLength = -1, MaxWaitMilliseconds = -5 }.Problems().ToList();
+        var problems = new BatchingOptions { MaxBatchSize = 0, MaxQueueLength = -1, MaxWaitMilliseconds = -5, MaxGenerationSeconds = 0, SetAsideTimeoutSeconds = 3601 }
+            .Problems().ToList();
 
-        Assert.Equal(3, problems.Count);
+        Assert.Equal(5, problems.Count);
+        Assert.Contains(problems, p => p.Contains("Bastion:Inference:Batching:MaxGenerationSeconds", StringComparison.Ordinal));
+        Assert.Contains(problems, p => p.Contains("Bastion:Inference:Batching:SetAsideTimeoutSeconds", StringComparison.Ordinal));
         Assert.Contains(problems, p => p.Contains("Bastion:Inference:Batching:MaxBatchSize", StringComparison.Ordinal));
         Assert.Contains(problems, p => p.Contains("Bastion:Inference:Batching:MaxQueueLength", StringComparison.Ordinal));
         Assert.Contains(problems, p => p.Contains("Bastion:Inference:Batching:MaxWaitMilliseconds", StringComparison.Ordinal));
         Assert.Empty(new BatchingOptions().Problems());
+    }
+
+    private static async Task<string> ReadAllAsync(CompletionBuffer buffer)
+    {
+        var text = new System.Text.StringBuilder();
+        for (var index = 0; ;)
+        {
+            var chunk = await buffer.ReadAsync(index, 100, CancellationToken.None).WaitAsync(Patience);
+            text.AppendJoin("", chunk.Pieces);
+            index += chunk.Pieces.Count;
+            if (chunk.Finished)
+            {
+                return text.ToString();
+            }
+        }
     }
 
     private static Task<GenerationResult> Enqueue(BatchingEngine engine, int[] prompt, int maxTokens, LogitsObserver? observer, CancellationToken cancellationToken)

@@ -124,4 +124,75 @@ public sealed class AdmissionTests
         Assert.True(status!.IsQuota);
         Assert.Equal(new DateTimeOffset(2026, 12, 1, 0, 0, 0, TimeSpan.Zero) - Start, status.RetryAfter);
     }
+
+    [Fact]
+    public void Renew_RunningGeneration_KeepsItsSlotPastTheFirstLease_AndItsReservation()
+    {
+        var state = new AdmissionState();
+        var limits = new UserLimits(null, null, 1, 1000, null);
+        var running = Guid.NewGuid();
+        Assert.True(Admission.TryAdmit(state, limits, running, 100, Start, Lease).Admitted);
+
+        // Renewed every third of a lease, as a running generation does: 30 minutes later it still holds the one slot.
+        for (var minute = 3; minute <= 30; minute += 3)
+        {
+            Assert.True(Admission.Renew(state, running, Start.AddMinutes(minute), Lease));
+        }
+
+        Assert.Equal(LimitKind.Concurrency, Admission.TryAdmit(state, limits, Guid.NewGuid(), 1, Start.AddMinutes(30), Lease).Status!.Kind);
+        Assert.True(Admission.Settle(state, limits, running, 40, Start.AddMinutes(31)));
+        Assert.Equal(40, state.DailyTokens.Used);
+    }
+
+    [Fact]
+    public void Renew_AfterSettlementOrLapse_IsRefused_SoAnEndedGenerationNeverRetakesASlot()
+    {
+        var state = new AdmissionState();
+        var limits = new UserLimits(null, null, 1, null, null);
+        var settled = Guid.NewGuid();
+        Assert.True(Admission.TryAdmit(state, limits, settled, 10, Start, Lease).Admitted);
+        Admission.Settle(state, limits, settled, 10, Start.AddMinutes(1));
+        var unrenewed = Guid.NewGuid();
+        Assert.True(Admission.TryAdmit(state, limits, unrenewed, 10, Start.AddMinutes(1), Lease).Admitted);
+
+        Assert.False(Admission.Renew(state, settled, Start.AddMinutes(2), Lease));
+        // Not renewed for a whole lease (its worker died): the lease lapsed and cannot be renewed back.
+        Assert.False(Admission.Renew(state, unrenewed, Start.AddMinutes(11), Lease));
+
+        Assert.Empty(state.Reservations);
+        Assert.True(Admission.TryAdmit(state, limits, Guid.NewGuid(), 10, Start.AddMinutes(11), Lease).Admitted);
+    }
+
+    /// <summary>
+    /// The slow-reader attack at the limits: a user with a concurrency limit of 2 opens two streams and never reads.
+    /// Spec: a third is refused while both run; the worker ends both at the set-aside timeout and settles them, and
+    /// from then their leases are free; at no moment does the user hold more than two.
+    /// </summary>
+    [Fact]
+    public void SlowReaderAttack_SlotsFreeWhenTheSetAsideTimeoutSettlesThem_AndNeverMoreThanTheLimit()
+    {
+        var state = new AdmissionState();
+        var limits = new UserLimits(null, null, 2, null, null);
+        var setAsideTimeout = TimeSpan.FromSeconds(30);
+        var attack = new[] { Guid.NewGuid(), Guid.NewGuid() };
+        foreach (var stream in attack)
+        {
+            Assert.True(Admission.TryAdmit(state, limits, stream, 10, Start, Lease).Admitted);
+        }
+
+        // While the streams are set aside the generations are alive and renew; more streams are refused.
+        Assert.True(Admission.Renew(state, attack[0], Start.AddSeconds(20), Lease));
+        Assert.Equal(LimitKind.Concurrency, Admission.TryAdmit(state, limits, Guid.NewGuid(), 10, Start.AddSeconds(29), Lease).Status!.Kind);
+
+        foreach (var stream in attack)
+        {
+            Admission.Settle(state, limits, stream, 10, Start + setAsideTimeout);
+        }
+
+        Assert.Equal(0, ConcurrencyLeases.Active(state.Concurrency, Start + setAsideTimeout));
+        Assert.False(Admission.Renew(state, attack[1], Start + setAsideTimeout, Lease));
+        Assert.True(Admission.TryAdmit(state, limits, Guid.NewGuid(), 10, Start + setAsideTimeout, Lease).Admitted);
+        Assert.True(Admission.TryAdmit(state, limits, Guid.NewGuid(), 10, Start + setAsideTimeout, Lease).Admitted);
+        Assert.Equal(LimitKind.Concurrency, Admission.TryAdmit(state, limits, Guid.NewGuid(), 10, Start + setAsideTimeout, Lease).Status!.Kind);
+    }
 }

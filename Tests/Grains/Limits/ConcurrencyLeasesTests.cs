@@ -77,4 +77,33 @@ public sealed class ConcurrencyLeasesTests
         Assert.False(ConcurrencyLeases.TryAcquire(state, 0, Guid.NewGuid(), T0, Lease));
         Assert.Empty(state.Leases);
     }
+
+    [Fact]
+    public void Renew_LeaseInForce_HoldsTheSlotOneMoreDurationFromNow()
+    {
+        var state = new ConcurrencyState();
+        var running = Guid.NewGuid();
+        Assert.True(ConcurrencyLeases.TryAcquire(state, 1, running, T0, Lease));
+
+        // Renewed 9 minutes in: the lease now ends at 19 minutes, not at 10.
+        Assert.True(ConcurrencyLeases.Renew(state, running, T0 + TimeSpan.FromMinutes(9), Lease));
+
+        Assert.False(ConcurrencyLeases.TryAcquire(state, 1, Guid.NewGuid(), T0 + TimeSpan.FromMinutes(19) - OneTick, Lease));
+        Assert.True(ConcurrencyLeases.TryAcquire(state, 1, Guid.NewGuid(), T0 + TimeSpan.FromMinutes(19), Lease));
+    }
+
+    [Fact]
+    public void Renew_ExpiredOrReleasedLease_IsRefusedAndTakesNoSlot()
+    {
+        var state = new ConcurrencyState();
+        var expired = Guid.NewGuid();
+        var released = Guid.NewGuid();
+        Assert.True(ConcurrencyLeases.TryAcquire(state, 2, expired, T0, Lease));
+        Assert.True(ConcurrencyLeases.TryAcquire(state, 2, released, T0, Lease));
+        ConcurrencyLeases.Release(state, released);
+
+        Assert.False(ConcurrencyLeases.Renew(state, expired, T0 + Lease, Lease));
+        Assert.False(ConcurrencyLeases.Renew(state, released, T0, Lease));
+        Assert.Equal(0, ConcurrencyLeases.Active(state, T0 + Lease));
+    }
 }
