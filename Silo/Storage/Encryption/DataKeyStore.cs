@@ -44,7 +44,7 @@ public sealed class DataKeyStore : IDisposable
     public async Task<DataKey> GetCurrentAsync(string scope, CancellationToken cancellationToken)
     {
         var kek = _keys.CurrentKek;
-        if (_cache.TryGetValue(("current", scope), out DataKey? cached) && cached is not null && cached.KekVersion >= kek.Version)
+        if (_cache.TryGetValue(("current", scope), out DataKey? cached) && cached is not null && !cached.IsRetired && cached.KekVersion >= kek.Version)
         {
             return cached;
         }
@@ -56,35 +56,44 @@ public sealed class DataKeyStore : IDisposable
         {
             var id = Guid.CreateVersion7();
             var bytes = RandomNumberGenerator.GetBytes(EnvelopeCipher.KeySize);
-            await using (var insert = new NpgsqlCommand(
-                "INSERT INTO bastion_keys.bastion_data_keys (scope, dek_id, kek_version, wrapped) VALUES (@scope, @id, @kek, @wrapped) " +
-                "ON CONFLICT (scope) WHERE destroyed_at IS NULL DO NOTHING",
-                connection))
+            await using (var transaction = await connection.BeginTransactionAsync(cancellationToken))
             {
+                // Under the scope's lock, so that an erasure and a first write cannot pass each other: while the
+                // scope's erasure is open, no new key is made (a stale activation must not write the state again).
+                await LockScopeAsync(connection, transaction, scope, cancellationToken);
+                await using var insert = new NpgsqlCommand(
+                    "INSERT INTO bastion_keys.bastion_data_keys (scope, dek_id, kek_version, wrapped) SELECT @scope, @id, @kek, @wrapped " +
+                    "WHERE NOT EXISTS (SELECT 1 FROM bastion_keys.bastion_erasures WHERE scope = @scope AND completed_at IS NULL) " +
+                    "ON CONFLICT (scope) WHERE destroyed_at IS NULL DO NOTHING",
+                    connection,
+                    transaction);
                 insert.Parameters.AddWithValue("scope", scope);
                 insert.Parameters.AddWithValue("id", id);
                 insert.Parameters.AddWithValue("kek", kek.Version);
                 insert.Parameters.AddWithValue("wrapped", Wrap(bytes, scope, id, kek));
                 await insert.ExecuteNonQueryAsync(cancellationToken);
+                await transaction.CommitAsync(cancellationToken);
             }
 
             CryptographicOperations.ZeroMemory(bytes);
 
             // Another silo may have won the race; its key is the scope's key.
             key = await ReadLiveAsync(connection, scope, cancellationToken)
-                ?? throw new DataKeyUnavailableException($"No live data key for scope {scope} after creating one.");
+                ?? throw new DataKeyErasedException($"Scope {scope} is being erased: no data key is made for it until the erasure completes.");
         }
 
         if (key.KekVersion < kek.Version)
         {
             // Whether this silo or another (or the re-wrap job) moved it, the row now holds the key under a newer version.
             await RewrapAsync(connection, scope, key, kek, cancellationToken);
-            key = await ReadLiveAsync(connection, scope, cancellationToken)
-                ?? throw new DataKeyUnavailableException($"The live data key of scope {scope} was destroyed while it was re-wrapped.");
+            var rewrapped = await ReadLiveAsync(connection, scope, cancellationToken);
+            key.Retire();
+            key = rewrapped ?? throw new DataKeyUnavailableException($"The live data key of scope {scope} was destroyed while it was re-wrapped.");
         }
 
+        // Each cache entry owns its copy, so that one entry's eviction zeroes nothing another entry still holds.
         Remember(("current", scope), key);
-        Remember((scope, key.Id), key);
+        Remember((scope, key.Id), key.Copy());
         return key;
     }
 
@@ -92,7 +101,7 @@ public sealed class DataKeyStore : IDisposable
     /// <exception cref="DataKeyUnavailableException">No such key in that scope, destroyed, or its KEK version is unknown.</exception>
     public async Task<DataKey> FindAsync(string scope, Guid id, CancellationToken cancellationToken)
     {
-        if (_cache.TryGetValue((scope, id), out DataKey? cached) && cached is not null)
+        if (_cache.TryGetValue((scope, id), out DataKey? cached) && cached is not null && !cached.IsRetired)
         {
             return cached;
         }
@@ -100,7 +109,8 @@ public sealed class DataKeyStore : IDisposable
         await using var connection = new NpgsqlConnection(_connectionString);
         await connection.OpenAsync(cancellationToken);
         await using var command = new NpgsqlCommand(
-            "SELECT kek_version, wrapped FROM bastion_keys.bastion_data_keys WHERE scope = @scope AND dek_id = @id", connection);
+            "SELECT k.kek_version, k.wrapped, EXISTS (SELECT 1 FROM bastion_keys.bastion_erasures e WHERE e.scope = k.scope) " +
+            "FROM bastion_keys.bastion_data_keys k WHERE k.scope = @scope AND k.dek_id = @id", connection);
         command.Parameters.AddWithValue("scope", scope);
         command.Parameters.AddWithValue("id", id);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
@@ -112,7 +122,8 @@ public sealed class DataKeyStore : IDisposable
 
         if (await reader.IsDBNullAsync(1, cancellationToken))
         {
-            throw new DataKeyUnavailableException($"Data key {id} of scope {scope} was destroyed; the state it protected is erased.");
+            var message = $"Data key {id} of scope {scope} was destroyed; the state it protected is erased.";
+            throw reader.GetBoolean(2) ? new DataKeyErasedException(message) : new DataKeyUnavailableException(message);
         }
 
         var key = Unwrap(scope, id, reader.GetInt32(0), (byte[])reader.GetValue(1));
@@ -121,8 +132,8 @@ public sealed class DataKeyStore : IDisposable
     }
 
     /// <summary>
-    /// Destroys every data key of <paramref name="scope"/> (erasure): the rows stay, the wrapped
-    /// bytes go. Other silos may serve cached keys until their cache entries expire.
+    /// Destroys every data key of <paramref name="scope"/>: the rows stay, the wrapped bytes go. This silo's
+    /// cached copies are zeroed at once; other silos' are not (see <see cref="BeginErasureAsync"/> for erasure).
     /// </summary>
     public async Task DestroyAsync(string scope, CancellationToken cancellationToken)
     {
@@ -132,13 +143,86 @@ public sealed class DataKeyStore : IDisposable
             "UPDATE bastion_keys.bastion_data_keys SET wrapped = NULL, destroyed_at = now() WHERE scope = @scope AND destroyed_at IS NULL", connection);
         command.Parameters.AddWithValue("scope", scope);
         await command.ExecuteNonQueryAsync(cancellationToken);
-
-        // A bounded cache cannot be listed by scope; drop it all, keys are re-read on demand.
-        ForgetCachedKeys();
+        Evict(scope);
     }
 
-    /// <summary>Drops every unwrapped key held in memory; each is read and unwrapped again on its next use.</summary>
-    public void ForgetCachedKeys() => _cache.Clear();
+    /// <summary>
+    /// The first, durable step of an erasure: in one transaction, records (or reopens) the erasure of
+    /// <paramref name="scope"/> with the API key ids that are to be unbound, and destroys the scope's data keys.
+    /// From its commit on, every stored copy of the scope's state is unreadable, and no new key is made for the
+    /// scope until <see cref="CompleteErasureAsync"/>. This silo's cached copies are zeroed at once.
+    /// </summary>
+    /// <returns>Every API key id recorded for the open erasure, from this call and earlier attempts.</returns>
+    public async Task<IReadOnlyList<string>> BeginErasureAsync(string scope, IReadOnlyCollection<string> apiKeyIds, CancellationToken cancellationToken)
+    {
+        await using var connection = new NpgsqlConnection(_connectionString);
+        await connection.OpenAsync(cancellationToken);
+        string[] recorded;
+        await using (var transaction = await connection.BeginTransactionAsync(cancellationToken))
+        {
+            await LockScopeAsync(connection, transaction, scope, cancellationToken);
+            await using (var record = new NpgsqlCommand(
+                "INSERT INTO bastion_keys.bastion_erasures AS e (scope, api_key_ids) VALUES (@scope, @ids) " +
+                "ON CONFLICT (scope) DO UPDATE SET " +
+                "api_key_ids = CASE WHEN e.completed_at IS NULL THEN ARRAY(SELECT DISTINCT unnest(e.api_key_ids || EXCLUDED.api_key_ids) ORDER BY 1) ELSE EXCLUDED.api_key_ids END, " +
+                "requested_at = CASE WHEN e.completed_at IS NULL THEN e.requested_at ELSE now() END, " +
+                "completed_at = NULL " +
+                "RETURNING api_key_ids",
+                connection,
+                transaction))
+            {
+                record.Parameters.AddWithValue("scope", scope);
+                record.Parameters.AddWithValue("ids", apiKeyIds.ToArray());
+                recorded = (string[])(await record.ExecuteScalarAsync(cancellationToken))!;
+            }
+
+            await using (var destroy = new NpgsqlCommand(
+                "UPDATE bastion_keys.bastion_data_keys SET wrapped = NULL, destroyed_at = now() WHERE scope = @scope AND destroyed_at IS NULL",
+                connection,
+                transaction))
+            {
+                destroy.Parameters.AddWithValue("scope", scope);
+                await destroy.ExecuteNonQueryAsync(cancellationToken);
+            }
+
+            await transaction.CommitAsync(cancellationToken);
+        }
+
+        Evict(scope);
+        return recorded;
+    }
+
+    /// <summary>The API key ids of <paramref name="scope"/>'s open erasure, or null when none is open.</summary>
+    public async Task<IReadOnlyList<string>?> FindOpenErasureAsync(string scope, CancellationToken cancellationToken)
+    {
+        await using var connection = new NpgsqlConnection(_connectionString);
+        await connection.OpenAsync(cancellationToken);
+        await using var command = new NpgsqlCommand(
+            "SELECT api_key_ids FROM bastion_keys.bastion_erasures WHERE scope = @scope AND completed_at IS NULL", connection);
+        command.Parameters.AddWithValue("scope", scope);
+        return await command.ExecuteScalarAsync(cancellationToken) as string[];
+    }
+
+    /// <summary>Marks <paramref name="scope"/>'s erasure complete: nothing of it is left to remove. The record stays.</summary>
+    public async Task CompleteErasureAsync(string scope, CancellationToken cancellationToken)
+    {
+        await using var connection = new NpgsqlConnection(_connectionString);
+        await connection.OpenAsync(cancellationToken);
+        await using var command = new NpgsqlCommand(
+            "UPDATE bastion_keys.bastion_erasures SET completed_at = now() WHERE scope = @scope AND completed_at IS NULL", connection);
+        command.Parameters.AddWithValue("scope", scope);
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    /// <summary>
+    /// Drops this silo's cached keys of <paramref name="scope"/> and zeroes them (at once, or when the operations
+    /// using them end). The next use reads the key store again.
+    /// </summary>
+    public void Evict(string scope) =>
+        EvictWhere(key => key is ValueTuple<string, string> current ? current.Item2 == scope : key is ValueTuple<string, Guid> byId && byId.Item1 == scope);
+
+    /// <summary>Drops (and zeroes) every unwrapped key held in memory; each is read and unwrapped again on its next use.</summary>
+    public void ForgetCachedKeys() => EvictWhere(_ => true);
 
     /// <summary>
     /// Re-wraps every live data key wrapped with a KEK version older than the current one, in pages,
@@ -216,7 +300,32 @@ public sealed class DataKeyStore : IDisposable
         return counts;
     }
 
-    public void Dispose() => _cache.Dispose();
+    public void Dispose()
+    {
+        ForgetCachedKeys();
+        _cache.Dispose();
+    }
+
+    // Eviction callbacks run later, on the thread pool; an eviction asked for is done before this returns.
+    private void EvictWhere(Func<object, bool> match)
+    {
+        foreach (var cacheKey in _cache.Keys.Where(match).ToList())
+        {
+            if (_cache.TryGetValue(cacheKey, out DataKey? key))
+            {
+                _cache.Remove(cacheKey);
+                key?.Retire();
+            }
+        }
+    }
+
+    // A transaction-scoped advisory lock on the scope: erasure and key creation for one scope take turns.
+    private static async Task LockScopeAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, string scope, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand("SELECT pg_advisory_xact_lock(hashtextextended(@scope, 0))", connection, transaction);
+        command.Parameters.AddWithValue("scope", scope);
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
 
     // Moves one row from the KEK version it was read with to kek. The condition on the old version
     // makes concurrent re-wraps of the same row (two silos writing, or a write and the job) agree:
@@ -246,8 +355,10 @@ public sealed class DataKeyStore : IDisposable
             : null;
     }
 
+    // Whatever way an entry leaves (expiry, the size bound, replacement, eviction), its key is zeroed.
     private void Remember(object cacheKey, DataKey key) =>
-        _cache.Set(cacheKey, key, new MemoryCacheEntryOptions { Size = 1, SlidingExpiration = CacheLifetime });
+        _cache.Set(cacheKey, key, new MemoryCacheEntryOptions { Size = 1, SlidingExpiration = CacheLifetime }
+            .RegisterPostEvictionCallback(static (_, value, _, _) => (value as DataKey)?.Retire()));
 
     private DataKey Unwrap(string scope, Guid id, int kekVersion, byte[] wrapped)
     {
