@@ -22,7 +22,9 @@ public static partial class AuditFilter
                 throw;
             }
 
-            var status = result is IStatusCodeHttpResult { StatusCode: { } code } ? code : context.HttpContext.Response.StatusCode;
+            // A handler's Results<…> union carries the status on the result it holds, not on itself.
+            var outcome = result is INestedHttpResult nested ? nested.Result : result;
+            var status = outcome is IStatusCodeHttpResult { StatusCode: { } code } ? code : context.HttpContext.Response.StatusCode;
             await AppendAsync(context.HttpContext, action, target, status);
             return result;
         });

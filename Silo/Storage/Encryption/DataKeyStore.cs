@@ -28,6 +28,11 @@ public sealed class DataKeyStore : IDisposable
     private readonly IKeyProvider _keys;
     private readonly MemoryCache _cache = new(new MemoryCacheOptions { SizeLimit = CacheLimit });
 
+    // Evictions and the caching of a key read from the store take turns, and a key read before an eviction is not
+    // cached after it: a lookup racing an erasure must not put the destroyed key back.
+    private readonly Lock _cacheGate = new();
+    private long _evictions;
+
     public DataKeyStore(string connectionString, IKeyProvider keys)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(connectionString);
@@ -48,6 +53,8 @@ public sealed class DataKeyStore : IDisposable
         {
             return cached;
         }
+
+        var evictions = Interlocked.Read(ref _evictions);
 
         await using var connection = new NpgsqlConnection(_connectionString);
         await connection.OpenAsync(cancellationToken);
@@ -92,8 +99,13 @@ public sealed class DataKeyStore : IDisposable
         }
 
         // Each cache entry owns its copy, so that one entry's eviction zeroes nothing another entry still holds.
-        Remember(("current", scope), key);
-        Remember((scope, key.Id), key.Copy());
+        _ = Remember(evictions, ("current", scope), key);
+        var copy = key.Copy();
+        if (!Remember(evictions, (scope, key.Id), copy))
+        {
+            copy.Retire();
+        }
+
         return key;
     }
 
@@ -105,6 +117,8 @@ public sealed class DataKeyStore : IDisposable
         {
             return cached;
         }
+
+        var evictions = Interlocked.Read(ref _evictions);
 
         await using var connection = new NpgsqlConnection(_connectionString);
         await connection.OpenAsync(cancellationToken);
@@ -127,7 +141,7 @@ public sealed class DataKeyStore : IDisposable
         }
 
         var key = Unwrap(scope, id, reader.GetInt32(0), (byte[])reader.GetValue(1));
-        Remember((scope, id), key);
+        _ = Remember(evictions, (scope, id), key);
         return key;
     }
 
@@ -309,12 +323,16 @@ public sealed class DataKeyStore : IDisposable
     // Eviction callbacks run later, on the thread pool; an eviction asked for is done before this returns.
     private void EvictWhere(Func<object, bool> match)
     {
-        foreach (var cacheKey in _cache.Keys.Where(match).ToList())
+        lock (_cacheGate)
         {
-            if (_cache.TryGetValue(cacheKey, out DataKey? key))
+            Interlocked.Increment(ref _evictions);
+            foreach (var cacheKey in _cache.Keys.Where(match).ToList())
             {
-                _cache.Remove(cacheKey);
-                key?.Retire();
+                if (_cache.TryGetValue(cacheKey, out DataKey? key))
+                {
+                    _cache.Remove(cacheKey);
+                    key?.Retire();
+                }
             }
         }
     }
@@ -355,10 +373,29 @@ public sealed class DataKeyStore : IDisposable
             : null;
     }
 
-    // Whatever way an entry leaves (expiry, the size bound, replacement, eviction), its key is zeroed.
-    private void Remember(object cacheKey, DataKey key) =>
-        _cache.Set(cacheKey, key, new MemoryCacheEntryOptions { Size = 1, SlidingExpiration = CacheLifetime }
-            .RegisterPostEvictionCallback(static (_, value, _, _) => (value as DataKey)?.Retire()));
+    // An entry that expires or falls to the size bound has its key zeroed. One replaced by a concurrent lookup is
+    // not: its caller may still be about to use it, and the same bytes stay in the cache anyway. Eviction on
+    // erasure (Evict) zeroes what is cached at that moment itself.
+    private bool Remember(long evictionsBeforeRead, object cacheKey, DataKey key)
+    {
+        lock (_cacheGate)
+        {
+            if (Interlocked.Read(ref _evictions) != evictionsBeforeRead)
+            {
+                return false;
+            }
+
+            _cache.Set(cacheKey, key, new MemoryCacheEntryOptions { Size = 1, SlidingExpiration = CacheLifetime }
+                .RegisterPostEvictionCallback(static (_, value, reason, _) =>
+                {
+                    if (reason != EvictionReason.Replaced)
+                    {
+                        (value as DataKey)?.Retire();
+                    }
+                }));
+            return true;
+        }
+    }
 
     private DataKey Unwrap(string scope, Guid id, int kekVersion, byte[] wrapped)
     {
