@@ -10,7 +10,7 @@ public interface IUserDirectoryGrain : IGrainWithStringKey
     /// <summary>The key of the one directory.</summary>
     const string Key = "users";
 
-    /// <summary>Adds a user. Returns false when the pseudonym is already listed.</summary>
+    /// <summary>Adds a user, the id sealed under the user's own data key. Returns false when the pseudonym is already listed (or still being erased).</summary>
     [Alias("add")]
     Task<bool> AddAsync(string pseudonym, string userId, bool isAdmin);
 
@@ -22,7 +22,14 @@ public interface IUserDirectoryGrain : IGrainWithStringKey
     [Alias("set-admin")]
     Task<DirectoryChange> SetAdminAsync(string pseudonym, bool isAdmin);
 
-    /// <summary>Removes a user; refuses to remove the last admin.</summary>
+    /// <summary>
+    /// Marks a user as being erased: no longer listed, no longer counted as an admin. Refuses the last admin. Applied
+    /// again (a retried erasure) when already marked.
+    /// </summary>
+    [Alias("begin-remove")]
+    Task<DirectoryChange> BeginRemoveAsync(string pseudonym);
+
+    /// <summary>Removes a user (the last step of their erasure); refuses to remove the last admin unless it is being erased.</summary>
     [Alias("remove")]
     Task<DirectoryChange> RemoveAsync(string pseudonym);
 }

@@ -115,7 +115,8 @@ public sealed partial class UserGrain(
 
     public async Task<IReadOnlyList<string>?> DeleteAsync()
     {
-        if (!state.State.Exists)
+        // A row whose data key an erasure destroyed reads as no user, but the row is still there to clear.
+        if (!state.State.Exists && !state.RecordExists)
         {
             return null;
         }

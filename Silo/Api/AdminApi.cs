@@ -1,6 +1,5 @@
 using Bastion.Access;
 using Bastion.Security;
-using Bastion.Storage;
 using Bastion.Users;
 using Microsoft.AspNetCore.Http.HttpResults;
 
@@ -85,35 +84,27 @@ public static class AdminApi
             : UserNotFound();
     }
 
-    private static async Task<Results<NoContent, ProblemHttpResult>> DeleteUserAsync(string id, IGrainFactory grains, Pseudonymizer pseudonyms, DataKeyStore dataKeys)
+    private static async Task<Results<NoContent, ProblemHttpResult>> DeleteUserAsync(string id, Pseudonymizer pseudonyms, UserErasure erasure)
     {
         if (ValidateUserId(id) is { } invalid)
         {
             return invalid;
         }
 
-        return await DeleteAsync(pseudonyms.Pseudonymize(id), grains, dataKeys);
+        return await DeleteAsync(pseudonyms.Pseudonymize(id), erasure);
     }
 
     /// <summary>
-    /// Deletes a user everywhere: directory first (it enforces the last-admin rule), then state and key
-    /// routes, then the user's data key, which makes every stored copy of their state unreadable.
+    /// Erases a user (<see cref="UserErasure"/>): their data key first, which makes every stored copy of their state
+    /// unreadable, then what is left of them. A delete that failed midway is finished by the next one.
     /// </summary>
-    internal static async Task<Results<NoContent, ProblemHttpResult>> DeleteAsync(string pseudonym, IGrainFactory grains, DataKeyStore dataKeys)
-    {
-        switch (await grains.GetGrain<IUserDirectoryGrain>(IUserDirectoryGrain.Key).RemoveAsync(pseudonym))
+    internal static async Task<Results<NoContent, ProblemHttpResult>> DeleteAsync(string pseudonym, UserErasure erasure) =>
+        await erasure.EraseAsync(pseudonym) switch
         {
-            case DirectoryChange.LastAdmin:
-                return LastAdmin();
-            case DirectoryChange.NotFound:
-                return UserNotFound();
-        }
-
-        var keyIds = await grains.GetGrain<IUserGrain>(pseudonym).DeleteAsync() ?? [];
-        await Task.WhenAll(keyIds.Select(keyId => grains.GetGrain<IApiKeyRouteGrain>(keyId).UnbindAsync()));
-        await dataKeys.DestroyAsync(DataKeyScope.ForUser(pseudonym), CancellationToken.None);
-        return TypedResults.NoContent();
-    }
+            DirectoryChange.LastAdmin => LastAdmin(),
+            DirectoryChange.NotFound => UserNotFound(),
+            _ => TypedResults.NoContent(),
+        };
 
     private static async Task<Results<JsonHttpResult<UserResponse>, ProblemHttpResult>> SetRolesAsync(
         string id, HttpContext context, IGrainFactory grains, Pseudonymizer pseudonyms)

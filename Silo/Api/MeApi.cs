@@ -1,5 +1,4 @@
 using Bastion.Access;
-using Bastion.Storage;
 using Bastion.Users;
 using Microsoft.AspNetCore.Http.HttpResults;
 
@@ -12,7 +11,7 @@ public static class MeApi
     {
         routes.MapGet("/v1/me", GetAsync).RequirePermission(Permission.ReadOwnUsage);
         routes.MapGet("/v1/me/usage", GetUsageAsync).RequirePermission(Permission.ReadOwnUsage);
-        routes.MapDelete("/v1/me", DeleteAsync).RequirePermission(Permission.ReadOwnUsage);
+        routes.MapDelete("/v1/me", DeleteAsync).RequirePermission(Permission.ReadOwnUsage).Audited("user.delete", AuditTarget.Caller);
         return routes;
     }
 
@@ -35,7 +34,7 @@ public static class MeApi
             : Problems.Unauthorized();
 
     /// <summary>Erasure at the user's request. Only the API key itself may do this: a stolen short-lived token must not be able to.</summary>
-    private static async Task<Results<NoContent, ProblemHttpResult>> DeleteAsync(HttpContext context, IGrainFactory grains, DataKeyStore dataKeys)
+    private static async Task<Results<NoContent, ProblemHttpResult>> DeleteAsync(HttpContext context, UserErasure erasure)
     {
         var caller = context.Caller().Caller;
         if (caller.Credential.Kind != CredentialKind.ApiKey)
@@ -43,6 +42,6 @@ public static class MeApi
             return Problems.Forbidden("Deleting your account needs your API key, not an access token.");
         }
 
-        return await AdminApi.DeleteAsync(caller.Pseudonym, grains, dataKeys);
+        return await AdminApi.DeleteAsync(caller.Pseudonym, erasure);
     }
 }

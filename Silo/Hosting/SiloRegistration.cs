@@ -1,9 +1,11 @@
 using System.Net;
+using Bastion.Api;
 using Bastion.Cluster;
 using Bastion.Generation;
 using Bastion.Limits;
 using Bastion.Security;
 using Bastion.Storage;
+using Bastion.Users;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using Orleans.Configuration;
@@ -97,6 +99,11 @@ public static class SiloRegistration
             }));
             // The key store is a database of its own, so that no backup of the state database holds a key.
             silo.Services.AddSingleton(sp => new DataKeyStore(database.KeyStoreConnectionString, sp.GetRequiredService<IKeyProvider>()));
+            silo.Services.AddSingleton<IUserIdProtector, UserIdProtector>();
+            // Erasure: a destroyed key is evicted from every silo's cache, through a grain pinned to each silo.
+            silo.Services.AddPlacementDirector<SiloPinnedPlacement, SiloPinnedPlacementDirector>();
+            silo.Services.AddSingleton<DataKeyEvictionBroadcast>();
+            silo.Services.AddSingleton<UserErasure>();
             silo.Services.AddSingleton<KeyRotation>();
             silo.Services.AddSingleton<RewrapJob>();
             // States are serialized in Orleans' own version-tolerant binary format ([Id]-numbered

@@ -27,4 +27,10 @@ internal static partial class StorageLog
 
     [LoggerMessage(8, LogLevel.Error, "Refused stored grain state {StateName} of {GrainId}: {Reason}")]
     public static partial void RefusedStoredState(ILogger logger, string stateName, GrainId grainId, string reason);
+
+    [LoggerMessage(9, LogLevel.Information, "Stored grain state {StateName} of {GrainId} was erased (its data key destroyed by an erasure); reading it as no state")]
+    public static partial void ReadErasedState(ILogger logger, string stateName, GrainId grainId);
+
+    [LoggerMessage(10, LogLevel.Information, "Evicted the cached data keys of an erased scope on this silo")]
+    public static partial void EvictedErasedScope(ILogger logger);
 }

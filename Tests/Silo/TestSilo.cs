@@ -30,6 +30,9 @@ public sealed class TestSilo : IAsyncDisposable
 
     public string DataDirectory { get; }
 
+    /// <summary>The state database and key store this silo uses (runtime roles).</summary>
+    public SiloDatabases Databases => _databases;
+
     /// <summary>A client that trusts exactly the silo's development CA.</summary>
     public HttpClient Http { get; }
 

@@ -28,6 +28,11 @@ public sealed class DataKeyStore : IDisposable
     private readonly IKeyProvider _keys;
     private readonly MemoryCache _cache = new(new MemoryCacheOptions { SizeLimit = CacheLimit });
 
+    // Evictions and the caching of a key read from the store take turns, and a key read before an eviction is not
+    // cached after it: a lookup racing an erasure must not put the destroyed key back.
+    private readonly Lock _cacheGate = new();
+    private long _evictions;
+
     public DataKeyStore(string connectionString, IKeyProvider keys)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(connectionString);
@@ -44,10 +49,12 @@ public sealed class DataKeyStore : IDisposable
     public async Task<DataKey> GetCurrentAsync(string scope, CancellationToken cancellationToken)
     {
         var kek = _keys.CurrentKek;
-        if (_cache.TryGetValue(("current", scope), out DataKey? cached) && cached is not null && cached.KekVersion >= kek.Version)
+        if (_cache.TryGetValue(("current", scope), out DataKey? cached) && cached is not null && !cached.IsRetired && cached.KekVersion >= kek.Version)
         {
             return cached;
         }
+
+        var evictions = Interlocked.Read(ref _evictions);
 
         await using var connection = new NpgsqlConnection(_connectionString);
         await connection.OpenAsync(cancellationToken);
@@ -56,35 +63,49 @@ public sealed class DataKeyStore : IDisposable
         {
             var id = Guid.CreateVersion7();
             var bytes = RandomNumberGenerator.GetBytes(EnvelopeCipher.KeySize);
-            await using (var insert = new NpgsqlCommand(
-                "INSERT INTO bastion_keys.bastion_data_keys (scope, dek_id, kek_version, wrapped) VALUES (@scope, @id, @kek, @wrapped) " +
-                "ON CONFLICT (scope) WHERE destroyed_at IS NULL DO NOTHING",
-                connection))
+            await using (var transaction = await connection.BeginTransactionAsync(cancellationToken))
             {
+                // Under the scope's lock, so that an erasure and a first write cannot pass each other: while the
+                // scope's erasure is open, no new key is made (a stale activation must not write the state again).
+                await LockScopeAsync(connection, transaction, scope, cancellationToken);
+                await using var insert = new NpgsqlCommand(
+                    "INSERT INTO bastion_keys.bastion_data_keys (scope, dek_id, kek_version, wrapped) SELECT @scope, @id, @kek, @wrapped " +
+                    "WHERE NOT EXISTS (SELECT 1 FROM bastion_keys.bastion_erasures WHERE scope = @scope AND completed_at IS NULL) " +
+                    "ON CONFLICT (scope) WHERE destroyed_at IS NULL DO NOTHING",
+                    connection,
+                    transaction);
                 insert.Parameters.AddWithValue("scope", scope);
                 insert.Parameters.AddWithValue("id", id);
                 insert.Parameters.AddWithValue("kek", kek.Version);
                 insert.Parameters.AddWithValue("wrapped", Wrap(bytes, scope, id, kek));
                 await insert.ExecuteNonQueryAsync(cancellationToken);
+                await transaction.CommitAsync(cancellationToken);
             }
 
             CryptographicOperations.ZeroMemory(bytes);
 
             // Another silo may have won the race; its key is the scope's key.
             key = await ReadLiveAsync(connection, scope, cancellationToken)
-                ?? throw new DataKeyUnavailableException($"No live data key for scope {scope} after creating one.");
+                ?? throw new DataKeyErasedException($"Scope {scope} is being erased: no data key is made for it until the erasure completes.");
         }
 
         if (key.KekVersion < kek.Version)
         {
             // Whether this silo or another (or the re-wrap job) moved it, the row now holds the key under a newer version.
             await RewrapAsync(connection, scope, key, kek, cancellationToken);
-            key = await ReadLiveAsync(connection, scope, cancellationToken)
-                ?? throw new DataKeyUnavailableException($"The live data key of scope {scope} was destroyed while it was re-wrapped.");
+            var rewrapped = await ReadLiveAsync(connection, scope, cancellationToken);
+            key.Retire();
+            key = rewrapped ?? throw new DataKeyUnavailableException($"The live data key of scope {scope} was destroyed while it was re-wrapped.");
         }
 
-        Remember(("current", scope), key);
-        Remember((scope, key.Id), key);
+        // Each cache entry owns its copy, so that one entry's eviction zeroes nothing another entry still holds.
+        _ = Remember(evictions, ("current", scope), key);
+        var copy = key.Copy();
+        if (!Remember(evictions, (scope, key.Id), copy))
+        {
+            copy.Retire();
+        }
+
         return key;
     }
 
@@ -92,15 +113,18 @@ public sealed class DataKeyStore : IDisposable
     /// <exception cref="DataKeyUnavailableException">No such key in that scope, destroyed, or its KEK version is unknown.</exception>
     public async Task<DataKey> FindAsync(string scope, Guid id, CancellationToken cancellationToken)
     {
-        if (_cache.TryGetValue((scope, id), out DataKey? cached) && cached is not null)
+        if (_cache.TryGetValue((scope, id), out DataKey? cached) && cached is not null && !cached.IsRetired)
         {
             return cached;
         }
 
+        var evictions = Interlocked.Read(ref _evictions);
+
         await using var connection = new NpgsqlConnection(_connectionString);
         await connection.OpenAsync(cancellationToken);
         await using var command = new NpgsqlCommand(
-            "SELECT kek_version, wrapped FROM bastion_keys.bastion_data_keys WHERE scope = @scope AND dek_id = @id", connection);
+            "SELECT k.kek_version, k.wrapped, EXISTS (SELECT 1 FROM bastion_keys.bastion_erasures e WHERE e.scope = k.scope) " +
+            "FROM bastion_keys.bastion_data_keys k WHERE k.scope = @scope AND k.dek_id = @id", connection);
         command.Parameters.AddWithValue("scope", scope);
         command.Parameters.AddWithValue("id", id);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
@@ -112,17 +136,18 @@ public sealed class DataKeyStore : IDisposable
 
         if (await reader.IsDBNullAsync(1, cancellationToken))
         {
-            throw new DataKeyUnavailableException($"Data key {id} of scope {scope} was destroyed; the state it protected is erased.");
+            var message = $"Data key {id} of scope {scope} was destroyed; the state it protected is erased.";
+            throw reader.GetBoolean(2) ? new DataKeyErasedException(message) : new DataKeyUnavailableException(message);
         }
 
         var key = Unwrap(scope, id, reader.GetInt32(0), (byte[])reader.GetValue(1));
-        Remember((scope, id), key);
+        _ = Remember(evictions, (scope, id), key);
         return key;
     }
 
     /// <summary>
-    /// Destroys every data key of <paramref name="scope"/> (erasure): the rows stay, the wrapped
-    /// bytes go. Other silos may serve cached keys until their cache entries expire.
+    /// Destroys every data key of <paramref name="scope"/>: the rows stay, the wrapped bytes go. This silo's
+    /// cached copies are zeroed at once; other silos' are not (see <see cref="BeginErasureAsync"/> for erasure).
     /// </summary>
     public async Task DestroyAsync(string scope, CancellationToken cancellationToken)
     {
@@ -132,13 +157,86 @@ public sealed class DataKeyStore : IDisposable
             "UPDATE bastion_keys.bastion_data_keys SET wrapped = NULL, destroyed_at = now() WHERE scope = @scope AND destroyed_at IS NULL", connection);
         command.Parameters.AddWithValue("scope", scope);
         await command.ExecuteNonQueryAsync(cancellationToken);
-
-        // A bounded cache cannot be listed by scope; drop it all, keys are re-read on demand.
-        ForgetCachedKeys();
+        Evict(scope);
     }
 
-    /// <summary>Drops every unwrapped key held in memory; each is read and unwrapped again on its next use.</summary>
-    public void ForgetCachedKeys() => _cache.Clear();
+    /// <summary>
+    /// The first, durable step of an erasure: in one transaction, records (or reopens) the erasure of
+    /// <paramref name="scope"/> with the API key ids that are to be unbound, and destroys the scope's data keys.
+    /// From its commit on, every stored copy of the scope's state is unreadable, and no new key is made for the
+    /// scope until <see cref="CompleteErasureAsync"/>. This silo's cached copies are zeroed at once.
+    /// </summary>
+    /// <returns>Every API key id recorded for the open erasure, from this call and earlier attempts.</returns>
+    public async Task<IReadOnlyList<string>> BeginErasureAsync(string scope, IReadOnlyCollection<string> apiKeyIds, CancellationToken cancellationToken)
+    {
+        await using var connection = new NpgsqlConnection(_connectionString);
+        await connection.OpenAsync(cancellationToken);
+        string[] recorded;
+        await using (var transaction = await connection.BeginTransactionAsync(cancellationToken))
+        {
+            await LockScopeAsync(connection, transaction, scope, cancellationToken);
+            await using (var record = new NpgsqlCommand(
+                "INSERT INTO bastion_keys.bastion_erasures AS e (scope, api_key_ids) VALUES (@scope, @ids) " +
+                "ON CONFLICT (scope) DO UPDATE SET " +
+                "api_key_ids = CASE WHEN e.completed_at IS NULL THEN ARRAY(SELECT DISTINCT unnest(e.api_key_ids || EXCLUDED.api_key_ids) ORDER BY 1) ELSE EXCLUDED.api_key_ids END, " +
+                "requested_at = CASE WHEN e.completed_at IS NULL THEN e.requested_at ELSE now() END, " +
+                "completed_at = NULL " +
+                "RETURNING api_key_ids",
+                connection,
+                transaction))
+            {
+                record.Parameters.AddWithValue("scope", scope);
+                record.Parameters.AddWithValue("ids", apiKeyIds.ToArray());
+                recorded = (string[])(await record.ExecuteScalarAsync(cancellationToken))!;
+            }
+
+            await using (var destroy = new NpgsqlCommand(
+                "UPDATE bastion_keys.bastion_data_keys SET wrapped = NULL, destroyed_at = now() WHERE scope = @scope AND destroyed_at IS NULL",
+                connection,
+                transaction))
+            {
+                destroy.Parameters.AddWithValue("scope", scope);
+                await destroy.ExecuteNonQueryAsync(cancellationToken);
+            }
+
+            await transaction.CommitAsync(cancellationToken);
+        }
+
+        Evict(scope);
+        return recorded;
+    }
+
+    /// <summary>The API key ids of <paramref name="scope"/>'s open erasure, or null when none is open.</summary>
+    public async Task<IReadOnlyList<string>?> FindOpenErasureAsync(string scope, CancellationToken cancellationToken)
+    {
+        await using var connection = new NpgsqlConnection(_connectionString);
+        await connection.OpenAsync(cancellationToken);
+        await using var command = new NpgsqlCommand(
+            "SELECT api_key_ids FROM bastion_keys.bastion_erasures WHERE scope = @scope AND completed_at IS NULL", connection);
+        command.Parameters.AddWithValue("scope", scope);
+        return await command.ExecuteScalarAsync(cancellationToken) as string[];
+    }
+
+    /// <summary>Marks <paramref name="scope"/>'s erasure complete: nothing of it is left to remove. The record stays.</summary>
+    public async Task CompleteErasureAsync(string scope, CancellationToken cancellationToken)
+    {
+        await using var connection = new NpgsqlConnection(_connectionString);
+        await connection.OpenAsync(cancellationToken);
+        await using var command = new NpgsqlCommand(
+            "UPDATE bastion_keys.bastion_erasures SET completed_at = now() WHERE scope = @scope AND completed_at IS NULL", connection);
+        command.Parameters.AddWithValue("scope", scope);
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    /// <summary>
+    /// Drops this silo's cached keys of <paramref name="scope"/> and zeroes them (at once, or when the operations
+    /// using them end). The next use reads the key store again.
+    /// </summary>
+    public void Evict(string scope) =>
+        EvictWhere(key => key is ValueTuple<string, string> current ? current.Item2 == scope : key is ValueTuple<string, Guid> byId && byId.Item1 == scope);
+
+    /// <summary>Drops (and zeroes) every unwrapped key held in memory; each is read and unwrapped again on its next use.</summary>
+    public void ForgetCachedKeys() => EvictWhere(_ => true);
 
     /// <summary>
     /// Re-wraps every live data key wrapped with a KEK version older than the current one, in pages,
@@ -216,7 +314,36 @@ public sealed class DataKeyStore : IDisposable
         return counts;
     }
 
-    public void Dispose() => _cache.Dispose();
+    public void Dispose()
+    {
+        ForgetCachedKeys();
+        _cache.Dispose();
+    }
+
+    // Eviction callbacks run later, on the thread pool; an eviction asked for is done before this returns.
+    private void EvictWhere(Func<object, bool> match)
+    {
+        lock (_cacheGate)
+        {
+            Interlocked.Increment(ref _evictions);
+            foreach (var cacheKey in _cache.Keys.Where(match).ToList())
+            {
+                if (_cache.TryGetValue(cacheKey, out DataKey? key))
+                {
+                    _cache.Remove(cacheKey);
+                    key?.Retire();
+                }
+            }
+        }
+    }
+
+    // A transaction-scoped advisory lock on the scope: erasure and key creation for one scope take turns.
+    private static async Task LockScopeAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, string scope, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand("SELECT pg_advisory_xact_lock(hashtextextended(@scope, 0))", connection, transaction);
+        command.Parameters.AddWithValue("scope", scope);
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
 
     // Moves one row from the KEK version it was read with to kek. The condition on the old version
     // makes concurrent re-wraps of the same row (two silos writing, or a write and the job) agree:
@@ -246,8 +373,29 @@ public sealed class DataKeyStore : IDisposable
             : null;
     }
 
-    private void Remember(object cacheKey, DataKey key) =>
-        _cache.Set(cacheKey, key, new MemoryCacheEntryOptions { Size = 1, SlidingExpiration = CacheLifetime });
+    // An entry that expires or falls to the size bound has its key zeroed. One replaced by a concurrent lookup is
+    // not: its caller may still be about to use it, and the same bytes stay in the cache anyway. Eviction on
+    // erasure (Evict) zeroes what is cached at that moment itself.
+    private bool Remember(long evictionsBeforeRead, object cacheKey, DataKey key)
+    {
+        lock (_cacheGate)
+        {
+            if (Interlocked.Read(ref _evictions) != evictionsBeforeRead)
+            {
+                return false;
+            }
+
+            _cache.Set(cacheKey, key, new MemoryCacheEntryOptions { Size = 1, SlidingExpiration = CacheLifetime }
+                .RegisterPostEvictionCallback(static (_, value, reason, _) =>
+                {
+                    if (reason != EvictionReason.Replaced)
+                    {
+                        (value as DataKey)?.Retire();
+                    }
+                }));
+            return true;
+        }
+    }
 
     private DataKey Unwrap(string scope, Guid id, int kekVersion, byte[] wrapped)
     {

@@ -4,7 +4,7 @@ namespace Bastion.Storage;
 /// A data key that an envelope names cannot be had: it is not in the key store (wrong scope, or a
 /// payload copied from elsewhere), it was destroyed (erasure), or the KEK that wraps it is unknown.
 /// </summary>
-public sealed class DataKeyUnavailableException : Exception
+public class DataKeyUnavailableException : Exception
 {
     public DataKeyUnavailableException()
     {

@@ -32,8 +32,26 @@ public sealed class EncryptedGrainStorage(IGrainStorage inner, DataKeyStore data
         try
         {
             var header = EnvelopeCipher.ReadHeader(envelope);
-            var key = await dataKeys.FindAsync(ScopeOf(grainId), header.DataKeyId, CancellationToken.None);
-            grainState.State = Open<T>(envelope, AssociatedData(stateName, grainId), key);
+            for (var attempt = 1; ; attempt++)
+            {
+                var key = await dataKeys.FindAsync(ScopeOf(grainId), header.DataKeyId, CancellationToken.None);
+                try
+                {
+                    grainState.State = Open<T>(envelope, AssociatedData(stateName, grainId), key);
+                    return;
+                }
+                catch (DataKeyUnavailableException) when (attempt == 1 && key.IsRetired)
+                {
+                    // The key left this silo's cache between the lookup and its use: look it up again.
+                }
+            }
+        }
+        catch (DataKeyErasedException)
+        {
+            // An erasure destroyed the key: the state is gone, so it reads as none. The row stays (its ETag with it)
+            // until the erasure clears it, which it can now do through an ordinary activation.
+            StorageLog.ReadErasedState(logger, stateName, grainId);
+            grainState.State = activators.GetActivator<T>().Create();
         }
         catch (Exception exception) when (exception is EnvelopeFormatException or DataKeyUnavailableException)
         {
@@ -45,8 +63,22 @@ public sealed class EncryptedGrainStorage(IGrainStorage inner, DataKeyStore data
 
     public async Task WriteStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
     {
-        var key = await dataKeys.GetCurrentAsync(ScopeOf(grainId), CancellationToken.None);
-        var envelope = EnvelopeCipher.Seal(serializer.SerializeToArray(grainState.State), AssociatedData(stateName, grainId), key);
+        var plaintext = serializer.SerializeToArray(grainState.State);
+        byte[] envelope;
+        for (var attempt = 1; ; attempt++)
+        {
+            var key = await dataKeys.GetCurrentAsync(ScopeOf(grainId), CancellationToken.None);
+            try
+            {
+                envelope = EnvelopeCipher.Seal(plaintext, AssociatedData(stateName, grainId), key);
+                break;
+            }
+            catch (DataKeyUnavailableException) when (attempt == 1 && key.IsRetired)
+            {
+                // The key left this silo's cache between the lookup and its use: look it up again.
+            }
+        }
+
         var record = new GrainState<EnvelopeRecord>(new EnvelopeRecord { Envelope = envelope }, grainState.ETag) { RecordExists = grainState.RecordExists };
         await inner.WriteStateAsync(stateName, grainId, record);
         grainState.ETag = record.ETag;

@@ -95,7 +95,7 @@ public sealed class AdminApiTests(SiloFixture fixture)
 
         Assert.Equal(HttpStatusCode.NoContent, await AdminAsync(HttpMethod.Delete, $"/admin/users/{id}"));
 
-        await Assert.ThrowsAsync<Bastion.Storage.DataKeyUnavailableException>(() => dataKeys.FindAsync(scope, key.Id, CancellationToken.None));
+        await Assert.ThrowsAsync<Bastion.Storage.DataKeyErasedException>(() => dataKeys.FindAsync(scope, key.Id, CancellationToken.None));
     }
 
     [Fact]
@@ -107,6 +107,27 @@ public sealed class AdminApiTests(SiloFixture fixture)
         Assert.Equal(HttpStatusCode.Forbidden, await StatusAsync(HttpMethod.Delete, "/v1/me", await ExchangeAsync(apiKey)));
         Assert.Equal(HttpStatusCode.NoContent, await StatusAsync(HttpMethod.Delete, "/v1/me", apiKey));
         Assert.Equal(HttpStatusCode.Unauthorized, await StatusAsync(HttpMethod.Get, "/v1/me", apiKey));
+    }
+
+    [Fact]
+    public async Task DeleteMe_DestroysTheDataKey_AndIsAudited()
+    {
+        var id = NewId("self-erase");
+        var apiKey = await Silo.CreateUserWithKeyAsync(id, "user");
+        var pseudonym = Silo.Services.GetRequiredService<Bastion.Security.Pseudonymizer>().Pseudonymize(id);
+        var scope = Bastion.Storage.DataKeyScope.ForUser(pseudonym);
+        var dataKeys = Silo.Services.GetRequiredService<Bastion.Storage.DataKeyStore>();
+        var key = await dataKeys.GetCurrentAsync(scope, CancellationToken.None);
+
+        Assert.Equal(HttpStatusCode.NoContent, await StatusAsync(HttpMethod.Delete, "/v1/me", apiKey));
+
+        await Assert.ThrowsAsync<Bastion.Storage.DataKeyErasedException>(() => dataKeys.FindAsync(scope, key.Id, CancellationToken.None));
+        using var audit = await SendAsync(HttpMethod.Get, "/admin/audit?limit=1000", Silo.AdminKey);
+        using var json = JsonDocument.Parse(await audit.Content.ReadAsStringAsync());
+        var entry = Assert.Single(json.RootElement.GetProperty("data").EnumerateArray(), e => e.GetProperty("actor").GetString() == pseudonym);
+        Assert.Equal("user.delete", entry.GetProperty("action").GetString());
+        Assert.Equal(pseudonym, entry.GetProperty("target").GetString());
+        Assert.Equal(204, entry.GetProperty("status").GetInt32());
     }
 
     [Fact]

@@ -93,6 +93,29 @@ public sealed class DataKeyStoreTests(PostgresFixture postgres)
         Assert.Equal(PostgresErrorCodes.InsufficientPrivilege, error.SqlState);
     }
 
+    [Fact]
+    public async Task BeginErasureAsync_DestroysAndZeroes_RefusesNewKeysUntilComplete_AndARetryKeepsEveryKeyId()
+    {
+        var db = await postgres.CreateMigratedKeyStoreAsync();
+        using var store = new DataKeyStore(db.RuntimeConnectionString, new KekProvider(Kek1));
+        var before = await store.GetCurrentAsync("user:u_erased", CancellationToken.None);
+
+        Assert.Equal(["k1"], await store.BeginErasureAsync("user:u_erased", ["k1"], CancellationToken.None));
+
+        Assert.True(before.IsRetired);
+        Assert.Equal(new byte[32], before.Key);
+        await Assert.ThrowsAsync<DataKeyErasedException>(() => store.FindAsync("user:u_erased", before.Id, CancellationToken.None));
+        await Assert.ThrowsAsync<DataKeyErasedException>(() => store.GetCurrentAsync("user:u_erased", CancellationToken.None));
+        Assert.Equal(["k1", "k2"], await store.BeginErasureAsync("user:u_erased", ["k2"], CancellationToken.None));
+        Assert.Equal(["k1", "k2"], await store.FindOpenErasureAsync("user:u_erased", CancellationToken.None));
+
+        await store.CompleteErasureAsync("user:u_erased", CancellationToken.None);
+
+        Assert.Null(await store.FindOpenErasureAsync("user:u_erased", CancellationToken.None));
+        Assert.NotEqual(before.Id, (await store.GetCurrentAsync("user:u_erased", CancellationToken.None)).Id);
+        await Assert.ThrowsAsync<DataKeyErasedException>(() => store.FindAsync("user:u_erased", before.Id, CancellationToken.None));
+    }
+
     /// <summary>Only KEKs: the first one given is current.</summary>
     private sealed class KekProvider(params VersionedSecret[] keks) : IKeyProvider
     {
