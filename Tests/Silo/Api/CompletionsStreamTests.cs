@@ -96,5 +96,11 @@ public sealed class CompletionsStreamTests
         public Task AbandonAsync() => throw new NotSupportedException();
 
         public Task<GenerationResult> GetResultAsync(CancellationToken cancellationToken = default) => throw new NotSupportedException();
+
+        public Task BindServiceAsync(string servicePseudonym) => throw new NotSupportedException();
+
+        public Task<GenerationChunk?> ReadOwnedAsync(GenerationOwner owner, int fromIndex, int max, CancellationToken cancellationToken = default) => throw new NotSupportedException();
+
+        public Task<bool> CancelOwnedAsync(GenerationOwner owner) => throw new NotSupportedException();
     }
 }
