@@ -17,6 +17,13 @@ public sealed record GenerationDefaults(int MaxTokens, float Temperature, float 
 {
     public const string FileName = "generation.json";
 
+    /// <summary>
+    /// The most tokens, prompt plus completion, one sequence may hold (<c>context_length</c>). Optional when
+    /// <c>model.onnx</c> records its own (<c>bastion.n_ctx</c>), which it may lower but not raise; a model with
+    /// neither is refused, so <c>max_tokens</c> is always bounded.
+    /// </summary>
+    public int? ContextLength { get; init; }
+
     /// <summary>The most stop strings a request or a model may have.</summary>
     public const int MaxStopSequences = 4;
 
@@ -48,7 +55,7 @@ public sealed record GenerationDefaults(int MaxTokens, float Temperature, float 
             file.TopP ?? OpenAi.TopP,
             file.TopK ?? OpenAi.TopK,
             file.Stop ?? [],
-            file.EosTokenId ?? OpenAi.EosTokenId);
+            file.EosTokenId ?? OpenAi.EosTokenId) { ContextLength = file.ContextLength };
         var problem = defaults switch
         {
             { MaxTokens: < 1 } => "'max_tokens' must be at least 1.",
@@ -56,6 +63,8 @@ public sealed record GenerationDefaults(int MaxTokens, float Temperature, float 
             { TopP: <= 0 or > 1 } => "'top_p' must be greater than 0 and at most 1.",
             { TopK: < 0 } => "'top_k' must be 0 (no limit) or more.",
             { EosTokenId: < 0 } => "'eos_token_id' must be 0 or more.",
+            { ContextLength: < 1 } => "'context_length' must be at least 1.",
+            { ContextLength: { } context } when defaults.MaxTokens > context => "'max_tokens' must not exceed 'context_length'.",
             { Stop.Count: > MaxStopSequences } => $"'stop' may hold at most {MaxStopSequences} strings.",
             _ when defaults.Stop.Any(string.IsNullOrEmpty) => "'stop' may hold only non-empty strings.",
             _ => null,
@@ -64,7 +73,7 @@ public sealed record GenerationDefaults(int MaxTokens, float Temperature, float 
     }
 
     /// <summary>These defaults as <c>generation.json</c> text.</summary>
-    public string ToJson() => JsonSerializer.Serialize(new DefaultsFile(MaxTokens, Temperature, TopP, TopK, [.. Stop], EosTokenId), ModelFileJson.Indented);
+    public string ToJson() => JsonSerializer.Serialize(new DefaultsFile(MaxTokens, Temperature, TopP, TopK, [.. Stop], EosTokenId, ContextLength), ModelFileJson.Indented);
 
-    private sealed record DefaultsFile(int? MaxTokens, float? Temperature, float? TopP, int? TopK, List<string>? Stop, int? EosTokenId);
+    private sealed record DefaultsFile(int? MaxTokens, float? Temperature, float? TopP, int? TopK, List<string>? Stop, int? EosTokenId, int? ContextLength = null);
 }

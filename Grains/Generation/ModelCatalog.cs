@@ -35,11 +35,17 @@ public sealed class ModelCatalog(TimeProvider time, BatchingOptions? batching = 
 
     public IReadOnlyList<ModelInfo> Models => [.. _models.Values.Select(m => m.Info).OrderBy(m => m.Name, StringComparer.Ordinal)];
 
-    /// <summary>Loads the checked model directory <paramref name="directory"/> as <paramref name="name"/>.</summary>
+    /// <summary>
+    /// Loads the checked model directory <paramref name="directory"/> as <paramref name="name"/>, from the very bytes its
+    /// digest covers. Throws <see cref="InvalidDataException"/> naming the file at fault, for instance when the model has
+    /// no context length.
+    /// </summary>
     public void Load(string name, ModelDirectory directory, InferenceRuntimeOptions options, Microsoft.Extensions.Logging.ILogger? logger = null)
     {
         ArgumentNullException.ThrowIfNull(directory);
-        Add(name, DecoderModel.Load(directory.ModelPath, options, logger, directory.Defaults.EosTokenId), directory.Defaults, directory.Template, directory.Tokenizer);
+        var decoder = DecoderModel.Load(
+            directory.ModelBytes, directory.ExternalData, directory.Defaults.ContextLength, options, logger, directory.Defaults.EosTokenId);
+        Add(name, decoder, directory.Defaults, directory.Template, directory.Tokenizer);
     }
 
     /// <summary>
@@ -49,7 +55,7 @@ public sealed class ModelCatalog(TimeProvider time, BatchingOptions? batching = 
     public void Add(string name, DecoderModel decoder, GenerationDefaults? defaults = null, ChatTemplate? template = null, TextTokenizer? tokenizer = null)
     {
         ArgumentNullException.ThrowIfNull(decoder);
-        var info = new ModelInfo(name, decoder.ContextLength ?? int.MaxValue, time.GetUtcNow(), decoder.ExecutionProvider);
+        var info = new ModelInfo(name, decoder.ContextLength, time.GetUtcNow(), decoder.ExecutionProvider);
         tokenizer ??= TextTokenizer.CreateGpt2(decoder.EosTokenId);
         var engine = new BatchingEngine(decoder, tokenizer.Decode, _batching, time, name, metrics);
         var loaded = new LoadedModel(

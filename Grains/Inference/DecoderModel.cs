@@ -18,7 +18,10 @@ public sealed class DecoderModel : IDisposable
     private readonly string[] _inputNames;
     private readonly string[] _outputNames;
 
-    private DecoderModel(ProviderSession session, int eosTokenId)
+    /// <summary>The metadata key under which a model records its context length (the generated models do).</summary>
+    public const string ContextLengthMetadataKey = "bastion.n_ctx";
+
+    private DecoderModel(ProviderSession session, int eosTokenId, int? configuredContextLength)
     {
         _session = session;
         EosTokenId = eosTokenId;
@@ -56,8 +59,7 @@ public sealed class DecoderModel : IDisposable
         }
 
         VocabSize = logits.Dimensions[2];
-        ContextLength = session.Session.ModelMetadata.CustomMetadataMap.TryGetValue("bastion.n_ctx", out var context)
-            && int.TryParse(context, NumberStyles.None, CultureInfo.InvariantCulture, out var n) ? n : null;
+        ContextLength = ResolveContextLength(session.Session.ModelMetadata.CustomMetadataMap, configuredContextLength);
 
         var names = new List<string> { DecoderIo.InputIds, DecoderIo.AttentionMask };
         if (HasPositionIds)
@@ -86,8 +88,11 @@ public sealed class DecoderModel : IDisposable
 
     public int VocabSize { get; }
 
-    /// <summary>Longest prompt plus completion the model accepts, when the model records it.</summary>
-    public int? ContextLength { get; }
+    /// <summary>
+    /// Longest prompt plus completion a sequence may hold: the configured value, or else what the model records.
+    /// Every model has one, so <c>max_tokens</c> is always bounded.
+    /// </summary>
+    public int ContextLength { get; }
 
     public bool HasPositionIds { get; }
 
@@ -98,11 +103,21 @@ public sealed class DecoderModel : IDisposable
 
     internal InferenceSession Session => _session.Session;
 
+    /// <summary>Loads a model file by path (benchmarks); served models load from their verified bytes instead.</summary>
     public static DecoderModel Load(string modelPath, InferenceRuntimeOptions options, ILogger? logger = null, int eosTokenId = DefaultEosTokenId) =>
-        Wrap(new OnnxSessionFactory(options, logger).Create(modelPath), eosTokenId);
+        Wrap(new OnnxSessionFactory(options, logger).Create(modelPath), eosTokenId, null);
 
     public static DecoderModel Load(byte[] model, InferenceRuntimeOptions options, ILogger? logger = null, int eosTokenId = DefaultEosTokenId) =>
-        Wrap(new OnnxSessionFactory(options, logger).Create(model), eosTokenId);
+        Wrap(new OnnxSessionFactory(options, logger).Create(model), eosTokenId, null);
+
+    /// <summary>
+    /// Loads <paramref name="model"/> with its external data from <paramref name="externalData"/>, both exactly the
+    /// bytes that were hashed. <paramref name="contextLength"/> (from <c>generation.json</c>) may lower what the model
+    /// records, never raise it; without either, the model is refused (<see cref="InvalidDataException"/>).
+    /// </summary>
+    public static DecoderModel Load(
+        byte[] model, IReadOnlyList<ExternalDataFile> externalData, int? contextLength, InferenceRuntimeOptions options, ILogger? logger = null, int eosTokenId = DefaultEosTokenId) =>
+        Wrap(new OnnxSessionFactory(options, logger).Create(model, externalData), eosTokenId, contextLength);
 
     /// <summary>
     /// Greedy decoding with a KV cache, yielding each token as it is produced. Stops after
@@ -145,25 +160,24 @@ public sealed class DecoderModel : IDisposable
             }
         }
 
-        if (ContextLength is { } context && promptTokens.Count > context)
+        if (promptTokens.Count > ContextLength)
         {
-            throw new ArgumentException($"The prompt has {promptTokens.Count} tokens; the model's context is {context}.", nameof(promptTokens));
+            throw new ArgumentException($"The prompt has {promptTokens.Count} tokens; the model's context is {ContextLength}.", nameof(promptTokens));
         }
 
         return GenerateCore(promptTokens, MaxNewTokensWithinContext(promptTokens.Count, maxNewTokens), sampler, observer, cancellationToken);
     }
 
     /// <summary>How many tokens a generation may add to a prompt of <paramref name="promptLength"/> tokens.</summary>
-    public int MaxNewTokensWithinContext(int promptLength, int maxNewTokens) =>
-        ContextLength is { } context ? Math.Clamp(context - promptLength, 0, maxNewTokens) : maxNewTokens;
+    public int MaxNewTokensWithinContext(int promptLength, int maxNewTokens) => Math.Clamp(ContextLength - promptLength, 0, maxNewTokens);
 
     public void Dispose() => _session.Dispose();
 
-    private static DecoderModel Wrap(ProviderSession session, int eosTokenId)
+    private static DecoderModel Wrap(ProviderSession session, int eosTokenId, int? contextLength)
     {
         try
         {
-            return new DecoderModel(session, eosTokenId);
+            return new DecoderModel(session, eosTokenId, contextLength);
         }
         catch
         {
@@ -171,6 +185,31 @@ public sealed class DecoderModel : IDisposable
             throw;
         }
     }
+
+    private static int ResolveContextLength(IReadOnlyDictionary<string, string> metadata, int? configured)
+    {
+        int? recorded = null;
+        if (metadata.TryGetValue(ContextLengthMetadataKey, out var text))
+        {
+            recorded = int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n > 0
+                ? n
+                : throw new InvalidDataException($"{Gpt2ModelBuilder.ModelFileName}: the metadata '{ContextLengthMetadataKey}' must be a positive whole number of tokens, not '{text}'.");
+        }
+
+        return (configured, recorded) switch
+        {
+            ({ } set, { } max) when set > max => throw new InvalidDataException(
+                $"{GenerationDefaultsFileName}: 'context_length' is {set}, more than the {max} positions {Gpt2ModelBuilder.ModelFileName} records ('{ContextLengthMetadataKey}')."),
+            ({ } set, _) => set,
+            (null, { } max) => max,
+            _ => throw new InvalidDataException(
+                $"{GenerationDefaultsFileName}: 'context_length' is missing, and {Gpt2ModelBuilder.ModelFileName} records none ('{ContextLengthMetadataKey}' metadata). " +
+                "Every model needs one, so that 'max_tokens' is bounded: set it to the model's maximum positions (Hugging Face config.json: 'max_position_embeddings' or 'n_positions')."),
+        };
+    }
+
+    // The file name lives with GenerationDefaults (Bastion.Generation); repeated here so this layer does not depend on that one.
+    private const string GenerationDefaultsFileName = "generation.json";
 
     private static void RequireInput(IReadOnlyDictionary<string, NodeMetadata> inputs, string name)
     {

@@ -17,10 +17,21 @@ public sealed class OnnxSessionFactory(InferenceRuntimeOptions options, ILogger?
         return Create(sessionOptions => new InferenceSession(modelPath, sessionOptions));
     }
 
-    public ProviderSession Create(byte[] model)
+    public ProviderSession Create(byte[] model) => Create(model, []);
+
+    /// <summary>
+    /// A session of <paramref name="model"/> whose external data comes from <paramref name="externalData"/>' bytes,
+    /// never from disk: what was hashed is what runs.
+    /// </summary>
+    public ProviderSession Create(byte[] model, IReadOnlyList<ExternalDataFile> externalData)
     {
         ArgumentNullException.ThrowIfNull(model);
-        return Create(sessionOptions => new InferenceSession(model, sessionOptions));
+        ArgumentNullException.ThrowIfNull(externalData);
+        return Create(sessionOptions =>
+        {
+            OnnxExternalData.AddFilesInMemory(sessionOptions, externalData);
+            return new InferenceSession(model, sessionOptions);
+        });
     }
 
     private ProviderSession Create(Func<SessionOptions, InferenceSession> open)

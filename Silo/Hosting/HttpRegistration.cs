@@ -92,8 +92,10 @@ public static class HttpRegistration
         builder.Services.AddSingleton<ApiKeys>();
         builder.Services.AddSingleton<AccessTokens>();
         builder.Services.AddOptions<AuthOptions>().BindConfiguration(AuthOptions.SectionName).ValidateOnStart()
-            .Validate(options => options.ExternalIssuers.All(issuer => System.ComponentModel.DataAnnotations.Validator.TryValidateObject(issuer, new(issuer), null, true)),
-                $"{AuthOptions.SectionName}:ExternalIssuers: every issuer needs Name (a-z, 0-9, '-'), Issuer, Audience and JwksFile.");
+            .Validate(options => options.ExternalIssuers.All(issuer => System.ComponentModel.DataAnnotations.Validator.TryValidateObject(issuer, new(issuer), null, true)
+                    && issuer.EffectiveTypes.All(type => !string.IsNullOrWhiteSpace(type))),
+                $"{AuthOptions.SectionName}:ExternalIssuers: every issuer needs Name (a-z, 0-9, '-'), Issuer, Audience and JwksFile; " +
+                "MaxLifetime must lie between 00:00:01 and 1.00:00:00, and AllowedTypes may hold only non-empty values.");
         builder.Services.AddSingleton<ExternalTokens>();
         builder.Services.AddSingleton<CallerAuthenticator>();
         builder.Services.AddSingleton(sp => new BootstrapAdmin(

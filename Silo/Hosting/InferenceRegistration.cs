@@ -183,26 +183,37 @@ public static partial class InferenceRegistration
                     throw new StartupException($"{setting}:Directory must name an existing model directory.");
                 }
 
-                ModelDirectory directory;
-                try
-                {
-                    directory = ModelDirectory.Read(model.Directory);
-                }
-                catch (Exception exception) when (exception is InvalidDataException or IOException or UnauthorizedAccessException)
-                {
-                    throw new StartupException($"{setting}:Directory: the model '{model.Name}' cannot be served: {exception.Message}", exception);
-                }
-
+                using var directory = Read(setting, model);
                 if (!string.Equals(directory.Digest, model.Sha256, StringComparison.OrdinalIgnoreCase))
                 {
                     throw new StartupException(
                         $"{setting}:Sha256 does not match the model '{model.Name}': pinned '{model.Sha256}', found '{directory.Digest}' over {string.Join(", ", directory.Files)}. The model is refused.");
                 }
 
-                catalog.Load(model.Name, directory, runtime, logger);
+                try
+                {
+                    // From the bytes just verified: the files are not opened again.
+                    catalog.Load(model.Name, directory, runtime, logger);
+                }
+                catch (Exception exception) when (exception is InvalidDataException or Microsoft.ML.OnnxRuntime.OnnxRuntimeException)
+                {
+                    throw new StartupException($"{setting}:Directory: the model '{model.Name}' cannot be served: {exception.Message}", exception);
+                }
             }
 
             return Task.CompletedTask;
+        }
+
+        private static ModelDirectory Read(string setting, ModelOptions model)
+        {
+            try
+            {
+                return ModelDirectory.Read(model.Directory);
+            }
+            catch (Exception exception) when (exception is InvalidDataException or IOException or UnauthorizedAccessException)
+            {
+                throw new StartupException($"{setting}:Directory: the model '{model.Name}' cannot be served: {exception.Message}", exception);
+            }
         }
 
         public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;

@@ -35,4 +35,24 @@ public sealed class ExternalIssuerOptions
     /// </summary>
     [Required]
     public string JwksFile { get; set; } = "";
+
+    /// <summary>
+    /// The <c>typ</c> header values accepted (case-insensitive; an <c>application/</c> prefix is ignored, RFC 7515
+    /// §4.1.9). Unset means <see cref="DefaultTypes"/>. A token without <c>typ</c> is refused: the header is what keeps
+    /// an ID token or a token minted for another purpose from passing as an access token.
+    /// </summary>
+    public string[]? AllowedTypes { get; set; }
+
+    /// <summary>
+    /// The longest lifetime (<c>exp</c> − <c>iat</c>) a token may claim; a longer one is refused, so a leaked token is
+    /// useful for at most this long. Between 1 second and 1 day; 1 hour by default.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:01", "1.00:00:00")]
+    public TimeSpan MaxLifetime { get; set; } = TimeSpan.FromHours(1);
+
+    /// <summary><c>JWT</c> (what most identity providers write) and <c>at+jwt</c> (RFC 9068 access tokens).</summary>
+    public static IReadOnlyList<string> DefaultTypes { get; } = ["JWT", "at+jwt"];
+
+    /// <summary>The accepted types: <see cref="AllowedTypes"/>, or the defaults when unset.</summary>
+    public IReadOnlyList<string> EffectiveTypes => AllowedTypes is { Length: > 0 } types ? types : DefaultTypes;
 }

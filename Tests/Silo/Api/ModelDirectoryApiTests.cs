@@ -39,7 +39,7 @@ public sealed class ModelDirectoryApiTests(SiloFixture fixture) : IAsyncLifetime
     {
         Gpt2ModelBuilder.WriteModelDirectory(Path.Combine(_models, Tiny), ModelShape.Tiny);
         Gpt2ModelBuilder.WriteModelDirectory(ChattyDirectory, ModelShape.Tiny, seed: 7);
-        await File.WriteAllTextAsync(Path.Combine(ChattyDirectory, GenerationDefaults.FileName), """{"max_tokens": 3, "temperature": 0}""");
+        await File.WriteAllTextAsync(Path.Combine(ChattyDirectory, GenerationDefaults.FileName), """{"max_tokens": 3, "temperature": 0, "context_length": 64}""");
         await File.WriteAllTextAsync(Path.Combine(ChattyDirectory, ChatTemplate.FileName), ChattyTemplate);
         var (runtime, dataDirectory) = await fixture.CreateDatabaseAsync();
         _silo = await TestSilo.StartAsync(runtime, dataDirectory, new Dictionary<string, string?>
@@ -97,6 +97,18 @@ public sealed class ModelDirectoryApiTests(SiloFixture fixture) : IAsyncLifetime
         var expected = FullSequenceReference.GreedyTokens(Path.Combine(ChattyDirectory, "model.onnx"), prompt, 3, DecoderModel.DefaultEosTokenId);
         Assert.Equal(expected.Count, usage.GetProperty("completion_tokens").GetInt32());
         Assert.Equal(tokenizer.Decode(expected), json.RootElement.GetProperty("choices")[0].GetProperty("message").GetProperty("content").GetString());
+    }
+
+    [Fact]
+    public async Task Completion_MaxTokensBeyondTheContextLengthOfGenerationJson_Is400()
+    {
+        var apiKey = await Silo.CreateUserWithKeyAsync("context-" + Guid.NewGuid().ToString("N"), "user");
+
+        // chatty's generation.json sets 64 tokens, far below the 1024 its model.onnx records.
+        using var response = await Silo.Http.SendAsync(TestSilo.Request(HttpMethod.Post, "/v1/completions", apiKey, new { model = Chatty, prompt = "hi", max_tokens = 64 }));
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Contains("context-length-exceeded", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
     }
 
     [Fact]

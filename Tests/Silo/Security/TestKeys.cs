@@ -27,7 +27,8 @@ internal static class TestKeys
 
     private sealed class StaticKeyProvider(SigningCredentials signing, IReadOnlyList<SecurityKey> validation) : IKeyProvider
     {
-        public ReadOnlySpan<byte> PseudonymKey => throw new NotSupportedException();
+        // External-token tests map (iss, sub) to a pseudonym; any fixed key serves.
+        public ReadOnlySpan<byte> PseudonymKey => "bastion-tests-pseudonym-key-32b!"u8;
 
         public VersionedSecret CurrentClusterAssertionKey => throw new NotSupportedException();
 
