@@ -28,12 +28,16 @@ public enum CredentialKind
 /// <param name="SecretHashes">For API keys, the keyed hashes of the presented secret, one per enabled hashing-key version; empty otherwise.</param>
 /// <param name="RevocationGeneration">For access tokens, the user's revocation generation at issue time.</param>
 /// <param name="IssuedAt">For external and service tokens, when the issuer issued it (tokens issued before a revocation are refused).</param>
-/// <remarks>Ids 2 and 3 (one hash and its version) are retired: a hash made only under the current version locked out every key after a rotation.</remarks>
+/// <remarks>
+/// Ids 2 and 3 (one hash and its version) are retired: a hash made only under the current version locked out every key
+/// after a rotation. The hashes are an array, not an interface: silo assertions digest the arguments as serialized, and a
+/// compiler-made collection behind <c>IReadOnlyList</c> comes back from the wire as another type, with other bytes.
+/// </remarks>
 [GenerateSerializer, Immutable, Alias("bastion.credential")]
 public sealed record Credential(
     [property: Id(0)] CredentialKind Kind,
     [property: Id(1)] string KeyId,
-    [property: Id(6)] IReadOnlyList<SecretHash> SecretHashes,
+    [property: Id(6)] SecretHash[] SecretHashes,
     [property: Id(4)] long RevocationGeneration,
     [property: Id(5)] DateTimeOffset? IssuedAt = null)
 {

@@ -85,7 +85,7 @@ public sealed class ApiKeys(IKeyProvider keys)
     /// The keyed hashes of a presented secret under every enabled hashing key: the owner's grain compares the one
     /// made with the version stored beside the key, so keys hashed before a rotation keep working.
     /// </summary>
-    public IReadOnlyList<SecretHash> HashPresented(string keyId, string secret) =>
+    public SecretHash[] HashPresented(string keyId, string secret) =>
         [.. keys.ApiKeyHashingKeys.Select(hashingKey => new SecretHash(hashingKey.Version, Hash(hashingKey.Key, keyId, secret)))];
 
     private static byte[] Hash(byte[] hashingKey, string keyId, string secret) =>
