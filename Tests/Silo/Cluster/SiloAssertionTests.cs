@@ -1,7 +1,6 @@
 using Bastion.Cluster;
 using Bastion.Security;
 using Microsoft.Extensions.Time.Testing;
-using Microsoft.IdentityModel.Tokens;
 
 namespace Bastion.Tests.Silo.Cluster;
 
@@ -80,39 +79,17 @@ public sealed class SiloAssertionTests
     }
 
     /// <summary>Cluster-assertion keys only; version v's key is 32 bytes of (seed + v).</summary>
-    private sealed class AssertionKeys(int current, params int[] enabled) : IKeyProvider
+    private sealed class AssertionKeys(int current, params int[] enabled) : Bastion.Tests.Silo.Security.PartialKeyProvider
     {
         private readonly byte _seed;
 
         public AssertionKeys(int current, int enabled, byte seed)
             : this(current, enabled) => _seed = seed;
 
-        public VersionedSecret CurrentClusterAssertionKey => Key(current);
+        public override VersionedSecret CurrentClusterAssertionKey => Key(current);
 
-        public VersionedSecret? FindClusterAssertionKey(int version) => enabled.Contains(version) ? Key(version) : null;
+        public override VersionedSecret? FindClusterAssertionKey(int version) => enabled.Contains(version) ? Key(version) : null;
 
         private VersionedSecret Key(int version) => new(version, Enumerable.Repeat((byte)(_seed + version), 32).ToArray());
-
-        public ReadOnlySpan<byte> PseudonymKey => throw new NotSupportedException();
-
-        public VersionedSecret CurrentApiKeyHashingKey => throw new NotSupportedException();
-
-        public IReadOnlyList<VersionedSecret> ApiKeyHashingKeys => throw new NotSupportedException();
-
-        public VersionedSecret CurrentApiKeyIdKey => throw new NotSupportedException();
-
-        public IReadOnlyList<VersionedSecret> ApiKeyIdKeys => throw new NotSupportedException();
-
-        public SigningCredentials SigningCredentials => throw new NotSupportedException();
-
-        public IReadOnlyList<SecurityKey> ValidationKeys => throw new NotSupportedException();
-
-        public VersionedSecret CurrentKek => throw new NotSupportedException();
-
-        public IReadOnlyList<int> KekVersions => throw new NotSupportedException();
-
-        public VersionedSecret? FindKek(int version) => throw new NotSupportedException();
-
-        public void RetireKek(int version) => throw new NotSupportedException();
     }
 }

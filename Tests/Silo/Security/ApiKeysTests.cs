@@ -1,7 +1,6 @@
 using System.Security.Cryptography;
 using System.Text;
 using Bastion.Security;
-using Microsoft.IdentityModel.Tokens;
 
 namespace Bastion.Tests.Silo.Security;
 
@@ -68,36 +67,20 @@ public sealed class ApiKeysTests
     private static byte[] Hash(byte[] key, string keyId, string secret) => HMACSHA256.HashData(key, Encoding.UTF8.GetBytes($"{keyId}:{secret}"));
 
     /// <summary>The pseudonym, key-id and hashing keys only; the last of each list is current.</summary>
-    private sealed class Keys : IKeyProvider
+    private sealed class Keys : PartialKeyProvider
     {
         public IReadOnlyList<VersionedSecret> IdKeys { get; set; } = [new VersionedSecret(1, Key(0x21))];
 
         public IReadOnlyList<VersionedSecret> HashingKeys { get; set; } = [new VersionedSecret(1, Key(0x31))];
 
-        public ReadOnlySpan<byte> PseudonymKey => Pseudonym;
+        public override ReadOnlySpan<byte> PseudonymKey => Pseudonym;
 
-        public VersionedSecret CurrentApiKeyHashingKey => HashingKeys[^1];
+        public override VersionedSecret CurrentApiKeyHashingKey => HashingKeys[^1];
 
-        public IReadOnlyList<VersionedSecret> ApiKeyHashingKeys => HashingKeys;
+        public override IReadOnlyList<VersionedSecret> ApiKeyHashingKeys => HashingKeys;
 
-        public VersionedSecret CurrentApiKeyIdKey => IdKeys[^1];
+        public override VersionedSecret CurrentApiKeyIdKey => IdKeys[^1];
 
-        public IReadOnlyList<VersionedSecret> ApiKeyIdKeys => IdKeys;
-
-        public VersionedSecret CurrentClusterAssertionKey => throw new NotSupportedException();
-
-        public VersionedSecret? FindClusterAssertionKey(int version) => throw new NotSupportedException();
-
-        public SigningCredentials SigningCredentials => throw new NotSupportedException();
-
-        public IReadOnlyList<SecurityKey> ValidationKeys => throw new NotSupportedException();
-
-        public VersionedSecret CurrentKek => throw new NotSupportedException();
-
-        public IReadOnlyList<int> KekVersions => throw new NotSupportedException();
-
-        public VersionedSecret? FindKek(int version) => throw new NotSupportedException();
-
-        public void RetireKek(int version) => throw new NotSupportedException();
+        public override IReadOnlyList<VersionedSecret> ApiKeyIdKeys => IdKeys;
     }
 }

@@ -29,17 +29,7 @@ public sealed class KeyVaultSiloTests(SiloFixture fixture)
 
         // Only the key provider runs on the fake clock; the rest of the silo keeps real time.
         var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
-        var (database, directory) = await fixture.CreateDatabaseAsync();
-        await using var silo = await TestSilo.StartAsync(
-            database,
-            directory,
-            new Dictionary<string, string?>
-            {
-                ["Bastion:Keys:Provider"] = "KeyVault",
-                ["Bastion:Keys:KeyVault:VaultUri"] = vault.VaultUri.ToString(),
-                ["Bastion:Keys:KeyVault:DisableChallengeResourceVerification"] = "true",
-            },
-            builder => builder.Services.AddSingleton(new KeyVaultKeyProvider(vault.CreateClient(), options, time, NullLogger<KeyVaultKeyProvider>.Instance)));
+        await using var silo = await StartSiloAsync(vault, new KeyVaultKeyProvider(vault.CreateClient(), options, time, NullLogger<KeyVaultKeyProvider>.Instance));
 
         Assert.IsType<KeyVaultKeyProvider>(silo.Services.GetRequiredService<IKeyProvider>());
         // Thrown inside a grain, the failure reaches the HTTP layer as itself, so it still maps to 503 keys-unavailable.
@@ -72,17 +62,7 @@ public sealed class KeyVaultSiloTests(SiloFixture fixture)
         vault.AddBastionKeys();
         var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
         var provider = new KeyVaultKeyProvider(vault.CreateClient(), options, time, NullLogger<KeyVaultKeyProvider>.Instance);
-        var (database, directory) = await fixture.CreateDatabaseAsync();
-        await using var silo = await TestSilo.StartAsync(
-            database,
-            directory,
-            new Dictionary<string, string?>
-            {
-                ["Bastion:Keys:Provider"] = "KeyVault",
-                ["Bastion:Keys:KeyVault:VaultUri"] = vault.VaultUri.ToString(),
-                ["Bastion:Keys:KeyVault:DisableChallengeResourceVerification"] = "true",
-            },
-            builder => builder.Services.AddSingleton(provider));
+        await using var silo = await StartSiloAsync(vault, provider);
         var before = await silo.CreateUserWithKeyAsync("rot-a-" + Guid.NewGuid().ToString("N"), "user");
 
         // A second hashing-key version, current once two refresh intervals have passed.
@@ -155,5 +135,21 @@ public sealed class KeyVaultSiloTests(SiloFixture fixture)
         });
 
         Assert.Contains(named, refused.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>A whole silo whose keys come from <paramref name="provider"/>, reading <paramref name="vault"/>.</summary>
+    private async Task<TestSilo> StartSiloAsync(StandInKeyVault vault, KeyVaultKeyProvider provider)
+    {
+        var (database, directory) = await fixture.CreateDatabaseAsync();
+        return await TestSilo.StartAsync(
+            database,
+            directory,
+            new Dictionary<string, string?>
+            {
+                ["Bastion:Keys:Provider"] = "KeyVault",
+                ["Bastion:Keys:KeyVault:VaultUri"] = vault.VaultUri.ToString(),
+                ["Bastion:Keys:KeyVault:DisableChallengeResourceVerification"] = "true",
+            },
+            builder => builder.Services.AddSingleton(provider));
     }
 }

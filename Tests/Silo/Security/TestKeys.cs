@@ -25,33 +25,13 @@ internal static class TestKeys
         return new StaticKeyProvider(signing, [ec, rsa]);
     }
 
-    private sealed class StaticKeyProvider(SigningCredentials signing, IReadOnlyList<SecurityKey> validation) : IKeyProvider
+    private sealed class StaticKeyProvider(SigningCredentials signing, IReadOnlyList<SecurityKey> validation) : PartialKeyProvider
     {
         // External-token tests map (iss, sub) to a pseudonym; any fixed key serves.
-        public ReadOnlySpan<byte> PseudonymKey => "bastion-tests-pseudonym-key-32b!"u8;
+        public override ReadOnlySpan<byte> PseudonymKey => "bastion-tests-pseudonym-key-32b!"u8;
 
-        public VersionedSecret CurrentClusterAssertionKey => throw new NotSupportedException();
+        public override SigningCredentials SigningCredentials => signing;
 
-        public VersionedSecret? FindClusterAssertionKey(int version) => throw new NotSupportedException();
-
-        public VersionedSecret CurrentApiKeyHashingKey => throw new NotSupportedException();
-
-        public IReadOnlyList<VersionedSecret> ApiKeyHashingKeys => throw new NotSupportedException();
-
-        public VersionedSecret CurrentApiKeyIdKey => throw new NotSupportedException();
-
-        public IReadOnlyList<VersionedSecret> ApiKeyIdKeys => throw new NotSupportedException();
-
-        public SigningCredentials SigningCredentials => signing;
-
-        public IReadOnlyList<SecurityKey> ValidationKeys => validation;
-
-        public VersionedSecret CurrentKek => throw new NotSupportedException();
-
-        public VersionedSecret? FindKek(int version) => throw new NotSupportedException();
-
-        public IReadOnlyList<int> KekVersions => throw new NotSupportedException();
-
-        public void RetireKek(int version) => throw new NotSupportedException();
+        public override IReadOnlyList<SecurityKey> ValidationKeys => validation;
     }
 }

@@ -2,7 +2,6 @@ using System.Runtime.Versioning;
 using System.Security.Cryptography;
 using Bastion.Security;
 using Bastion.Storage;
-using Microsoft.IdentityModel.Tokens;
 using Npgsql;
 
 namespace Bastion.Tests.Silo.Storage.Encryption;
@@ -117,32 +116,12 @@ public sealed class DataKeyStoreTests(PostgresFixture postgres)
     }
 
     /// <summary>Only KEKs: the first one given is current.</summary>
-    private sealed class KekProvider(params VersionedSecret[] keks) : IKeyProvider
+    private sealed class KekProvider(params VersionedSecret[] keks) : Bastion.Tests.Silo.Security.PartialKeyProvider
     {
-        public ReadOnlySpan<byte> PseudonymKey => throw new NotSupportedException();
+        public override VersionedSecret CurrentKek => keks[0];
 
-        public VersionedSecret CurrentClusterAssertionKey => throw new NotSupportedException();
+        public override VersionedSecret? FindKek(int version) => Array.Find(keks, kek => kek.Version == version);
 
-        public VersionedSecret? FindClusterAssertionKey(int version) => throw new NotSupportedException();
-
-        public VersionedSecret CurrentApiKeyHashingKey => throw new NotSupportedException();
-
-        public IReadOnlyList<VersionedSecret> ApiKeyHashingKeys => throw new NotSupportedException();
-
-        public VersionedSecret CurrentApiKeyIdKey => throw new NotSupportedException();
-
-        public IReadOnlyList<VersionedSecret> ApiKeyIdKeys => throw new NotSupportedException();
-
-        public SigningCredentials SigningCredentials => throw new NotSupportedException();
-
-        public IReadOnlyList<SecurityKey> ValidationKeys => throw new NotSupportedException();
-
-        public VersionedSecret CurrentKek => keks[0];
-
-        public VersionedSecret? FindKek(int version) => Array.Find(keks, kek => kek.Version == version);
-
-        public IReadOnlyList<int> KekVersions => [.. keks.Select(kek => kek.Version).Order()];
-
-        public void RetireKek(int version) => throw new NotSupportedException();
+        public override IReadOnlyList<int> KekVersions => [.. keks.Select(kek => kek.Version).Order()];
     }
 }
