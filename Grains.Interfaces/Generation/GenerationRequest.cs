@@ -14,14 +14,19 @@ namespace Bastion.Generation;
 /// </param>
 /// <param name="Messages">Chat messages, which the worker renders into the prompt with the model's chat template.</param>
 /// <param name="Overrides">Sampling values the caller chose; the rest come from the model's defaults.</param>
+/// <remarks>
+/// The lists are arrays, not interfaces: silo assertions digest the arguments as serialized, and a compiler-made
+/// collection behind <c>IReadOnlyList</c> comes back from the wire as another type, with other bytes, so a request
+/// with stop strings was refused whenever the user's grain lived on another silo.
+/// </remarks>
 [GenerateSerializer, Immutable, Alias("bastion.generation-request")]
 public sealed record GenerationRequest(
     [property: Id(0)] string Model,
     [property: Id(1)] string Prompt,
     [property: Id(2)] int? MaxTokens,
     [property: Id(3)] SamplingOptions? Sampling = null,
-    [property: Id(4)] IReadOnlyList<string>? Stop = null,
-    [property: Id(5)] IReadOnlyList<PromptMessage>? Messages = null,
+    [property: Id(4)] string[]? Stop = null,
+    [property: Id(5)] PromptMessage[]? Messages = null,
     [property: Id(6)] SamplingOverrides? Overrides = null)
 {
     /// <summary>Prompts never reach a log line.</summary>

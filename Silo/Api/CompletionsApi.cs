@@ -60,7 +60,7 @@ public static class CompletionsApi
         }
 
         // The worker renders the messages with the model's own chat template (its chat_template.json).
-        var messages = request!.Messages!.Select(m => new PromptMessage(m.Role!, m.Content!)).ToList();
+        var messages = request!.Messages!.Select(m => new PromptMessage(m.Role!, m.Content!)).ToArray();
         if (messages.Sum(m => (long)m.Content.Length) > MaxPromptCharacters)
         {
             return Problems.InvalidRequest($"The messages are longer than {MaxPromptCharacters} characters.");
@@ -70,7 +70,7 @@ public static class CompletionsApi
     }
 
     private static async Task<IResult> GenerateAsync(
-        HttpContext context, IGrainFactory grains, TimeProvider time, IGenerationParameters request, string prompt, IReadOnlyList<PromptMessage>? messages, IResponseShape shape)
+        HttpContext context, IGrainFactory grains, TimeProvider time, IGenerationParameters request, string prompt, PromptMessage[]? messages, IResponseShape shape)
     {
         var caller = context.Caller().Caller;
 
@@ -270,7 +270,7 @@ public static class CompletionsApi
 
     private static Usage ToUsage(TokenUsage usage) => new(usage.PromptTokens, usage.CompletionTokens, usage.TotalTokens);
 
-    private static IReadOnlyList<string>? StopSequences(JsonElement? stop) => stop switch
+    private static string[]? StopSequences(JsonElement? stop) => stop switch
     {
         { ValueKind: JsonValueKind.String } one => [one.GetString()!],
         { ValueKind: JsonValueKind.Array } many => [.. many.EnumerateArray().Select(s => s.GetString()!)],

@@ -28,13 +28,16 @@ public sealed class CallArgumentsDigestTests(SiloFixture fixture)
             new Credential(CredentialKind.ExternalToken, "idp", [], 0, DateTimeOffset.UnixEpoch),
             Permission.Infer,
             new GenerationRequest("bastion-tiny-gpt2", "Hello", 16),
+            new GenerationRequest("bastion-tiny-gpt2", "Hello", 16, Stop: ["\n"]),
+            new GenerationRequest("bastion-tiny-gpt2", "Hello", 16, Stop: ["\n", "END"]),
+            new GenerationRequest("bastion-tiny-gpt2", "", 16, Messages: [new("system", "Be brief."), new("user", "Hi")]),
         ];
 
-        foreach (var argument in arguments)
+        foreach (var (argument, index) in arguments.Select((a, i) => (a, i)))
         {
             var sent = serializer.SerializeToArray<object>(argument);
             var received = serializer.Deserialize<object>(sent);
-            Assert.True(sent.AsSpan().SequenceEqual(serializer.SerializeToArray(received)), $"{argument.GetType().Name} changed on the wire");
+            Assert.True(sent.AsSpan().SequenceEqual(serializer.SerializeToArray(received)), $"argument {index} ({argument.GetType().Name}) changed on the wire");
         }
     }
 }

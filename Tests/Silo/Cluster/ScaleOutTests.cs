@@ -40,6 +40,19 @@ public sealed class ScaleOutTests(SiloFixture fixture, ITestOutputHelper output)
             }
 
             await RunAsync(api, apiKey); // warm-up: JIT, grain activations, connections
+
+            // The user's grain lives on one of the two edges, so one of them calls it from another silo, and the silo
+            // assertion then covers the request's lists too: stop strings and chat messages must pass it.
+            foreach (var edge in silos)
+            {
+                using var stop = await edge.Http.SendAsync(TestSilo.Request(HttpMethod.Post, "/v1/completions", apiKey,
+                    new { model = "bastion-tiny-gpt2", prompt = "Scale", max_tokens = 4, stop = new[] { "\n", "END" } }));
+                Assert.Equal(HttpStatusCode.OK, stop.StatusCode);
+                using var chat = await edge.Http.SendAsync(TestSilo.Request(HttpMethod.Post, "/v1/chat/completions", apiKey,
+                    new { model = "bastion-tiny-gpt2", messages = new[] { new { role = "user", content = "Hi" } }, max_tokens = 4, stop = "\n" }));
+                Assert.Equal(HttpStatusCode.OK, chat.StatusCode);
+            }
+
             var one = await RunAsync(api, apiKey);
 
             var joined = await cluster.StartSiloAsync("w2", new Dictionary<string, string?> { ["Bastion:Node:Roles:0"] = "worker", ["Bastion:Node:Roles:1"] = "api" });
