@@ -1,4 +1,5 @@
 using BenchmarkDotNet.Attributes;
+using Bastion.Access;
 using Bastion.Cluster;
 using Bastion.Generation;
 using Bastion.Users;
