@@ -27,7 +27,7 @@ public static class AuthApi
             return problem;
         }
 
-        if (request!.ApiKey is not { } apiKey || await authenticator.AuthenticateApiKeyAsync(apiKey) is not { } caller)
+        if (request!.ApiKey is not { } apiKey || await authenticator.AuthenticateApiKeyAsync(context, apiKey) is not { } caller)
         {
             return Problems.Unauthorized();
         }

@@ -14,7 +14,8 @@ public sealed record AuthenticatedCaller(string Pseudonym, Credential Credential
 /// The edge half of authentication: parses the bearer token, validates a JWT's signature and claims,
 /// and routes an API key to its owner. Whatever depends on user state is left to the user grain.
 /// </summary>
-public sealed class CallerAuthenticator(ApiKeys apiKeys, AccessTokens accessTokens, ExternalTokens externalTokens, IGrainFactory grains)
+public sealed class CallerAuthenticator(
+    ApiKeys apiKeys, AccessTokens accessTokens, ExternalTokens externalTokens, AuthenticationFailureLimiter failures, IGrainFactory grains)
 {
     public async Task<AuthenticatedCaller?> AuthenticateAsync(HttpContext context)
     {
@@ -28,7 +29,7 @@ public sealed class CallerAuthenticator(ApiKeys apiKeys, AccessTokens accessToke
         var token = value["Bearer ".Length..].Trim();
         if (ApiKeys.LooksLikeApiKey(token))
         {
-            return await AuthenticateApiKeyAsync(token);
+            return await AuthenticateApiKeyAsync(context, token);
         }
 
         return (await accessTokens.ValidateAsync(token) ?? await externalTokens.ValidateAsync(token)) is { } validated
@@ -36,11 +37,20 @@ public sealed class CallerAuthenticator(ApiKeys apiKeys, AccessTokens accessToke
             : null;
     }
 
-    public async Task<AuthenticatedCaller?> AuthenticateApiKeyAsync(string apiKey)
+    /// <summary>
+    /// Routes an API key to its owner. An issued key id is recorded on the request (its failures are counted against
+    /// it) and refused with <see cref="AuthenticationBlockedException"/> while blocked.
+    /// </summary>
+    public async Task<AuthenticatedCaller?> AuthenticateApiKeyAsync(HttpContext context, string apiKey)
     {
-        if (!ApiKeys.TrySplit(apiKey, out var keyId, out var secret)
-            || !apiKeys.IsIssuedKeyId(keyId)
-            || await grains.GetGrain<IApiKeyRouteGrain>(keyId).GetOwnerAsync() is not { } owner)
+        if (!ApiKeys.TrySplit(apiKey, out var keyId, out var secret) || !apiKeys.IsIssuedKeyId(keyId))
+        {
+            return null;
+        }
+
+        context.Features.Set(new PresentedApiKey(keyId));
+        failures.ThrowIfBlocked(keyId);
+        if (await grains.GetGrain<IApiKeyRouteGrain>(keyId).GetOwnerAsync() is not { } owner)
         {
             return null;
         }

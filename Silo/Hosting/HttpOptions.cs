@@ -23,6 +23,17 @@ public sealed class HttpOptions
     [Range(1, 1_000_000)]
     public int TokenExchangesPerMinutePerAddress { get; set; } = 30;
 
+    /// <summary>
+    /// Failed authentications (401s) allowed per client address (IPv6: per /64) per minute, counted across the cluster;
+    /// then every request from that address is refused (429) until the minute ends.
+    /// </summary>
+    [Range(1, 1_000_000)]
+    public int AuthenticationFailuresPerMinutePerAddress { get; set; } = 60;
+
+    /// <summary>Failed authentications allowed per issued API key id per minute, counted across the cluster; then that key is refused (429) until the minute ends.</summary>
+    [Range(1, 1_000_000)]
+    public int AuthenticationFailuresPerMinutePerKey { get; set; } = 10;
+
     /// <summary>PEM certificate (chain) for HTTPS. Required outside Development.</summary>
     public string? CertificateFile { get; set; }
 

@@ -98,6 +98,7 @@ public static class HttpRegistration
                 "MaxLifetime must lie between 00:00:01 and 1.00:00:00, and AllowedTypes may hold only non-empty values.");
         builder.Services.AddSingleton<ExternalTokens>();
         builder.Services.AddSingleton<CallerAuthenticator>();
+        builder.Services.AddSingleton(sp => ActivatorUtilities.CreateInstance<AuthenticationFailureLimiter>(sp, http));
         builder.Services.AddSingleton(sp => new BootstrapAdmin(
             sp.GetRequiredService<IGrainFactory>(), sp.GetRequiredService<Pseudonymizer>(), sp.GetRequiredService<ApiKeys>(),
             sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<BootstrapOptions>>(), TimeProvider.System,
@@ -119,6 +120,7 @@ public static class HttpRegistration
         app.MapHealthChecks("/readyz", new() { Predicate = check => check.Tags.Contains("ready"), ResponseWriter = ReadinessWriter.WriteAsync }).AllowAnonymousCaller();
         if (node.HasRole(NodeOptions.ApiRole))
         {
+            app.Use(app.Services.GetRequiredService<AuthenticationFailureLimiter>().InvokeAsync);
             app.UseRateLimiter();
             app.MapAuthApi();
             app.MapCompletionsApi();

@@ -53,6 +53,9 @@ public sealed class TestSilo : IAsyncDisposable
                 ["Bastion:Node:DataDirectory"] = dataDirectory,
                 ["Bastion:Inference:IntraOpThreads"] = "1",
                 ["Bastion:Http:TokenExchangesPerMinutePerAddress"] = "100000",
+                // Tests refuse many credentials from one loopback address on purpose; the tests of the limit set their own.
+                ["Bastion:Http:AuthenticationFailuresPerMinutePerAddress"] = "1000000",
+                ["Bastion:Http:AuthenticationFailuresPerMinutePerKey"] = "1000000",
                 ["Logging:LogLevel:Default"] = "Warning",
             });
             if (settings is not null)

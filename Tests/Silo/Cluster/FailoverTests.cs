@@ -68,6 +68,7 @@ public sealed class FailoverTests(SiloFixture fixture, ITestOutputHelper output)
             ["Bastion__Node__ClusterId"] = "failover-" + Guid.NewGuid().ToString("N"),
             ["Bastion__Inference__IntraOpThreads"] = "1",
             ["Bastion__Http__TokenExchangesPerMinutePerAddress"] = "100000",
+            ["Bastion__Http__AuthenticationFailuresPerMinutePerAddress"] = "1000000",
             ["Logging__LogLevel__Default"] = "Warning",
             ["Bastion__Inference__Models__0__Name"] = Model,
             ["Bastion__Inference__Models__0__Directory"] = models,
