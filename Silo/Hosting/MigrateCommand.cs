@@ -6,12 +6,17 @@ namespace Bastion.Hosting;
 /// <c>dotnet run --project Silo -- migrate</c>: applies the state database's schema as its owner
 /// (<c>ConnectionStrings:BastionOwner</c>) and the key store's as its owner
 /// (<c>ConnectionStrings:BastionKeysOwner</c>), or both to the embedded development server when neither is set.
+/// With <c>--accept-restored-state</c> it then forgets the key store's record of state versions, so that a state
+/// database restored from a backup on purpose is read (see <see cref="StateVersions.ForgetAllAsync"/>).
 /// </summary>
 public static class MigrateCommand
 {
+    private const string AcceptRestoredState = "--accept-restored-state";
+
     public static async Task<int> RunAsync(string[] args)
     {
-        var builder = WebApplication.CreateBuilder(args);
+        var acceptRestored = args.Contains(AcceptRestoredState, StringComparer.Ordinal);
+        var builder = WebApplication.CreateBuilder([.. args.Where(arg => arg != AcceptRestoredState)]);
         var configuration = builder.Configuration;
         var database = configuration.BindValidated<DatabaseOptions>(DatabaseOptions.SectionName);
         using var loggerFactory = LoggerFactory.Create(logging => logging.AddSimpleConsole());
@@ -31,6 +36,15 @@ public static class MigrateCommand
             {
                 Report(SchemaMigrationSet.KeyStore, await SchemaMigrator.MigrateAsync(
                     SchemaMigrationSet.KeyStore, keyStoreOwner, database.KeyStoreRuntimeRole, CancellationToken.None));
+                if (acceptRestored)
+                {
+                    await AcceptRestoredStateAsync(keyStoreOwner);
+                }
+            }
+            else if (acceptRestored)
+            {
+                await Console.Error.WriteLineAsync($"{AcceptRestoredState} needs ConnectionStrings:{DatabaseOptions.KeyStoreOwnerConnectionStringName}.");
+                return 2;
             }
 
             return 0;
@@ -51,7 +65,18 @@ public static class MigrateCommand
             Report(set, applied);
         }
 
+        if (acceptRestored)
+        {
+            await AcceptRestoredStateAsync(embedded.KeyStoreOwnerConnectionString);
+        }
+
         return 0;
+    }
+
+    private static async Task AcceptRestoredStateAsync(string keyStoreOwner)
+    {
+        await StateVersions.ForgetAllAsync(keyStoreOwner, CancellationToken.None);
+        Console.Out.WriteLine("key store: state versions forgotten; the state database is read as it is now, and each state is protected again from its next write");
     }
 
     private static void Report(SchemaMigrationSet set, IReadOnlyList<SchemaMigration> applied)

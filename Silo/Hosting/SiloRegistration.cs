@@ -99,6 +99,7 @@ public static class SiloRegistration
             }));
             // The key store is a database of its own, so that no backup of the state database holds a key.
             silo.Services.AddSingleton(sp => new DataKeyStore(database.KeyStoreConnectionString, sp.GetRequiredService<IKeyProvider>()));
+            silo.Services.AddSingleton(new StateVersions(database.KeyStoreConnectionString));
             silo.Services.AddSingleton<IUserIdProtector, UserIdProtector>();
             // Erasure: a destroyed key is evicted from every silo's cache, through a grain pinned to each silo.
             silo.Services.AddPlacementDirector<SiloPinnedPlacement, SiloPinnedPlacementDirector>();
@@ -111,6 +112,7 @@ public static class SiloRegistration
             silo.Services.AddKeyedSingleton<IGrainStorage>(StorageNames.Bastion, (sp, _) => new EncryptedGrainStorage(
                 sp.GetRequiredKeyedService<IGrainStorage>(SealedStorageName),
                 sp.GetRequiredService<DataKeyStore>(),
+                sp.GetRequiredService<StateVersions>(),
                 sp.GetRequiredService<Serializer>(),
                 sp.GetRequiredService<IActivatorProvider>(),
                 sp.GetRequiredService<ILogger<EncryptedGrainStorage>>()));

@@ -87,6 +87,53 @@ public sealed class EncryptedGrainStorageTests(SiloFixture fixture)
         Assert.Equal(HttpStatusCode.OK, me.StatusCode);
     }
 
+    [Fact]
+    public async Task RowsPutBackFromAnOlderCopy_OrDeleted_AreRefused()
+    {
+        var (database, dataDirectory) = await fixture.CreateDatabaseAsync();
+        var ids = new[] { "alice", "bob", "carol", "dave" }.Select(name => $"{name}-{Guid.NewGuid():N}").ToArray();
+        var keys = new string[ids.Length];
+        string[] pseudonyms;
+        Dictionary<string, (byte[] Payload, int Version)> before;
+        await using (var silo = await TestSilo.StartAsync(database, dataDirectory))
+        {
+            for (var i = 0; i < ids.Length; i++)
+            {
+                keys[i] = await silo.CreateUserWithKeyAsync(ids[i], "user");
+            }
+
+            pseudonyms = [.. ids.Select(silo.Services.GetRequiredService<Pseudonymizer>().Pseudonymize)];
+            before = await ReadUserRowsAsync(database);
+
+            // Each user's key is revoked: the rows written now are the ones an attacker wants gone.
+            for (var i = 0; i < ids.Length; i++)
+            {
+                using var revoked = await silo.Http.SendAsync(TestSilo.Request(HttpMethod.Delete, $"/admin/users/{ids[i]}/api-keys/{keys[i][4..28]}", silo.AdminKey));
+                Assert.Equal(HttpStatusCode.NoContent, revoked.StatusCode);
+            }
+        }
+
+        var after = await ReadUserRowsAsync(database);
+        // alice: her row from before the revocation, version and all; bob: that payload under the current version;
+        // carol: no row at all; dave: untouched.
+        await SetUserRowAsync(database, pseudonyms[0], before[pseudonyms[0]].Payload, before[pseudonyms[0]].Version);
+        await SetUserRowAsync(database, pseudonyms[1], before[pseudonyms[1]].Payload, after[pseudonyms[1]].Version);
+        await DeleteUserRowAsync(database, pseudonyms[2]);
+
+        await using var restarted = await TestSilo.StartAsync(database, dataDirectory);
+        var grains = restarted.Services.GetRequiredService<IGrainFactory>();
+
+        await AssertRefusedAsync(grains, pseudonyms[0], $"the stored row is version {before[pseudonyms[0]].Version}, but version {after[pseudonyms[0]].Version} was committed");
+        await AssertRefusedAsync(grains, pseudonyms[1], "failed authentication");
+        await AssertRefusedAsync(grains, pseudonyms[2], $"the stored row is version 0, but version {after[pseudonyms[2]].Version} was committed");
+        Assert.NotNull(await grains.GetGrain<IUserGrain>(pseudonyms[3]).GetProfileAsync());
+        for (var i = 0; i < ids.Length; i++)
+        {
+            using var me = await restarted.Http.SendAsync(TestSilo.Request(HttpMethod.Get, "/v1/me", keys[i]));
+            Assert.NotEqual(HttpStatusCode.OK, me.StatusCode);
+        }
+    }
+
     private static async Task AssertRefusedAsync(IGrainFactory grains, string pseudonym, string reason)
     {
         var exception = await Assert.ThrowsAnyAsync<Exception>(() => grains.GetGrain<IUserGrain>(pseudonym).GetProfileAsync());
@@ -124,6 +171,42 @@ public sealed class EncryptedGrainStorageTests(SiloFixture fixture)
         }
 
         return scopes;
+    }
+
+    private static async Task<Dictionary<string, (byte[] Payload, int Version)>> ReadUserRowsAsync(string connectionString)
+    {
+        var rows = new Dictionary<string, (byte[], int)>();
+        await using var connection = new NpgsqlConnection(connectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand("SELECT grainidextensionstring, payloadbinary, version FROM orleansstorage WHERE graintypestring = 'user'", connection);
+        await using var reader = await command.ExecuteReaderAsync();
+        while (await reader.ReadAsync())
+        {
+            rows[reader.GetString(0)] = ((byte[])reader.GetValue(1), reader.GetInt32(2));
+        }
+
+        return rows;
+    }
+
+    private static async Task SetUserRowAsync(string connectionString, string pseudonym, byte[] payload, int version)
+    {
+        await using var connection = new NpgsqlConnection(connectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand(
+            "UPDATE orleansstorage SET payloadbinary = @payload, version = @version WHERE graintypestring = 'user' AND grainidextensionstring = @key", connection);
+        command.Parameters.AddWithValue("payload", payload);
+        command.Parameters.AddWithValue("version", version);
+        command.Parameters.AddWithValue("key", pseudonym);
+        Assert.Equal(1, await command.ExecuteNonQueryAsync());
+    }
+
+    private static async Task DeleteUserRowAsync(string connectionString, string pseudonym)
+    {
+        await using var connection = new NpgsqlConnection(connectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand("DELETE FROM orleansstorage WHERE graintypestring = 'user' AND grainidextensionstring = @key", connection);
+        command.Parameters.AddWithValue("key", pseudonym);
+        Assert.Equal(1, await command.ExecuteNonQueryAsync());
     }
 
     private static async Task SetUserPayloadAsync(string connectionString, string pseudonym, byte[] payload)

@@ -1,0 +1,68 @@
+using System.Security.Cryptography;
+using Bastion.Security;
+using Npgsql;
+
+namespace Bastion.Storage;
+
+/// <summary>
+/// The committed version of every sealed grain state, in the key store (<c>bastion_state_versions</c>), so that a row
+/// put back in the state database from an older copy is refused (see <see cref="EncryptedGrainStorage"/>). A state is
+/// named by the SHA-256 of its identity bytes.
+/// </summary>
+public sealed class StateVersions(string connectionString)
+{
+    /// <summary>The version last committed for the state, or null when it was never written.</summary>
+    /// <exception cref="KeysUnavailableException">The key store cannot be reached: the read fails closed.</exception>
+    public async Task<int?> FindAsync(ReadOnlyMemory<byte> identity)
+    {
+        try
+        {
+            await using var connection = new NpgsqlConnection(connectionString);
+            await connection.OpenAsync();
+            await using var command = new NpgsqlCommand("SELECT version FROM bastion_keys.bastion_state_versions WHERE state = @state", connection);
+            command.Parameters.AddWithValue("state", SHA256.HashData(identity.Span));
+            return await command.ExecuteScalarAsync() as int?;
+        }
+        catch (NpgsqlException exception)
+        {
+            throw Unavailable(exception);
+        }
+    }
+
+    /// <summary>Records that the state was committed as <paramref name="version"/> (never moves a version back).</summary>
+    /// <exception cref="KeysUnavailableException">The key store cannot be reached.</exception>
+    public async Task AdvanceAsync(ReadOnlyMemory<byte> identity, int version)
+    {
+        try
+        {
+            await using var connection = new NpgsqlConnection(connectionString);
+            await connection.OpenAsync();
+            await using var command = new NpgsqlCommand(
+                "INSERT INTO bastion_keys.bastion_state_versions AS v (state, version) VALUES (@state, @version) " +
+                "ON CONFLICT (state) DO UPDATE SET version = greatest(v.version, excluded.version)", connection);
+            command.Parameters.AddWithValue("state", SHA256.HashData(identity.Span));
+            command.Parameters.AddWithValue("version", version);
+            await command.ExecuteNonQueryAsync();
+        }
+        catch (NpgsqlException exception)
+        {
+            throw Unavailable(exception);
+        }
+    }
+
+    /// <summary>
+    /// Forgets every recorded version, as the key store's owner: the step after restoring the state database from a
+    /// backup on purpose, which would otherwise be refused row by row as put back. Erased users stay erased (their
+    /// data keys are gone); each state is protected again from its next write.
+    /// </summary>
+    public static async Task ForgetAllAsync(string keyStoreOwnerConnectionString, CancellationToken cancellationToken)
+    {
+        await using var connection = new NpgsqlConnection(keyStoreOwnerConnectionString);
+        await connection.OpenAsync(cancellationToken);
+        await using var command = new NpgsqlCommand("TRUNCATE bastion_keys.bastion_state_versions", connection);
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    private static KeysUnavailableException Unavailable(NpgsqlException exception) =>
+        new("The key store cannot be reached, so no state version can be checked or recorded.", exception);
+}
