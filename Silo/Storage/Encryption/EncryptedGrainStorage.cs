@@ -28,11 +28,13 @@ public sealed class EncryptedGrainStorage(
 {
     public async Task ReadStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
     {
+        // The committed version is read before the row: a write between the two can only make the row newer.
+        var identity = Identity(stateName, grainId);
+        var committed = await versions.FindAsync(identity);
         var record = new GrainState<EnvelopeRecord>(new EnvelopeRecord(), grainState.ETag);
         await inner.ReadStateAsync(stateName, grainId, record);
         grainState.ETag = record.ETag;
         grainState.RecordExists = record.RecordExists;
-        var identity = Identity(stateName, grainId);
         try
         {
             var version = RowVersion(record.ETag);
@@ -40,7 +42,7 @@ public sealed class EncryptedGrainStorage(
                 ? await OpenAsync<T>(envelope, grainId, AssociatedData(identity, version))
                 : activators.GetActivator<T>().Create();
             // After opening, so that an erased state (its key destroyed) reads as none whatever its row's version.
-            if (await versions.FindAsync(identity) is { } committed && version < committed)
+            if (version < committed)
             {
                 throw new EnvelopeFormatException(
                     $"the stored row is version {version}, but version {committed} was committed: it was put back from an older copy or deleted.");
