@@ -59,6 +59,53 @@ public sealed class ApiKeysTests
         Assert.Equal(Hash(Key(0x32), keyId, secret), hashes[1].Hash);
     }
 
+    // The format, written out: "bst_", 24 lowercase hex digits, "_", 43 base64url characters (72 in all).
+    private const string Id = "0123456789abcdef01234567";
+    private const string Secret = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJ-_01234";
+
+    [Fact]
+    public void TrySplit_AWellFormedKey_GivesItsIdAndSecret()
+    {
+        Assert.Equal(72, ApiKeys.Length);
+        Assert.True(ApiKeys.TrySplit($"bst_{Id}_{Secret}", out var keyId, out var secret));
+        Assert.Equal(Id, keyId);
+        Assert.Equal(Secret, secret);
+    }
+
+    [Theory]
+    [InlineData("bst_" + Id + "_" + Secret + "A")] // one character too long
+    [InlineData("bst_" + Id + "_" + "bcdefghijklmnopqrstuvwxyzABCDEFGHIJ-_01234")] // one too short
+    [InlineData("bsT_" + Id + "_" + Secret)] // prefix
+    [InlineData("xbst" + Id + "_" + Secret)]
+    [InlineData("bst_" + Id + "-" + Secret)] // separator
+    [InlineData("bst_0123456789abcdef0123456_7" + Secret)] // separator one place early
+    [InlineData("bst_0123456789ABCDEF01234567_" + Secret)] // uppercase hex
+    [InlineData("bst_0123456789abcdeg01234567_" + Secret)] // not hex
+    [InlineData("bst_" + Id + "_abcdefghijklmnopqrstuvwxyzABCDEFGHIJ+/01234")] // base64, not base64url
+    [InlineData("bst_" + Id + "_abcdefghijklmnopqrstuvwxyzABCDEFGHIJ-_0123=")] // padding
+    [InlineData("bst_" + Id + "_abcdefghijklmnopqrstuvwxyzABCDEFGHIJ-_0 234")]
+    [InlineData("")]
+    public void TrySplit_AnyOtherShape_IsRefused(string apiKey)
+    {
+        Assert.False(ApiKeys.TrySplit(apiKey, out var keyId, out var secret));
+        Assert.Null(keyId);
+        Assert.Null(secret);
+    }
+
+    [Theory]
+    [InlineData("bst_", true)]
+    [InlineData("bst_x", true)]
+    [InlineData("BST_x", false)]
+    [InlineData("eyJhbGciOi", false)]
+    [InlineData("bst", false)]
+    public void LooksLikeApiKey_IsThePrefix(string token, bool expected) => Assert.Equal(expected, ApiKeys.LooksLikeApiKey(token));
+
+    [Theory]
+    [InlineData("0123456789abcdef0123456")] // 23
+    [InlineData("0123456789abcdef012345678")] // 25
+    [InlineData("")]
+    public void IsIssuedKeyId_WrongLength_IsNotIssued(string keyId) => Assert.False(new ApiKeys(new Keys()).IsIssuedKeyId(keyId));
+
     private static byte[] Key(byte fill) => Enumerable.Repeat(fill, 32).ToArray();
 
     private static string Tag(byte[] key, string random) =>

@@ -171,4 +171,55 @@ public sealed class EnvelopeCipherTests
         var exception = Assert.Throws<EnvelopeFormatException>(() => EnvelopeCipher.Open(Plaintext, Aad, Key));
         Assert.Contains("not a Bastion envelope", exception.Message, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void ReadHeader_TheLayoutWrittenOut()
+    {
+        // offset 0 "BSTE", 4 format 1, 5 the DEK id (RFC 4122 order), 21 the KEK version (big-endian), 25 nonce, 37 ciphertext.
+        var id = Guid.Parse("00112233-4455-6677-8899-aabbccddeeff");
+        var envelope = EnvelopeCipher.Seal(Plaintext, Aad, new DataKey(id, 0x01020304, RandomNumberGenerator.GetBytes(EnvelopeCipher.KeySize)));
+
+        Assert.Equal(37, EnvelopeCipher.HeaderSize);
+        Assert.Equal(37 + Plaintext.Length + 16, envelope.Length);
+        Assert.Equal("BSTE"u8.ToArray(), envelope[..4]);
+        Assert.Equal(1, envelope[4]);
+        Assert.Equal(Convert.FromHexString("00112233445566778899aabbccddeeff"), envelope[5..21]);
+        Assert.Equal(new byte[] { 1, 2, 3, 4 }, envelope[21..25]);
+        Assert.Equal(new EnvelopeHeader(1, id, 0x01020304), EnvelopeCipher.ReadHeader(envelope));
+    }
+
+    [Fact]
+    public void Open_AnEmptyPlaintext_IsTheSmallestEnvelope()
+    {
+        var envelope = EnvelopeCipher.Seal([], Aad, Key);
+
+        Assert.Equal(EnvelopeCipher.HeaderSize + 16, envelope.Length);
+        Assert.Empty(EnvelopeCipher.Open(envelope, Aad, Key));
+    }
+
+    [Fact]
+    public void ReadHeader_TheMagicAlone_NamesNoVersion()
+    {
+        var exception = Assert.Throws<EnvelopeFormatException>(() => EnvelopeCipher.ReadHeader("BSTE"u8));
+        Assert.Contains("format version none", exception.Message, StringComparison.Ordinal);
+        Assert.Contains("not a Bastion envelope", Assert.Throws<EnvelopeFormatException>(() => EnvelopeCipher.ReadHeader("BST"u8)).Message, StringComparison.Ordinal);
+        Assert.Contains("truncated", Assert.Throws<EnvelopeFormatException>(() => EnvelopeCipher.ReadHeader("BSTE\u0001"u8)).Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Open_UnderAnotherDataKeyId_NamesBothKeys()
+    {
+        var envelope = EnvelopeCipher.Seal(Plaintext, Aad, Key);
+        var other = new DataKey(Guid.NewGuid(), 3, RandomNumberGenerator.GetBytes(EnvelopeCipher.KeySize));
+
+        var exception = Assert.Throws<EnvelopeFormatException>(() => EnvelopeCipher.Open(envelope, Aad, other));
+        Assert.Contains($"sealed with data key {Key.Id}, not {other.Id}", exception.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(16)]
+    [InlineData(31)]
+    [InlineData(33)]
+    public void Seal_AKeyOfAnotherSize_IsRefused(int size) =>
+        Assert.Throws<ArgumentException>(() => EnvelopeCipher.Seal(Plaintext, Aad, new DataKey(Guid.NewGuid(), 1, new byte[size])));
 }
