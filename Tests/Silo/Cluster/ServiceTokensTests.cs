@@ -127,6 +127,94 @@ public sealed class ServiceTokensTests : IDisposable
         Assert.Null(await _tokens.ValidateAsync(spliced));
     }
 
+    /// <summary>
+    /// One member changed, added or removed (a null value removes it) on an otherwise valid token issued now with exp now+300;
+    /// times are seconds from now. The expected outcome is written by hand: the skew is 30 s, the longest lifetime 300 s.
+    /// </summary>
+    [Theory]
+    [InlineData("payload", "jti", null, false)]
+    [InlineData("payload", "iat", null, false)]
+    [InlineData("payload", "nbf", null, false)]
+    [InlineData("payload", "exp", null, false)]
+    [InlineData("payload", "iss", null, false)]
+    [InlineData("payload", "aud", null, false)]
+    [InlineData("payload", "sub", null, false)]
+    [InlineData("payload", "iat", "\"0\"", false)] // a date as a string
+    [InlineData("payload", "aud", "[\"bastion-cluster\"]", false)] // an audience list
+    [InlineData("payload", "nbf", "+30", true)] // not yet valid, within the skew
+    [InlineData("payload", "nbf", "+31", false)]
+    [InlineData("payload", "iat", "+30", true)]
+    [InlineData("payload", "iat", "+31", false)]
+    [InlineData("payload", "nbf", "+301", false)] // after its own expiry
+    [InlineData("payload", "exp", "+1", true)]
+    [InlineData("header", "alg", "\"ES384\"", false)]
+    [InlineData("header", "alg", "\"HS256\"", false)]
+    [InlineData("header", "alg", "\"none\"", false)]
+    [InlineData("header", "typ", "\"JWT\"", false)]
+    [InlineData("header", "typ", null, false)]
+    [InlineData("header", "kid", null, false)]
+    public async Task Validate_OneMemberChanged_IsJudgedByTheRulesWrittenHere(string part, string name, string? value, bool accepted)
+    {
+        var now = Start.ToUnixTimeSeconds();
+        var token = Token(Alpha, Alpha, Alpha, Audience, now, now + 300);
+        var members = token.Part(part);
+        members.RemoveAll(member => member.Key == name);
+        if (value is not null)
+        {
+            members.Add(ForgedToken.Member(name, value.StartsWith('+') ? $"{now + long.Parse(value[1..], System.Globalization.CultureInfo.InvariantCulture)}" : value));
+        }
+
+        var caller = await _tokens.ValidateAsync(token.SignEs256(_privateKeys[Alpha]));
+
+        Assert.Equal(accepted, caller is not null);
+    }
+
+    [Fact]
+    public async Task Validate_IssuedOrValidOnlyAfterItExpires_IsRefused()
+    {
+        // iat within the skew but after exp: the lifetime is negative, which no valid token has.
+        var now = Start.ToUnixTimeSeconds();
+        var token = Token(Alpha, Alpha, Alpha, Audience, now + 20, now + 10);
+        token.Set("payload", "nbf", $"{now}");
+
+        Assert.Null(await _tokens.ValidateAsync(token.SignEs256(_privateKeys[Alpha])));
+
+        // Likewise valid only from after it expires (nbf within the skew).
+        var late = Token(Alpha, Alpha, Alpha, Audience, now, now + 10).Set("payload", "nbf", $"{now + 20}");
+        Assert.Null(await _tokens.ValidateAsync(late.SignEs256(_privateKeys[Alpha])));
+    }
+
+    [Fact]
+    public async Task Validate_LifetimeIsMeasuredFromIssue_NotFromNow()
+    {
+        // Issued 250 s ago, expiring in 51 s: 301 s of lifetime, though only 51 remain.
+        var now = Start.ToUnixTimeSeconds();
+        Assert.Null(await _tokens.ValidateAsync(Token(Alpha, Alpha, Alpha, Audience, now - 250, now + 51).SignEs256(_privateKeys[Alpha])));
+        Assert.NotNull(await _tokens.ValidateAsync(Token(Alpha, Alpha, Alpha, Audience, now - 250, now + 50).SignEs256(_privateKeys[Alpha])));
+    }
+
+    [Theory]
+    [InlineData(null)]
+    [InlineData("")]
+    [InlineData("not.a.token")]
+    public async Task Validate_NoToken_IsNoService(string? token) => Assert.Null(await _tokens.ValidateAsync(token));
+
+    [Fact]
+    public async Task Validate_ManyDistinctTokens_EachStillValidatesPastTheCacheCapacity()
+    {
+        var now = Start.ToUnixTimeSeconds();
+        var first = Token(Alpha, Alpha, Alpha, Audience, now, now + 300).SignEs256(_privateKeys[Alpha]);
+        Assert.NotNull(await _tokens.ValidateAsync(first));
+        for (var i = 0; i < 4100; i++)
+        {
+            Assert.NotNull(await _tokens.ValidateAsync(Token(Alpha, Alpha, Alpha, Audience, now, now + 300).SignEs256(_privateKeys[Alpha])));
+        }
+
+        Assert.NotNull(await _tokens.ValidateAsync(first));
+        _time.Advance(TimeSpan.FromSeconds(331));
+        Assert.Null(await _tokens.ValidateAsync(first));
+    }
+
     public void Dispose()
     {
         foreach (var key in _privateKeys.Values)
