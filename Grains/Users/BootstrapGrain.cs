@@ -10,8 +10,15 @@ namespace Bastion.Users;
 [GrainType("bastion.bootstrap")]
 public sealed partial class BootstrapGrain(
     [PersistentState("bootstrap", StorageNames.Bastion)] IPersistentState<BootstrapState> state,
+    TimeProvider time,
     ILogger<BootstrapGrain> logger) : Grain, IBootstrapGrain
 {
+    /// <summary>The audit trail's actor for the bootstrap: no user did it, the service did.</summary>
+    private const string AuditActor = "bootstrap";
+
+    /// <summary>The audit trail's action for the bootstrap admin's creation (with their first API key).</summary>
+    private const string AuditAction = "admin.bootstrap";
+
     public async Task<bool> EnsureAdminAsync(string adminUserId, string adminPseudonym, NewApiKey key)
     {
         if (state.State.Completed)
@@ -24,6 +31,11 @@ public sealed partial class BootstrapGrain(
         await admin.CreateAsync([Roles.Admin]);
         await admin.AddApiKeyAsync(key);
         await GrainFactory.GetGrain<IApiKeyRouteGrain>(key.KeyId).BindAsync(adminPseudonym);
+
+        // Before the state write: an activation that loses the write race may leave a second record,
+        // but a bootstrap that completed is never missing from the trail.
+        await GrainFactory.GetGrain<IAuditLogGrain>(IAuditLogGrain.Key)
+            .AppendAsync(new AuditEvent(time.GetUtcNow(), AuditActor, AuditAction, adminPseudonym, 201));
         state.State.Completed = true;
         state.State.AdminPseudonym = adminPseudonym;
         await state.WriteStateAsync();

@@ -134,8 +134,12 @@ public sealed record PublicJsonWebKey(
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? N,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? E);
 
-/// <summary>Source-generated snake_case JSON for every HTTP body (OpenAI's wire convention).</summary>
+/// <summary>
+/// Source-generated snake_case JSON for every HTTP body (OpenAI's wire convention). A member given twice
+/// is refused: parsers disagree on which one wins, so a proxy could vet one value while Bastion used the other.
+/// </summary>
 [JsonSourceGenerationOptions(
+    AllowDuplicateProperties = false,
     PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower,
     DefaultIgnoreCondition = JsonIgnoreCondition.Never,
     NumberHandling = JsonNumberHandling.Strict,

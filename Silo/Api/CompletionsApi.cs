@@ -16,6 +16,7 @@ public static class CompletionsApi
 {
     private const int MaxPromptCharacters = 64 * 1024;
     private const int MaxStopSequences = GenerationDefaults.MaxStopSequences;
+    private const int MaxStopLength = 64;
     private const int ReadBatch = 32;
 
     public static IEndpointRouteBuilder MapCompletionsApi(this IEndpointRouteBuilder routes)
@@ -318,13 +319,19 @@ public static class CompletionsApi
         var valid = stop switch
         {
             null or { ValueKind: JsonValueKind.Null } => true,
-            { ValueKind: JsonValueKind.String } one => one.GetString()!.Length > 0,
-            { ValueKind: JsonValueKind.Array } many => many.GetArrayLength() <= MaxStopSequences
-                && many.EnumerateArray().All(s => s.ValueKind == JsonValueKind.String && s.GetString()!.Length > 0),
+            { ValueKind: JsonValueKind.String } one => IsValidStop(one),
+            { ValueKind: JsonValueKind.Array } many => many.GetArrayLength() <= MaxStopSequences && many.EnumerateArray().All(IsValidStop),
             _ => false,
         };
-        return valid ? null : Problems.InvalidRequest($"The field 'stop' must be a non-empty string or an array of up to {MaxStopSequences} non-empty strings.");
+        return valid ? null : Problems.InvalidRequest(
+            $"The field 'stop' must be a string or an array of up to {MaxStopSequences} strings, each of 1 to {MaxStopLength} UTF-16 code units.");
     }
+
+    // Every decode step looks for each stop string, and for each of its prefixes at the end of the text
+    // (quadratic in its length), and a stream holds back up to a stop string's length of text: the cap
+    // bounds both. Stop sequences are short phrases in practice.
+    private static bool IsValidStop(JsonElement stop) =>
+        stop.ValueKind == JsonValueKind.String && stop.GetString()!.Length is > 0 and <= MaxStopLength;
 
     internal sealed record ResponseHeader(string Id, long Created, string Model);
 

@@ -28,7 +28,7 @@ public static class JsonBody
             var field = exception.Path is { Length: > 2 } path ? path[2..] : null;
             return (null, Problems.InvalidRequest(field is null
                 ? "The request body is not valid JSON."
-                : $"The field '{field}' is missing, malformed or of the wrong type."));
+                : $"The field '{field}' is missing, repeated, malformed or of the wrong type."));
         }
         catch (BadHttpRequestException exception) when (exception.StatusCode == StatusCodes.Status413PayloadTooLarge)
         {

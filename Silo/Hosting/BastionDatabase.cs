@@ -10,7 +10,7 @@ namespace Bastion.Hosting;
 /// configured, or (Development only, when neither is) an embedded private server that this silo
 /// starts, migrates and stops holds both.
 /// </summary>
-public sealed partial class BastionDatabase : IAsyncDisposable
+public sealed class BastionDatabase : IAsyncDisposable
 {
     private readonly EmbeddedPostgres? _embedded;
 
@@ -41,8 +41,8 @@ public sealed partial class BastionDatabase : IAsyncDisposable
             RequireSetting(keyStore, DatabaseOptions.KeyStoreConnectionStringName, "the key store (wrapped data keys, a database of its own)");
             if (!isDevelopment)
             {
-                WarnUnlessVerified(logger, state!, DatabaseOptions.RuntimeConnectionStringName);
-                WarnUnlessVerified(logger, keyStore!, DatabaseOptions.KeyStoreConnectionStringName);
+                RequireVerifiedServer(state!, DatabaseOptions.RuntimeConnectionStringName);
+                RequireVerifiedServer(keyStore!, DatabaseOptions.KeyStoreConnectionStringName);
             }
 
             await EnsureCurrentAsync(SchemaMigrationSet.State, state!, DatabaseOptions.RuntimeConnectionStringName, cancellationToken);
@@ -86,20 +86,30 @@ public sealed partial class BastionDatabase : IAsyncDisposable
     ];
 
     /// <summary>
-    /// Whether <paramref name="connectionString"/> makes Npgsql check the server's certificate chain and
-    /// host name (<c>SSL Mode=VerifyFull</c>); anything less lets whoever sits on the path read the data.
+    /// Refuses <paramref name="connectionString"/> unless it makes Npgsql check the server's certificate
+    /// chain and host name (<c>SSL Mode=VerifyFull</c>). Anything less lets whoever sits on the path read
+    /// the data or pose as the server; <c>VerifyCA</c> is refused too, because any certificate from the
+    /// same CA (another host's) would pass it.
     /// </summary>
-    /// <exception cref="StartupException">The connection string cannot be parsed; names <paramref name="setting"/>.</exception>
-    internal static bool VerifiesServer(string connectionString, string setting)
+    /// <exception cref="StartupException">The connection string does not verify the server, or cannot be parsed; names <paramref name="setting"/>.</exception>
+    internal static void RequireVerifiedServer(string connectionString, string setting)
     {
+        SslMode mode;
         try
         {
-            return new NpgsqlConnectionStringBuilder(connectionString).SslMode == SslMode.VerifyFull;
+            mode = new NpgsqlConnectionStringBuilder(connectionString).SslMode;
         }
         catch (ArgumentException)
         {
             // The parser's message may quote the offending part, which can be the password.
             throw new StartupException($"ConnectionStrings:{setting} is not a valid Npgsql connection string.");
+        }
+
+        if (mode != SslMode.VerifyFull)
+        {
+            throw new StartupException(
+                $"ConnectionStrings:{setting} has SSL Mode={mode}; outside Development PostgreSQL must be reached over TLS that verifies the server. " +
+                "Set SSL Mode=VerifyFull in that setting (with Root Certificate=<CA file> when the CA is not in the system store).");
         }
     }
 
@@ -109,14 +119,6 @@ public sealed partial class BastionDatabase : IAsyncDisposable
         {
             throw new StartupException(
                 $"ConnectionStrings:{name} is not set: {what} needs its own connection string (environment: ConnectionStrings__{name}).");
-        }
-    }
-
-    private static void WarnUnlessVerified(ILogger logger, string connectionString, string setting)
-    {
-        if (!VerifiesServer(connectionString, setting))
-        {
-            LogUnverifiedServer(logger, setting);
         }
     }
 
@@ -156,9 +158,6 @@ public sealed partial class BastionDatabase : IAsyncDisposable
 
         return null;
     }
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "ConnectionStrings:{Setting} does not verify the PostgreSQL server's certificate; in production use SSL Mode=VerifyFull (with Root Certificate=<CA file> when the CA is not in the system store)")]
-    private static partial void LogUnverifiedServer(ILogger logger, string setting);
 
     public async ValueTask DisposeAsync()
     {

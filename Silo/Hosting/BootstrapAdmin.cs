@@ -10,6 +10,12 @@ namespace Bastion.Hosting;
 /// key is written before the grain commits, so a crash in between never leaves an admin whose only
 /// key was lost; the creation is audited by the bootstrap grain.
 /// </summary>
+/// <remarks>
+/// The key goes into a new <c>.pending</c> file (created exclusively, so nothing already there, a
+/// symbolic link included, is ever opened or written through), which is then renamed over the key
+/// file: a reader sees the old file or the whole new one, and a rename replaces a link, never its
+/// target. A link or anything else unexpected at either path stops start-up instead.
+/// </remarks>
 public sealed partial class BootstrapAdmin(
     IGrainFactory grains,
     Pseudonymizer pseudonyms,
@@ -19,6 +25,8 @@ public sealed partial class BootstrapAdmin(
     ILogger<BootstrapAdmin> logger,
     string defaultKeyFile) : IHostedService
 {
+    private const string KeyFileSetting = BootstrapOptions.SectionName + ":KeyFile";
+
     public string KeyFile => options.Value.KeyFile ?? defaultKeyFile;
 
     public async Task StartAsync(CancellationToken cancellationToken)
@@ -28,31 +36,69 @@ public sealed partial class BootstrapAdmin(
             return;
         }
 
+        var keyFile = Path.GetFullPath(KeyFile);
+        var pending = keyFile + ".pending";
+        Directory.CreateDirectory(Path.GetDirectoryName(keyFile)!);
+        RefuseUnexpectedEntry(keyFile, regularFileExpected: true);
+        RefuseUnexpectedEntry(pending, regularFileExpected: false);
+
         var (keyId, apiKey, hash, version) = apiKeys.Generate();
         var now = time.GetUtcNow();
-        var pending = KeyFile + ".pending";
-        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(KeyFile))!);
-        var fileOptions = new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write };
-        if (!OperatingSystem.IsWindows())
-        {
-            fileOptions.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
-        }
-
-        await using (var writer = new StreamWriter(new FileStream(pending, fileOptions)))
-        {
-            await writer.WriteLineAsync(apiKey.AsMemory(), cancellationToken);
-        }
-
+        await WriteNewAsync(pending, apiKey, cancellationToken);
         var key = new NewApiKey(keyId, hash, version, "bootstrap", now, now.Add(options.Value.KeyLifetime));
         if (await EnsureAdminAsync(key, cancellationToken))
         {
-            File.Move(pending, KeyFile, overwrite: true);
-            LogCreated(logger, KeyFile);
+            File.Move(pending, keyFile, overwrite: true);
+            LogCreated(logger, keyFile);
         }
         else
         {
             File.Delete(pending);
         }
+    }
+
+    /// <summary>
+    /// Refuses a symbolic link (dangling or not) or a directory at <paramref name="path"/>, and any
+    /// entry at all unless <paramref name="regularFileExpected"/> (the key file of an earlier start).
+    /// </summary>
+    private static void RefuseUnexpectedEntry(string path, bool regularFileExpected)
+    {
+        var entry = new FileInfo(path);
+        if (entry.LinkTarget is not null)
+        {
+            throw new StartupException(
+                $"{KeyFileSetting}: {path} is a symbolic link; the bootstrap admin's key is never written through one. Remove the link or choose another path.");
+        }
+
+        if (Directory.Exists(path) || (entry.Exists && !regularFileExpected))
+        {
+            throw new StartupException(
+                $"{KeyFileSetting}: {path} already exists and is not a key file Bastion can replace. " +
+                "A start-up interrupted while writing the bootstrap key leaves a .pending file: remove it, after keeping its key if the admin has no other.");
+        }
+    }
+
+    private static async Task WriteNewAsync(string path, string apiKey, CancellationToken cancellationToken)
+    {
+        var fileOptions = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
+        if (!OperatingSystem.IsWindows())
+        {
+            fileOptions.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+        }
+
+        FileStream stream;
+        try
+        {
+            stream = new FileStream(path, fileOptions);
+        }
+        catch (IOException exception) when (Path.Exists(path) || new FileInfo(path).LinkTarget is not null)
+        {
+            // Something appeared between the check and the exclusive create: still never written through.
+            throw new StartupException($"{KeyFileSetting}: {path} appeared while the bootstrap key was being written; nothing was written to it.", exception);
+        }
+
+        await using var writer = new StreamWriter(stream);
+        await writer.WriteLineAsync(apiKey.AsMemory(), cancellationToken);
     }
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;

@@ -26,7 +26,10 @@ public static class MigrateCommand
         if (!string.IsNullOrWhiteSpace(owner) || !string.IsNullOrWhiteSpace(keyStoreOwner))
         {
             // Either may be migrated alone (separate owners, separate maintenance windows); the
-            // connection strings are used as given, TLS settings included.
+            // connection strings are used as given, TLS settings included, and outside Development
+            // those settings must verify the server: the owners' passwords are the keys to everything.
+            RequireVerifiedServerOutsideDevelopment(builder.Environment, owner, DatabaseOptions.OwnerConnectionStringName);
+            RequireVerifiedServerOutsideDevelopment(builder.Environment, keyStoreOwner, DatabaseOptions.KeyStoreOwnerConnectionStringName);
             if (!string.IsNullOrWhiteSpace(owner))
             {
                 Report(SchemaMigrationSet.State, await SchemaMigrator.MigrateAsync(SchemaMigrationSet.State, owner, database.RuntimeRole, CancellationToken.None));
@@ -77,6 +80,14 @@ public static class MigrateCommand
     {
         await StateVersions.ForgetAllAsync(keyStoreOwner, CancellationToken.None);
         Console.Out.WriteLine("key store: state versions forgotten; the state database is read as it is now, and each state is protected again from its next write");
+    }
+
+    private static void RequireVerifiedServerOutsideDevelopment(IWebHostEnvironment environment, string? connectionString, string setting)
+    {
+        if (!environment.IsDevelopment() && !string.IsNullOrWhiteSpace(connectionString))
+        {
+            BastionDatabase.RequireVerifiedServer(connectionString, setting);
+        }
     }
 
     private static void Report(SchemaMigrationSet set, IReadOnlyList<SchemaMigration> applied)

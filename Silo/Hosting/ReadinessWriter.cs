@@ -7,18 +7,24 @@ using Microsoft.Extensions.Diagnostics.HealthChecks;
 namespace Bastion.Hosting;
 
 /// <summary>
-/// <c>/readyz</c> answers everyone with its status; an admin also gets each check's details (which
-/// silo part is failing, which execution provider each model runs on).
+/// <c>/readyz</c> answers everyone with its status (200, or 503 when a check fails) from the shared,
+/// briefly cached report; an admin gets a fresh report with each check's details (which silo part is
+/// failing, which execution provider each model runs on).
 /// </summary>
 internal static class ReadinessWriter
 {
-    public static async Task WriteAsync(HttpContext context, HealthReport report)
+    public static async Task WriteAsync(HttpContext context)
     {
+        var reports = context.RequestServices.GetRequiredService<ReadinessReports>();
+        var isAdmin = await IsAdminAsync(context);
+        var report = isAdmin ? await reports.FreshAsync(context.RequestAborted) : await reports.SharedAsync(context.RequestAborted);
+        context.Response.StatusCode = report.Status == HealthStatus.Unhealthy ? StatusCodes.Status503ServiceUnavailable : StatusCodes.Status200OK;
+        context.Response.Headers.CacheControl = "no-store";
         context.Response.ContentType = "application/json";
         await using var json = new Utf8JsonWriter(context.Response.Body);
         json.WriteStartObject();
         json.WriteString("status", report.Status.ToString());
-        if (await IsAdminAsync(context))
+        if (isAdmin)
         {
             json.WriteStartObject("checks");
             foreach (var (name, entry) in report.Entries)

@@ -1,4 +1,5 @@
 using Bastion.Storage;
+using Bastion.Tests.Silo.Storage;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Bastion.Tests.Silo;
@@ -22,7 +23,11 @@ public sealed class SiloFixture : IAsyncLifetime
     {
         Directory.CreateDirectory(_root);
         var dataDirectory = await EmbeddedPostgres.ResolveDataDirectoryAsync(Path.Combine(_root, "postgres"), CancellationToken.None);
-        _postgres = await EmbeddedPostgres.StartAsync(dataDirectory, new EmbeddedPostgresOptions { DisableDurability = true }, NullLogger.Instance, CancellationToken.None);
+        _postgres = await EmbeddedPostgres.StartAsync(
+            dataDirectory,
+            new EmbeddedPostgresOptions { DisableDurability = true, Tls = TestPostgresTls.Create(Path.Combine(_root, "postgres-tls")) },
+            NullLogger.Instance,
+            CancellationToken.None);
         var (runtime, directory) = await CreateDatabaseAsync();
         _silo = await TestSilo.StartAsync(runtime, directory);
     }

@@ -37,6 +37,36 @@ public sealed class CompletionsApiTests(SiloFixture fixture)
         Assert.Equal(expected.Count == 16 ? "length" : "stop", choice.GetProperty("finish_reason").GetString());
     }
 
+    // The cap, written down here rather than read from the product: 64 UTF-16 code units per stop string.
+    [Theory]
+    [InlineData("/v1/completions", 64, false, HttpStatusCode.OK)]
+    [InlineData("/v1/completions", 65, false, HttpStatusCode.BadRequest)]
+    [InlineData("/v1/completions", 64, true, HttpStatusCode.OK)]
+    [InlineData("/v1/completions", 65, true, HttpStatusCode.BadRequest)]
+    [InlineData("/v1/chat/completions", 64, true, HttpStatusCode.OK)]
+    [InlineData("/v1/chat/completions", 65, true, HttpStatusCode.BadRequest)]
+    [InlineData("/v1/completions", 0, true, HttpStatusCode.BadRequest)]
+    public async Task Completion_StopStringAtAndOverTheLengthCap_IsServedOrRefusedNamingStop(string path, int length, bool inArray, HttpStatusCode expected)
+    {
+        var apiKey = await Silo.CreateUserWithKeyAsync("stop-cap-" + Guid.NewGuid().ToString("N"), "user");
+        var stopString = new string('~', length);
+        object stop = inArray ? new[] { "\n\n", stopString } : stopString;
+        object body = path == "/v1/completions"
+            ? new { model = Model, prompt = "Hello", max_tokens = 2, stop }
+            : new { model = Model, messages = new[] { new { role = "user", content = "Hello" } }, max_tokens = 2, stop };
+
+        using var response = await Silo.Http.SendAsync(TestSilo.Request(HttpMethod.Post, path, apiKey, body));
+
+        Assert.Equal(expected, response.StatusCode);
+        if (expected == HttpStatusCode.BadRequest)
+        {
+            Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+            using var problem = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+            Assert.Equal("urn:bastion:problem:invalid-request", problem.RootElement.GetProperty("type").GetString());
+            Assert.Contains("'stop'", problem.RootElement.GetProperty("detail").GetString(), StringComparison.Ordinal);
+        }
+    }
+
     [Fact]
     public async Task Completion_WithAccessTokenFromApiKey_Succeeds()
     {

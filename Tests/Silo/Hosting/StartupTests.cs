@@ -3,6 +3,7 @@ using Bastion.Inference;
 using Bastion.Tests.Silo.Storage;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Options;
+using Npgsql;
 
 namespace Bastion.Tests.Silo.Hosting;
 
@@ -60,6 +61,27 @@ public sealed class StartupTests(PostgresFixture postgres)
         var refused = await Assert.ThrowsAsync<StartupException>(() => BuildAsync("Production", []));
 
         Assert.Contains("ConnectionStrings:Bastion", refused.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("Bastion", "Disable")]
+    [InlineData("Bastion", "Prefer")]
+    [InlineData("Bastion", "Require")]
+    [InlineData("BastionKeys", "Disable")]
+    [InlineData("BastionKeys", "Prefer")]
+    [InlineData("BastionKeys", "Require")]
+    public async Task Build_OutsideDevelopmentWithoutServerVerification_IsRefusedNamingTheSetting(string connectionString, string sslMode)
+    {
+        var settings = await MigratedDatabasesAsync();
+        var key = "ConnectionStrings:" + connectionString;
+        var unverified = new NpgsqlConnectionStringBuilder(settings[key]) { SslMode = Enum.Parse<SslMode>(sslMode), RootCertificate = null };
+        settings[key] = unverified.ConnectionString;
+
+        var refused = await Assert.ThrowsAsync<StartupException>(() => BuildAsync("Production", settings));
+
+        Assert.StartsWith($"{key} has SSL Mode={sslMode};", refused.Message, StringComparison.Ordinal);
+        Assert.Contains("SSL Mode=VerifyFull", refused.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain(unverified.Password!, refused.Message, StringComparison.Ordinal);
     }
 
     [Theory]

@@ -60,7 +60,11 @@ public sealed class PostgresFixture : IAsyncLifetime
     }
 
     async Task IAsyncLifetime.InitializeAsync() =>
-        server = await EmbeddedPostgres.StartAsync(directory, new EmbeddedPostgresOptions { DisableDurability = true }, NullLogger.Instance, CancellationToken.None);
+        server = await EmbeddedPostgres.StartAsync(
+            Path.Combine(directory, "postgres"),
+            new EmbeddedPostgresOptions { DisableDurability = true, Tls = TestPostgresTls.Create(Path.Combine(directory, "tls")) },
+            NullLogger.Instance,
+            CancellationToken.None);
 
     async Task IAsyncLifetime.DisposeAsync()
     {

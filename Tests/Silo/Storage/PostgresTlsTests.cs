@@ -1,7 +1,6 @@
 using System.Collections.Concurrent;
 using System.Runtime.Versioning;
 using Bastion.Hosting;
-using Bastion.Security;
 using Bastion.Storage;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Logging;
@@ -13,7 +12,7 @@ namespace Bastion.Tests.Silo.Storage;
 /// <summary>
 /// TLS to PostgreSQL: a server with a CA-signed certificate (its own embedded server, <c>ssl=on</c>);
 /// the silo's start-up path with <c>SSL Mode=VerifyFull</c> against the right CA, against another CA,
-/// and without verification.
+/// and without verification (refused outside Development).
 /// </summary>
 [SupportedOSPlatform("linux")]
 public sealed class PostgresTlsTests : IAsyncLifetime
@@ -26,12 +25,8 @@ public sealed class PostgresTlsTests : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        var (serverCertificate, caFile) = DevelopmentCertificate.LoadOrCreate(Path.Combine(_directory, "server-ca"), TimeProvider.System);
-        serverCertificate.Dispose();
-        (var other, _otherCaFile) = DevelopmentCertificate.LoadOrCreate(Path.Combine(_directory, "other-ca"), TimeProvider.System);
-        other.Dispose();
-        var tls = new EmbeddedPostgresTls(
-            Path.Combine(_directory, "server-ca", "server.pem"), Path.Combine(_directory, "server-ca", "server-key.pem"), caFile);
+        var tls = TestPostgresTls.Create(Path.Combine(_directory, "server-ca"));
+        _otherCaFile = TestPostgresTls.Create(Path.Combine(_directory, "other-ca")).CaFile;
         _server = await EmbeddedPostgres.StartAsync(
             Path.Combine(_directory, "postgres"), new EmbeddedPostgresOptions { DisableDurability = true, Tls = tls }, NullLogger.Instance, CancellationToken.None);
 
@@ -45,7 +40,7 @@ public sealed class PostgresTlsTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Open_VerifyFullAgainstTheServersCa_ConnectsOverTls_WithoutAWarning()
+    public async Task Open_VerifyFullAgainstTheServersCa_IsAcceptedOutsideDevelopment_AndConnectsOverTls()
     {
         var log = new ConcurrentQueue<string>();
 
@@ -77,24 +72,35 @@ public sealed class PostgresTlsTests : IAsyncLifetime
         Assert.DoesNotContain(new NpgsqlConnectionStringBuilder(keyStore).Password!, refused.Message, StringComparison.Ordinal);
     }
 
-    [Fact]
-    public async Task Open_WithoutServerVerification_WarnsOutsideDevelopmentOnly_NamingEachSetting()
+    [Theory]
+    [InlineData(DatabaseOptions.RuntimeConnectionStringName, SslMode.Disable)]
+    [InlineData(DatabaseOptions.RuntimeConnectionStringName, SslMode.Prefer)]
+    [InlineData(DatabaseOptions.RuntimeConnectionStringName, SslMode.Require)]
+    [InlineData(DatabaseOptions.RuntimeConnectionStringName, SslMode.VerifyCA)]
+    [InlineData(DatabaseOptions.KeyStoreConnectionStringName, SslMode.Disable)]
+    [InlineData(DatabaseOptions.KeyStoreConnectionStringName, SslMode.Allow)]
+    [InlineData(DatabaseOptions.KeyStoreConnectionStringName, SslMode.Require)]
+    [InlineData(DatabaseOptions.KeyStoreConnectionStringName, SslMode.VerifyCA)]
+    public async Task Open_OutsideDevelopmentWithoutVerifyFull_IsRefused_NamingTheSettingAndNoSecret(string setting, SslMode mode)
     {
-        var unverified = new NpgsqlConnectionStringBuilder(_keyStore) { SslMode = SslMode.Require, RootCertificate = null }.ConnectionString;
-        var production = new ConcurrentQueue<string>();
-        var development = new ConcurrentQueue<string>();
+        var state = setting == DatabaseOptions.RuntimeConnectionStringName ? WithSslMode(_state, mode) : _state;
+        var keyStore = setting == DatabaseOptions.KeyStoreConnectionStringName ? WithSslMode(_keyStore, mode) : _keyStore;
+        var warnings = new ConcurrentQueue<string>();
 
-        await using (await OpenAsync(_state, unverified, isDevelopment: false, production))
-        {
-        }
+        var refused = await Assert.ThrowsAsync<StartupException>(() => OpenAsync(state, keyStore, isDevelopment: false, warnings));
 
-        await using (await OpenAsync(_state, unverified, isDevelopment: true, development))
-        {
-        }
+        Assert.StartsWith($"ConnectionStrings:{setting} has SSL Mode={mode};", refused.Message, StringComparison.Ordinal);
+        Assert.Contains("Set SSL Mode=VerifyFull", refused.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain(new NpgsqlConnectionStringBuilder(state).Password!, refused.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain(new NpgsqlConnectionStringBuilder(keyStore).Password!, refused.Message, StringComparison.Ordinal);
+    }
 
-        var warning = Assert.Single(production);
-        Assert.Contains("ConnectionStrings:BastionKeys does not verify the PostgreSQL server's certificate", warning, StringComparison.Ordinal);
-        Assert.Empty(development);
+    [Fact]
+    public async Task Open_InDevelopmentWithoutServerVerification_IsAccepted()
+    {
+        await using var database = await OpenAsync(WithSslMode(_state, SslMode.Require), WithSslMode(_keyStore, SslMode.Disable), isDevelopment: true, new ConcurrentQueue<string>());
+
+        Assert.Equal(SslMode.Disable, new NpgsqlConnectionStringBuilder(database.KeyStoreConnectionString).SslMode);
     }
 
     public async Task DisposeAsync()
@@ -108,6 +114,17 @@ public sealed class PostgresTlsTests : IAsyncLifetime
         {
             Directory.Delete(_directory, recursive: true);
         }
+    }
+
+    private static string WithSslMode(string connectionString, SslMode mode)
+    {
+        var builder = new NpgsqlConnectionStringBuilder(connectionString) { SslMode = mode };
+        if (mode != SslMode.VerifyCA)
+        {
+            builder.RootCertificate = null;
+        }
+
+        return builder.ConnectionString;
     }
 
     private static string WithRootCertificate(string connectionString, string caFile) =>
