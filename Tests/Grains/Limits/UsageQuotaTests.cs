@@ -2,134 +2,194 @@ using Bastion.Limits;
 
 namespace Bastion.Tests.Grains.Limits;
 
-/// <summary>Daily and monthly token quotas on UTC calendar periods; every expected figure is worked out by hand.</summary>
 public sealed class UsageQuotaTests
 {
-    // 2026-03-14 18:00 UTC: six hours left in the day, 17 days and six hours left in March.
-    private static readonly DateTimeOffset Now = new(2026, 3, 14, 18, 0, 0, TimeSpan.Zero);
+    private static readonly TimeSpan OneTick = TimeSpan.FromTicks(1);
+
+    private static DateTimeOffset Utc(int year, int month, int day, int hour = 0, int minute = 0) =>
+        new(year, month, day, hour, minute, 0, TimeSpan.Zero);
 
     [Fact]
-    public void Grants_UpToTheLimitExactly_ThenDenies()
+    public void TryConsume_DayQuotaSpent_RefusesUntilUtcMidnight()
     {
         var state = new QuotaState();
+        var now = Utc(2026, 6, 10, 18);
+        Assert.Equal(400, UsageQuota.TryConsume(QuotaPeriod.Day, 1000, state, 600, now).Remaining);
+        Assert.Equal(0, UsageQuota.TryConsume(QuotaPeriod.Day, 1000, state, 400, now).Remaining);
 
-        Assert.Equal(new LimitDecision(true, 40, TimeSpan.Zero, TimeSpan.FromHours(6), false), UsageQuota.TryConsume(QuotaPeriod.Day, 100, state, 60, Now));
-        Assert.Equal(new LimitDecision(true, 0, TimeSpan.Zero, TimeSpan.FromHours(6), false), UsageQuota.TryConsume(QuotaPeriod.Day, 100, state, 40, Now));
-        Assert.Equal(new LimitDecision(false, 0, TimeSpan.FromHours(6), TimeSpan.FromHours(6), false), UsageQuota.TryConsume(QuotaPeriod.Day, 100, state, 1, Now));
-        Assert.Equal(100, state.Used);
-        Assert.Equal(new DateTimeOffset(2026, 3, 14, 0, 0, 0, TimeSpan.Zero), state.PeriodStart);
+        var refused = UsageQuota.TryConsume(QuotaPeriod.Day, 1000, state, 1, now);
+
+        Assert.False(refused.Granted);
+        Assert.False(refused.NeverFits);
+        Assert.Equal(TimeSpan.FromHours(6), refused.RetryAfter);
+        Assert.False(UsageQuota.TryConsume(QuotaPeriod.Day, 1000, state, 1, Utc(2026, 6, 11) - OneTick).Granted);
+        Assert.Equal(0, UsageQuota.TryConsume(QuotaPeriod.Day, 1000, state, 1000, Utc(2026, 6, 11)).Remaining);
     }
 
     [Fact]
-    public void ADenial_ChangesNothing_AndAZeroCostAlwaysFits()
-    {
-        var state = new QuotaState { PeriodStart = new(2026, 3, 14, 0, 0, 0, TimeSpan.Zero), Used = 99 };
-
-        Assert.False(UsageQuota.TryConsume(QuotaPeriod.Day, 100, state, 2, Now).Granted);
-        Assert.Equal(99, state.Used);
-        Assert.True(UsageQuota.TryConsume(QuotaPeriod.Day, 100, state, 0, Now).Granted);
-        Assert.True(UsageQuota.TryConsume(QuotaPeriod.Day, 100, state, 1, Now).Granted);
-        Assert.Equal(100, state.Used);
-    }
-
-    [Fact]
-    public void ACostLargerThanTheLimit_NeverFits()
-    {
-        var decision = UsageQuota.TryConsume(QuotaPeriod.Month, 100, new QuotaState(), 101, Now);
-
-        Assert.Equal(new LimitDecision(false, 100, TimeSpan.MaxValue, new TimeSpan(17, 6, 0, 0), true), decision);
-        Assert.True(UsageQuota.TryConsume(QuotaPeriod.Month, 100, new QuotaState(), 100, Now).Granted);
-    }
-
-    [Fact]
-    public void Peek_AnswersLikeTryConsume_WithoutSpending()
+    public void TryConsume_ClockWithLocalOffset_ResetsAtUtcMidnightNotLocal()
     {
         var state = new QuotaState();
+        var plusTwo = TimeSpan.FromHours(2);
+        Assert.True(UsageQuota.TryConsume(QuotaPeriod.Day, 10, state, 10, new DateTimeOffset(2026, 6, 11, 1, 0, 0, plusTwo)).Granted);
 
-        Assert.Equal(UsageQuota.TryConsume(QuotaPeriod.Day, 100, new QuotaState(), 30, Now), UsageQuota.Peek(QuotaPeriod.Day, 100, state, 30, Now));
-        Assert.Equal(0, state.Used);
-        Assert.Equal(default, state.PeriodStart);
+        // 01:30 local on the 11th is still 23:30 UTC on the 10th.
+        var refused = UsageQuota.TryConsume(QuotaPeriod.Day, 10, state, 1, new DateTimeOffset(2026, 6, 11, 1, 30, 0, plusTwo));
+
+        Assert.False(refused.Granted);
+        Assert.Equal(TimeSpan.FromMinutes(30), refused.RetryAfter);
+        Assert.True(UsageQuota.TryConsume(QuotaPeriod.Day, 10, state, 1, new DateTimeOffset(2026, 6, 11, 2, 0, 0, plusTwo)).Granted);
     }
 
     [Theory]
-    [InlineData(QuotaPeriod.Day, "2026-03-15T00:00:00Z", true)] // midnight: a new day
-    [InlineData(QuotaPeriod.Day, "2026-03-14T23:59:59Z", false)]
-    [InlineData(QuotaPeriod.Month, "2026-04-01T00:00:00Z", true)]
-    [InlineData(QuotaPeriod.Month, "2026-03-31T23:59:59Z", false)]
-    public void TheNextPeriod_StartsAfresh(QuotaPeriod period, string at, bool fresh)
+    [InlineData(2026, 1, 31)]
+    [InlineData(2026, 4, 30)]
+    [InlineData(2027, 2, 28)]
+    [InlineData(2028, 2, 29)]
+    [InlineData(2026, 12, 31)]
+    public void TryConsume_MonthQuotaAtMonthEnd_ResetsOnTheFirstAtMidnightUtc(int year, int month, int lastDay)
     {
         var state = new QuotaState();
-        Assert.True(UsageQuota.TryConsume(period, 100, state, 100, Now).Granted);
+        var lastEvening = Utc(year, month, lastDay, 22);
+        var nextMonth = Utc(year, month, 1).AddMonths(1);
+        Assert.True(UsageQuota.TryConsume(QuotaPeriod.Month, 50, state, 50, Utc(year, month, 1)).Granted);
 
-        Assert.Equal(fresh, UsageQuota.TryConsume(period, 100, state, 100, DateTimeOffset.Parse(at, System.Globalization.CultureInfo.InvariantCulture)).Granted);
+        var refused = UsageQuota.TryConsume(QuotaPeriod.Month, 50, state, 1, lastEvening);
+
+        Assert.False(refused.Granted);
+        Assert.Equal(TimeSpan.FromHours(2), refused.RetryAfter);
+        Assert.False(UsageQuota.TryConsume(QuotaPeriod.Month, 50, state, 1, nextMonth - OneTick).Granted);
+        Assert.True(UsageQuota.TryConsume(QuotaPeriod.Month, 50, state, 50, nextMonth).Granted);
+        Assert.Equal(nextMonth, state.PeriodStart);
+    }
+
+    [Theory]
+    [InlineData(2028, 29)]
+    [InlineData(2027, 28)]
+    [InlineData(2100, 28)]
+    public void TryConsume_FebruaryQuotaSpent_RetryAfterCountsTheLeapDay(int year, int daysInFebruary)
+    {
+        var state = new QuotaState();
+        Assert.True(UsageQuota.TryConsume(QuotaPeriod.Month, 5, state, 5, Utc(year, 2, 1)).Granted);
+
+        var onTheFirst = UsageQuota.TryConsume(QuotaPeriod.Month, 5, state, 1, Utc(year, 2, 1));
+        var onThe28thAtNoon = UsageQuota.TryConsume(QuotaPeriod.Month, 5, state, 1, Utc(year, 2, 28, 12));
+
+        Assert.Equal(TimeSpan.FromDays(daysInFebruary), onTheFirst.RetryAfter);
+        Assert.Equal(TimeSpan.FromDays(daysInFebruary - 27.5), onThe28thAtNoon.RetryAfter);
+        Assert.True(UsageQuota.TryConsume(QuotaPeriod.Month, 5, state, 5, Utc(year, 3, 1)).Granted);
     }
 
     [Fact]
-    public void AClockThatGoesBack_ReopensNothing()
+    public void TryConsume_DecemberToJanuary_StartsTheNewYearFresh()
     {
         var state = new QuotaState();
-        Assert.True(UsageQuota.TryConsume(QuotaPeriod.Day, 100, state, 100, Now.AddDays(1)).Granted);
+        Assert.True(UsageQuota.TryConsume(QuotaPeriod.Day, 3, state, 3, Utc(2026, 12, 31, 23, 59)).Granted);
 
-        var decision = UsageQuota.TryConsume(QuotaPeriod.Day, 100, state, 1, Now);
+        var refused = UsageQuota.TryConsume(QuotaPeriod.Day, 3, state, 1, Utc(2026, 12, 31, 23, 59));
 
+        Assert.Equal(TimeSpan.FromMinutes(1), refused.RetryAfter);
+        Assert.True(UsageQuota.TryConsume(QuotaPeriod.Day, 3, state, 3, Utc(2027, 1, 1)).Granted);
+        Assert.Equal(Utc(2027, 1, 1), state.PeriodStart);
+    }
+
+    [Theory]
+    [InlineData(QuotaPeriod.Day)]
+    [InlineData(QuotaPeriod.Month)]
+    public void TryConsume_ClockJumpsBackIntoPreviousPeriod_GrantsNothingExtra(QuotaPeriod period)
+    {
+        var state = new QuotaState();
+        var now = Utc(2026, 3, 1, 0, 5);
+        Assert.True(UsageQuota.TryConsume(period, 10, state, 10, now).Granted);
+
+        Assert.False(UsageQuota.TryConsume(period, 10, state, 1, now - TimeSpan.FromMinutes(10)).Granted);
+        Assert.False(UsageQuota.TryConsume(period, 10, state, 1, now - TimeSpan.FromDays(40)).Granted);
+        Assert.Equal(Utc(2026, 3, 1), state.PeriodStart);
+    }
+
+    [Fact]
+    public void TryConsume_CostAboveQuota_NeverFits()
+    {
+        var state = new QuotaState();
+
+        var decision = UsageQuota.TryConsume(QuotaPeriod.Day, 100, state, 101, Utc(2026, 6, 10));
+
+        Assert.True(decision.NeverFits);
         Assert.False(decision.Granted);
-        Assert.Equal(TimeSpan.FromDays(1), decision.ResetAfter); // read as the start of the stored day
+        Assert.Equal(TimeSpan.MaxValue, decision.RetryAfter);
+        Assert.Equal(100, decision.Remaining);
     }
 
     [Fact]
-    public void PeriodsAreUtc_WhateverTheOffsetOfTheReading()
+    public void Refund_SamePeriod_CreditsUnusedTokensButNeverBelowZero()
+    {
+        var state = new QuotaState();
+        var now = Utc(2026, 6, 10, 12);
+        Assert.True(UsageQuota.TryConsume(QuotaPeriod.Day, 100, state, 80, now).Granted);
+
+        UsageQuota.Refund(QuotaPeriod.Day, state, 30, now, now + TimeSpan.FromMinutes(1));
+        Assert.Equal(50, state.Used);
+        UsageQuota.Refund(QuotaPeriod.Day, state, 500, now, now + TimeSpan.FromMinutes(2));
+
+        Assert.Equal(0, state.Used);
+    }
+
+    [Fact]
+    public void Refund_GrantFromPreviousDay_IsIgnored()
+    {
+        var state = new QuotaState();
+        Assert.True(UsageQuota.TryConsume(QuotaPeriod.Day, 100, state, 100, Utc(2026, 6, 10, 23, 50)).Granted);
+        Assert.True(UsageQuota.TryConsume(QuotaPeriod.Day, 100, state, 100, Utc(2026, 6, 11, 0, 10)).Granted);
+
+        UsageQuota.Refund(QuotaPeriod.Day, state, 100, Utc(2026, 6, 10, 23, 50), Utc(2026, 6, 11, 0, 15));
+
+        Assert.False(UsageQuota.TryConsume(QuotaPeriod.Day, 100, state, 1, Utc(2026, 6, 11, 0, 20)).Granted);
+    }
+
+    [Fact]
+    public void Peek_SpentQuota_LeavesStateAlone()
+    {
+        var state = new QuotaState();
+        var now = Utc(2026, 6, 10);
+
+        Assert.True(UsageQuota.Peek(QuotaPeriod.Month, 10, state, 10, now).Granted);
+        Assert.Equal(0, state.Used);
+        Assert.Equal(10, UsageQuota.Peek(QuotaPeriod.Month, 10, state, 0, now).Remaining);
+    }
+
+    [Fact]
+    public void Refund_OnlyForGrantsInsideTheCurrentPeriod_FromItsFirstInstantToBeforeTheNext()
+    {
+        var midnight = Utc(2026, 3, 14);
+        var state = new QuotaState();
+        UsageQuota.TryConsume(QuotaPeriod.Day, 100, state, 10, midnight);
+
+        UsageQuota.Refund(QuotaPeriod.Day, state, 4, midnight, midnight); // granted at the period's first instant
+        Assert.Equal(6, state.Used);
+
+        UsageQuota.Refund(QuotaPeriod.Day, state, 4, Utc(2026, 3, 15), midnight); // "granted" at the next period's start
+        Assert.Equal(6, state.Used);
+    }
+
+    [Fact]
+    public void PeriodStart_IsUtc_AndAnUnknownPeriodIsRefused()
     {
         // 01:00 on the 15th at +03:00 is 22:00 UTC on the 14th.
         var reading = new DateTimeOffset(2026, 3, 15, 1, 0, 0, TimeSpan.FromHours(3));
 
-        Assert.Equal(new DateTimeOffset(2026, 3, 14, 0, 0, 0, TimeSpan.Zero), UsageQuota.PeriodStart(QuotaPeriod.Day, reading));
-        Assert.Equal(new DateTimeOffset(2026, 3, 1, 0, 0, 0, TimeSpan.Zero), UsageQuota.PeriodStart(QuotaPeriod.Month, reading));
-        Assert.Equal(new DateTimeOffset(2026, 4, 1, 0, 0, 0, TimeSpan.Zero), UsageQuota.NextPeriodStart(QuotaPeriod.Month, new(2026, 3, 1, 0, 0, 0, TimeSpan.Zero)));
+        Assert.Equal(Utc(2026, 3, 14), UsageQuota.PeriodStart(QuotaPeriod.Day, reading));
+        Assert.Equal(Utc(2026, 3, 1), UsageQuota.PeriodStart(QuotaPeriod.Month, reading));
         Assert.Throws<ArgumentOutOfRangeException>(() => UsageQuota.PeriodStart((QuotaPeriod)7, reading));
-    }
-
-    [Fact]
-    public void Refund_CreditsOnlyTheCurrentPeriodsGrants_AndNeverBelowZero()
-    {
-        var state = new QuotaState();
-        UsageQuota.TryConsume(QuotaPeriod.Day, 100, state, 80, Now);
-
-        UsageQuota.Refund(QuotaPeriod.Day, state, 30, Now, Now.AddHours(1));
-        Assert.Equal(50, state.Used);
-
-        UsageQuota.Refund(QuotaPeriod.Day, state, 10, Now.AddDays(-1), Now); // granted yesterday
-        Assert.Equal(50, state.Used);
-
-        UsageQuota.Refund(QuotaPeriod.Day, state, 10, Now.AddDays(1), Now); // "granted" tomorrow
-        Assert.Equal(50, state.Used);
-
-        UsageQuota.Refund(QuotaPeriod.Day, state, 500, Now, Now);
-        Assert.Equal(0, state.Used);
-
-        UsageQuota.TryConsume(QuotaPeriod.Day, 100, state, 10, Now);
-        UsageQuota.Refund(QuotaPeriod.Day, state, 10, Now, Now.AddDays(1)); // settled after the day ended
-        Assert.Equal(10, state.Used);
-    }
-
-    [Fact]
-    public void Refund_AtThePeriodsFirstInstant_Counts()
-    {
-        var midnight = new DateTimeOffset(2026, 3, 14, 0, 0, 0, TimeSpan.Zero);
-        var state = new QuotaState();
-        UsageQuota.TryConsume(QuotaPeriod.Day, 100, state, 10, midnight);
-
-        UsageQuota.Refund(QuotaPeriod.Day, state, 4, midnight, midnight);
-
-        Assert.Equal(6, state.Used);
     }
 
     [Fact]
     public void NegativeInputs_AreRefused()
     {
-        Assert.Throws<ArgumentOutOfRangeException>(() => UsageQuota.TryConsume(QuotaPeriod.Day, -1, new QuotaState(), 0, Now));
-        Assert.Throws<ArgumentOutOfRangeException>(() => UsageQuota.TryConsume(QuotaPeriod.Day, 1, new QuotaState(), -1, Now));
-        Assert.Throws<ArgumentOutOfRangeException>(() => UsageQuota.Refund(QuotaPeriod.Day, new QuotaState(), -1, Now, Now));
-        Assert.Throws<ArgumentNullException>(() => UsageQuota.Refund(QuotaPeriod.Day, null!, 1, Now, Now));
-        Assert.Throws<ArgumentNullException>(() => UsageQuota.Peek(QuotaPeriod.Day, 1, null!, 1, Now));
+        var now = Utc(2026, 3, 14);
+        Assert.Throws<ArgumentOutOfRangeException>(() => UsageQuota.TryConsume(QuotaPeriod.Day, -1, new QuotaState(), 0, now));
+        Assert.Throws<ArgumentOutOfRangeException>(() => UsageQuota.TryConsume(QuotaPeriod.Day, 1, new QuotaState(), -1, now));
+        Assert.Throws<ArgumentOutOfRangeException>(() => UsageQuota.Refund(QuotaPeriod.Day, new QuotaState(), -1, now, now));
+        Assert.Throws<ArgumentNullException>(() => UsageQuota.Refund(QuotaPeriod.Day, null!, 1, now, now));
+        Assert.Throws<ArgumentNullException>(() => UsageQuota.Peek(QuotaPeriod.Day, 1, null!, 1, now));
     }
 }
