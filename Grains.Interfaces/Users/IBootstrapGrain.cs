@@ -16,4 +16,8 @@ public interface IBootstrapGrain : IGrainWithStringKey
     /// </summary>
     [Alias("ensure-admin")]
     Task<bool> EnsureAdminAsync(string adminUserId, string adminPseudonym, NewApiKey key);
+
+    /// <summary>Whether the bootstrap admin has been created, so a restarting silo need not write a key file at all.</summary>
+    [Alias("is-completed")]
+    Task<bool> IsCompletedAsync();
 }

@@ -43,6 +43,8 @@ public sealed partial class BootstrapGrain(
         return true;
     }
 
+    public Task<bool> IsCompletedAsync() => Task.FromResult(state.State.Completed);
+
     [LoggerMessage(Level = LogLevel.Warning, Message = "AUDIT bootstrap admin {Pseudonym} created with API key {KeyId}, expiring {ExpiresAt}")]
     private static partial void LogBootstrapped(ILogger logger, string pseudonym, string keyId, DateTimeOffset? expiresAt);
 }

@@ -11,10 +11,11 @@ namespace Bastion.Hosting;
 /// key was lost; the creation is audited by the bootstrap grain.
 /// </summary>
 /// <remarks>
-/// The key goes into a new <c>.pending</c> file (created exclusively, so nothing already there, a
-/// symbolic link included, is ever opened or written through), which is then renamed over the key
-/// file: a reader sees the old file or the whole new one, and a rename replaces a link, never its
-/// target. A link or anything else unexpected at either path stops start-up instead.
+/// Once the bootstrap is done, a start writes nothing. Until then the key goes into a new
+/// <c>.pending</c> file, created exclusively (nothing already at that path, a symbolic link included,
+/// is ever opened or written through), then renamed over the key file: a reader sees the old file or
+/// the whole new one, and a rename replaces a link, never its target. A link or anything else
+/// unexpected at either path stops start-up instead.
 /// </remarks>
 public sealed partial class BootstrapAdmin(
     IGrainFactory grains,
@@ -38,6 +39,19 @@ public sealed partial class BootstrapAdmin(
 
         var keyFile = Path.GetFullPath(KeyFile);
         var pending = keyFile + ".pending";
+
+        // A restart writes nothing: no key that would be thrown away, and no .pending file to collide
+        // with a silo starting beside it from the same data directory.
+        if (await grains.GetGrain<IBootstrapGrain>(IBootstrapGrain.Key).IsCompletedAsync())
+        {
+            if (Path.Exists(pending))
+            {
+                LogLeftoverPending(logger, pending);
+            }
+
+            return;
+        }
+
         Directory.CreateDirectory(Path.GetDirectoryName(keyFile)!);
         RefuseUnexpectedEntry(keyFile, regularFileExpected: true);
         RefuseUnexpectedEntry(pending, regularFileExpected: false);
@@ -73,8 +87,8 @@ public sealed partial class BootstrapAdmin(
         if (Directory.Exists(path) || (entry.Exists && !regularFileExpected))
         {
             throw new StartupException(
-                $"{KeyFileSetting}: {path} already exists and is not a key file Bastion can replace. " +
-                "A start-up interrupted while writing the bootstrap key leaves a .pending file: remove it, after keeping its key if the admin has no other.");
+                $"{KeyFileSetting}: {path} already exists and is not a file Bastion may replace. A start-up interrupted " +
+                "before the bootstrap admin was created leaves a .pending file behind: remove it and start again.");
         }
     }
 
@@ -123,4 +137,7 @@ public sealed partial class BootstrapAdmin(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Bootstrap admin API key written to {KeyFile}")]
     private static partial void LogCreated(ILogger logger, string keyFile);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Pending} was left by a start-up interrupted after the bootstrap admin was created: it may hold their only API key")]
+    private static partial void LogLeftoverPending(ILogger logger, string pending);
 }

@@ -17,12 +17,28 @@ public sealed class BootstrapAdminTests(SiloFixture fixture)
     private const string Planted = "planted by someone else\n";
 
     [Fact]
-    public async Task Start_FreshService_WritesTheKeyFileOwnerOnly_AndAuditsTheBootstrap()
+    public async Task Start_FreshService_WritesTheKeyFileOwnerOnly_AndAuditsTheBootstrap_ThenARestartWritesNoKeyFile()
     {
         var (database, directory) = await fixture.CreateDatabaseAsync();
-        await using var silo = await TestSilo.StartAsync(database, directory);
         var keyFile = Path.Combine(directory, "admin-api-key");
+        await using (var silo = await TestSilo.StartAsync(database, directory))
+        {
+            await AssertBootstrappedAsync(silo, keyFile);
+        }
 
+        // Once per service: a restart touches no key file, so one that a silo starting beside it from the
+        // same data directory is writing (or a crash left) neither stops it nor is touched by it.
+        await File.WriteAllTextAsync(keyFile + ".pending", Planted);
+        var written = File.GetLastWriteTimeUtc(keyFile);
+        await using (await TestSilo.StartAsync(database, directory))
+        {
+            Assert.Equal(Planted, await File.ReadAllTextAsync(keyFile + ".pending"));
+            Assert.Equal(written, File.GetLastWriteTimeUtc(keyFile));
+        }
+    }
+
+    private static async Task AssertBootstrappedAsync(TestSilo silo, string keyFile)
+    {
         Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(keyFile));
         Assert.False(Path.Exists(keyFile + ".pending"));
 
