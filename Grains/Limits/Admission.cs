@@ -24,7 +24,13 @@ public static class Admission
         ExpireReservations(state, now, leaseDuration);
         state.Requests = Align(state.Requests, state.RequestsPolicy, limits.Requests);
         state.RequestsPolicy = limits.Requests;
-        state.Tokens = Align(state.Tokens, state.TokensPolicy, limits.Tokens);
+        var tokenCounters = Align(state.Tokens, state.TokensPolicy, limits.Tokens);
+        if (!ReferenceEquals(tokenCounters, state.Tokens))
+        {
+            state.TokensEpoch++;
+        }
+
+        state.Tokens = tokenCounters;
         state.TokensPolicy = limits.Tokens;
 
         if (Refusal(state, limits, tokens, now) is { } refused)
@@ -58,7 +64,7 @@ public static class Admission
             UsageQuota.TryConsume(QuotaPeriod.Month, monthly, state.MonthlyTokens, tokens, now);
         }
 
-        state.Reservations[generationId] = new Reservation(tokens, now);
+        state.Reservations[generationId] = new Reservation(tokens, now, TokensEpoch: state.TokensEpoch);
         return (true, requests);
     }
 
@@ -92,7 +98,8 @@ public static class Admission
             return true;
         }
 
-        if (limits.Tokens is { } tokenPolicy && tokenPolicy == state.TokensPolicy)
+        // Only into the counters the reservation was charged to: not after the policy changed, nor once counting restarted.
+        if (limits.Tokens is { } tokenPolicy && tokenPolicy == state.TokensPolicy && reservation.TokensEpoch == state.TokensEpoch)
         {
             RateLimiter.Refund(tokenPolicy, state.Tokens, unused, reservation.GrantedAt, now);
         }

@@ -20,11 +20,18 @@ public sealed class AdmissionState
 
     /// <summary>The last generations settled (at most <see cref="Admission.SettledMemory"/>), newest last, so that a settlement repeated after its reply was lost counts once.</summary>
     [Id(8)] public List<Guid> Settled { get; set; } = [];
+
+    /// <summary>How often <see cref="Tokens"/> started afresh: a reservation refunds only into the counters it was charged to.</summary>
+    [Id(9)] public int TokensEpoch { get; set; }
 }
 
-/// <summary>Tokens reserved for one generation at admission, and when its running generation last renewed it.</summary>
+/// <summary>
+/// Tokens reserved for one generation at admission, when its running generation last renewed it, and the
+/// <see cref="AdmissionState.TokensEpoch"/> it was charged in.
+/// </summary>
 [GenerateSerializer, Immutable, Alias("bastion.reservation")]
-public sealed record Reservation([property: Id(0)] long Tokens, [property: Id(1)] DateTimeOffset GrantedAt, [property: Id(2)] DateTimeOffset? RenewedAt = null)
+public sealed record Reservation(
+    [property: Id(0)] long Tokens, [property: Id(1)] DateTimeOffset GrantedAt, [property: Id(2)] DateTimeOffset? RenewedAt = null, [property: Id(3)] int TokensEpoch = 0)
 {
     /// <summary>The reservation (and its concurrency lease) lapses one lease duration after this, unless renewed again.</summary>
     public DateTimeOffset LastSeen => RenewedAt ?? GrantedAt;

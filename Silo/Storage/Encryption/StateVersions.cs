@@ -20,7 +20,7 @@ public sealed class StateVersions(string keyStoreConnectionString)
     }.ConnectionString;
 
     /// <summary>The version last committed for the state, or null when it was never written.</summary>
-    /// <exception cref="KeysUnavailableException">The key store cannot be reached: the read fails closed.</exception>
+    /// <exception cref="KeysUnavailableException">The key store cannot be reached (a transient failure): the read fails closed.</exception>
     public async Task<int?> FindAsync(ReadOnlyMemory<byte> identity)
     {
         try
@@ -31,7 +31,7 @@ public sealed class StateVersions(string keyStoreConnectionString)
             command.Parameters.AddWithValue("state", SHA256.HashData(identity.Span));
             return await command.ExecuteScalarAsync() as int?;
         }
-        catch (NpgsqlException exception)
+        catch (NpgsqlException exception) when (exception.IsTransient)
         {
             throw Unavailable(exception);
         }
@@ -52,7 +52,7 @@ public sealed class StateVersions(string keyStoreConnectionString)
             command.Parameters.AddWithValue("version", version);
             await command.ExecuteNonQueryAsync();
         }
-        catch (NpgsqlException exception)
+        catch (NpgsqlException exception) when (exception.IsTransient)
         {
             throw Unavailable(exception);
         }

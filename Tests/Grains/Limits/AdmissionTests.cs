@@ -195,4 +195,66 @@ public sealed class AdmissionTests
         Assert.True(Admission.TryAdmit(state, limits, Guid.NewGuid(), 10, Start + setAsideTimeout, Lease).Admitted);
         Assert.Equal(LimitKind.Concurrency, Admission.TryAdmit(state, limits, Guid.NewGuid(), 10, Start + setAsideTimeout, Lease).Status!.Kind);
     }
+
+    [Fact]
+    public void ANewLimitKeepsCounting_ButANewAlgorithmOrWindowStartsAfresh()
+    {
+        var state = new AdmissionState();
+        var fivePerHour = new LimitPolicy(LimitAlgorithm.FixedWindow, 5, TimeSpan.FromHours(1));
+        for (var i = 0; i < 5; i++)
+        {
+            Assert.True(Admission.TryAdmit(state, new UserLimits(fivePerHour, null, null, null, null), Guid.NewGuid(), 1, Start, Lease).Admitted);
+        }
+
+        // Six an hour, same algorithm and window: the five already counted stay counted.
+        var sixPerHour = fivePerHour with { Limit = 6 };
+        Assert.True(Admission.TryAdmit(state, new UserLimits(sixPerHour, null, null, null, null), Guid.NewGuid(), 1, Start, Lease).Admitted);
+        Assert.False(Admission.TryAdmit(state, new UserLimits(sixPerHour, null, null, null, null), Guid.NewGuid(), 1, Start, Lease).Admitted);
+
+        // Another window, or another algorithm: the old counters mean something else, so counting starts again.
+        var sixPerDay = sixPerHour with { Window = TimeSpan.FromDays(1) };
+        Assert.True(Admission.TryAdmit(state, new UserLimits(sixPerDay, null, null, null, null), Guid.NewGuid(), 1, Start, Lease).Admitted);
+        var sixSliding = sixPerDay with { Algorithm = LimitAlgorithm.SlidingWindow };
+        for (var i = 0; i < 6; i++)
+        {
+            Assert.True(Admission.TryAdmit(state, new UserLimits(sixSliding, null, null, null, null), Guid.NewGuid(), 1, Start, Lease).Admitted);
+        }
+
+        Assert.False(Admission.TryAdmit(state, new UserLimits(sixSliding, null, null, null, null), Guid.NewGuid(), 1, Start, Lease).Admitted);
+    }
+
+    [Fact]
+    public void Settle_AfterTheTokenPolicyChanged_CreditsNothingToTheNewCounters()
+    {
+        var state = new AdmissionState();
+        var hourly = new LimitPolicy(LimitAlgorithm.FixedWindow, 100, TimeSpan.FromHours(1));
+        var id = Guid.NewGuid();
+        Assert.True(Admission.TryAdmit(state, new UserLimits(null, hourly, null, null, null), id, 100, Start, Lease).Admitted);
+
+        // The window changed: the new counters start at zero, and the old reservation's unused 90 belong to the old ones.
+        var daily = hourly with { Window = TimeSpan.FromDays(1) };
+        Assert.True(Admission.TryAdmit(state, new UserLimits(null, daily, null, null, null), Guid.NewGuid(), 100, Start, Lease).Admitted);
+        Admission.Settle(state, new UserLimits(null, daily, null, null, null), id, 10, Start);
+
+        Assert.False(Admission.TryAdmit(state, new UserLimits(null, daily, null, null, null), Guid.NewGuid(), 1, Start, Lease).Admitted);
+    }
+
+    [Fact]
+    public void Guards_RefuseNullStateAndBadArguments()
+    {
+        var policy = new LimitPolicy(LimitAlgorithm.TokenBucket, 10, TimeSpan.FromMinutes(1));
+        Assert.Throws<ArgumentNullException>(() => RateLimiter.Refund(null!, new LimiterState(), 1, Start, Start));
+        Assert.Throws<ArgumentNullException>(() => RateLimiter.Refund(policy, null!, 1, Start, Start));
+        Assert.Throws<ArgumentOutOfRangeException>(() => RateLimiter.Refund(policy with { Limit = 0 }, new LimiterState(), 1, Start, Start));
+        Assert.Throws<ArgumentOutOfRangeException>(() => RateLimiter.Refund(policy, new LimiterState(), -1, Start, Start));
+        Assert.Throws<ArgumentNullException>(() => RateLimiter.Peek(null!, new LimiterState(), 1, Start));
+        Assert.Throws<ArgumentNullException>(() => RateLimiter.Peek(policy, null!, 1, Start));
+        Assert.Throws<ArgumentNullException>(() => ConcurrencyLeases.TryAcquire(null!, 1, Guid.NewGuid(), Start, Lease));
+        Assert.Throws<ArgumentOutOfRangeException>(() => ConcurrencyLeases.TryAcquire(new ConcurrencyState(), -1, Guid.NewGuid(), Start, Lease));
+        Assert.Throws<ArgumentOutOfRangeException>(() => ConcurrencyLeases.TryAcquire(new ConcurrencyState(), 1, Guid.NewGuid(), Start, TimeSpan.Zero));
+        Assert.Throws<ArgumentNullException>(() => ConcurrencyLeases.Renew(null!, Guid.NewGuid(), Start, Lease));
+        Assert.Throws<ArgumentOutOfRangeException>(() => ConcurrencyLeases.Renew(new ConcurrencyState(), Guid.NewGuid(), Start, TimeSpan.Zero));
+        Assert.Throws<ArgumentNullException>(() => ConcurrencyLeases.Release(null!, Guid.NewGuid()));
+        Assert.Throws<ArgumentNullException>(() => ConcurrencyLeases.Active(null!, Start));
+    }
 }

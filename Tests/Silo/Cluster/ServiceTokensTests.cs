@@ -147,6 +147,7 @@ public sealed class ServiceTokensTests : IDisposable
     [InlineData("payload", "iat", "+31", false)]
     [InlineData("payload", "nbf", "+301", false)] // after its own expiry
     [InlineData("payload", "exp", "+1", true)]
+    [InlineData("payload", "exp", "+0", true)] // issued, valid from and expiring at one instant: a lifetime of zero is still a lifetime
     [InlineData("header", "alg", "\"ES384\"", false)]
     [InlineData("header", "alg", "\"HS256\"", false)]
     [InlineData("header", "alg", "\"none\"", false)]

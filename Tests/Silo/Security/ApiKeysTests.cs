@@ -81,6 +81,7 @@ public sealed class ApiKeysTests
     [InlineData("bst_0123456789abcdef0123456_7" + Secret)] // separator one place early
     [InlineData("bst_0123456789ABCDEF01234567_" + Secret)] // uppercase hex
     [InlineData("bst_0123456789abcdeg01234567_" + Secret)] // not hex
+    [InlineData("bst_g123456789abcdef01234567_" + Secret)] // not hex, first
     [InlineData("bst_" + Id + "_abcdefghijklmnopqrstuvwxyzABCDEFGHIJ+/01234")] // base64, not base64url
     [InlineData("bst_" + Id + "_abcdefghijklmnopqrstuvwxyzABCDEFGHIJ-_0123=")] // padding
     [InlineData("bst_" + Id + "_abcdefghijklmnopqrstuvwxyzABCDEFGHIJ-_0 234")]
