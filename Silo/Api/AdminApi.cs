@@ -40,6 +40,12 @@ public static class AdminApi
             return Problems.InvalidRequest($"'limit' must be between 1 and {MaxPageSize}.");
         }
 
+        // The cursor is the last user id of the previous page, so it obeys the user-id rule.
+        if (after is not null && !IsUserId(after))
+        {
+            return Problems.InvalidRequest($"'after' must be a user id: 1 to {MaxUserIdLength} characters of letters, digits, '.', '_', '-', '@' or ':'.");
+        }
+
         var pageSize = limit ?? 100;
         var page = await grains.GetGrain<IUserDirectoryGrain>(IUserDirectoryGrain.Key).ListAsync(after, pageSize);
         var next = page.Count == pageSize ? page[^1].UserId : null;
@@ -185,6 +191,11 @@ public static class AdminApi
             return invalid;
         }
 
+        if (!ApiKeys.IsWellFormedKeyId(keyId))
+        {
+            return Problems.InvalidRequest("'keyId' must be a key id: the 24 hexadecimal digits after 'bst_' in the key.");
+        }
+
         return await grains.GetGrain<IUserGrain>(pseudonyms.Pseudonymize(id)).RevokeApiKeyAsync(keyId)
             ? TypedResults.NoContent()
             : Problems.NotFound("No such API key for this user.");
@@ -229,7 +240,8 @@ public static class AdminApi
             : Problems.InvalidRequest($"'roles' must name one or more of: {string.Join(", ", Roles.All)}.");
 
     internal static ProblemHttpResult? ValidateUserId(string? id) =>
-        id is { Length: > 0 and <= MaxUserIdLength } && id.All(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-' or '@' or ':')
-            ? null
-            : Problems.InvalidRequest($"'id' must be 1 to {MaxUserIdLength} characters of letters, digits, '.', '_', '-', '@' or ':'.");
+        IsUserId(id) ? null : Problems.InvalidRequest($"'id' must be 1 to {MaxUserIdLength} characters of letters, digits, '.', '_', '-', '@' or ':'.");
+
+    private static bool IsUserId(string? id) =>
+        id is { Length: > 0 and <= MaxUserIdLength } && id.All(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-' or '@' or ':');
 }

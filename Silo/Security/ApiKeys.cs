@@ -46,7 +46,7 @@ public sealed class ApiKeys(IKeyProvider keys)
 
         var id = apiKey.AsSpan(Prefix.Length, KeyIdLength);
         var rest = apiKey.AsSpan(Prefix.Length + KeyIdLength + 1);
-        if (id.IndexOfAnyExcept("0123456789abcdef") >= 0 || !System.Buffers.Text.Base64Url.IsValid(rest))
+        if (!IsWellFormedKeyId(id) || !System.Buffers.Text.Base64Url.IsValid(rest))
         {
             return false;
         }
@@ -55,6 +55,9 @@ public sealed class ApiKeys(IKeyProvider keys)
         secret = rest.ToString();
         return true;
     }
+
+    /// <summary>True when <paramref name="keyId"/> has the shape of a key id (24 lower-case hex digits), issued or not.</summary>
+    public static bool IsWellFormedKeyId(ReadOnlySpan<char> keyId) => keyId.Length == KeyIdLength && keyId.IndexOfAnyExcept("0123456789abcdef") < 0;
 
     /// <summary>
     /// True when the key id carries a valid tag under any enabled key-id key, i.e. Bastion issued it (compared in

@@ -46,7 +46,11 @@ public sealed class DataKeyStore : IDisposable
     /// row is re-wrapped with the current KEK first (<see cref="RewrapAsync(NpgsqlConnection, string, DataKey, VersionedSecret, CancellationToken)"/>),
     /// so every state write moves its scope's key forward.
     /// </remarks>
-    public async Task<DataKey> GetCurrentAsync(string scope, CancellationToken cancellationToken)
+    /// <exception cref="KeysUnavailableException">The key store cannot be reached.</exception>
+    public Task<DataKey> GetCurrentAsync(string scope, CancellationToken cancellationToken) =>
+        FailClosedAsync(() => GetCurrentCoreAsync(scope, cancellationToken));
+
+    private async Task<DataKey> GetCurrentCoreAsync(string scope, CancellationToken cancellationToken)
     {
         var kek = _keys.CurrentKek;
         if (_cache.TryGetValue(("current", scope), out DataKey? cached) && cached is not null && !cached.IsRetired && cached.KekVersion >= kek.Version)
@@ -111,7 +115,11 @@ public sealed class DataKeyStore : IDisposable
 
     /// <summary>The data key <paramref name="id"/> of <paramref name="scope"/>, live or older.</summary>
     /// <exception cref="DataKeyUnavailableException">No such key in that scope, destroyed, or its KEK version is unknown.</exception>
-    public async Task<DataKey> FindAsync(string scope, Guid id, CancellationToken cancellationToken)
+    /// <exception cref="KeysUnavailableException">The key store cannot be reached.</exception>
+    public Task<DataKey> FindAsync(string scope, Guid id, CancellationToken cancellationToken) =>
+        FailClosedAsync(() => FindCoreAsync(scope, id, cancellationToken));
+
+    private async Task<DataKey> FindCoreAsync(string scope, Guid id, CancellationToken cancellationToken)
     {
         if (_cache.TryGetValue((scope, id), out DataKey? cached) && cached is not null && !cached.IsRetired)
         {
@@ -334,6 +342,21 @@ public sealed class DataKeyStore : IDisposable
                     key?.Retire();
                 }
             }
+        }
+    }
+
+    // A key store that cannot be reached (stopped, unreachable, shutting down) is an outage of keys, not an internal
+    // error: like an unreadable Key Vault it fails closed as KeysUnavailableException, which the HTTP edge answers with a
+    // retryable 503 keys-unavailable. Keys already unwrapped in the cache keep serving for the cache's lifetime.
+    private static async Task<T> FailClosedAsync<T>(Func<Task<T>> operation)
+    {
+        try
+        {
+            return await operation();
+        }
+        catch (NpgsqlException exception) when (exception.IsTransient)
+        {
+            throw new KeysUnavailableException("The key store cannot be reached.", exception);
         }
     }
 
