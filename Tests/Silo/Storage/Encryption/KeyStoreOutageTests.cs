@@ -8,11 +8,9 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace Bastion.Tests.Silo.Storage.Encryption;
 
 /// <summary>
-/// The key store on a PostgreSQL server of its own, stopped under a running silo: every request that needs a data key
-/// the silo does not hold gets <c>503</c> <c>urn:bastion:problem:keys-unavailable</c>, and nothing is generated or read
-/// for it. The one thing the design lets through (docs/encryption.md, docs/key-vault.md) is a data key already
-/// unwrapped in the silo's bounded cache, for at most the cache's lifetime; once it leaves the cache, that user is
-/// refused too.
+/// The key store on a PostgreSQL server of its own, stopped under a running silo: every request that touches a user's
+/// state gets <c>503</c> <c>urn:bastion:problem:keys-unavailable</c>, and nothing is generated or read for it, whether
+/// or not the user's data key is still in the silo's cache (each state write records its version in the key store).
 /// </summary>
 [Collection(SiloCollection.Name)]
 public sealed class KeyStoreOutageTests(SiloFixture fixture)
@@ -21,7 +19,7 @@ public sealed class KeyStoreOutageTests(SiloFixture fixture)
     private static readonly string[] InternalMarkers = ["Npgsql", "Exception", "   at ", "127.0.0.1", "SELECT", "bastion_keys", "/tmp/"];
 
     [Fact]
-    public async Task KeyStoreServerStopped_RequestsNeedingAnUncachedDataKey_Get503KeysUnavailable_AndNothingIsServed()
+    public async Task KeyStoreServerStopped_RequestsTouchingUserState_Get503KeysUnavailable_AndNothingIsServed()
     {
         var name = "outage_" + Guid.NewGuid().ToString("N")[..8];
         var root = Path.Combine(Path.GetTempPath(), "bastion-" + name);
@@ -57,9 +55,10 @@ public sealed class KeyStoreOutageTests(SiloFixture fixture)
             await keyServer.DisposeAsync();
             var drain = silo.Services.GetRequiredService<WorkerDrain>();
 
-            // Allowed by the design: the warm user's key is in the cache, so their state can still be sealed.
-            Assert.Equal(HttpStatusCode.OK, (await CompleteAsync(silo, warmKey)).Status);
+            // Even the warm user, whose data key is cached, is refused: every state write records its version in the key
+            // store (docs/encryption.md, rolled-back rows), so nothing is admitted while the key store is away.
             var generated = drain.Started;
+            AssertKeysUnavailable(await CompleteAsync(silo, warmKey));
 
             // Everything that needs the cold user's key is refused: their own requests (a completion, their profile, a
             // token exchange) and an admin's read of their state.
@@ -68,7 +67,7 @@ public sealed class KeyStoreOutageTests(SiloFixture fixture)
             AssertKeysUnavailable(await SendAsync(silo, HttpMethod.Post, "/v1/auth/token", null, new { api_key = coldKey }));
             AssertKeysUnavailable(await SendAsync(silo, HttpMethod.Get, $"/admin/users/{cold}", silo.AdminKey));
 
-            // The cache's lifetime ends (what its expiry does, without waiting ten minutes): the warm user is refused too.
+            // And still once the cache's lifetime ends (what its expiry does, without waiting ten minutes).
             dataKeys.ForgetCachedKeys();
             AssertKeysUnavailable(await CompleteAsync(silo, warmKey));
 
