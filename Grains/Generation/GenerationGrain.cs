@@ -255,12 +255,26 @@ public sealed partial class GenerationGrain(
         exception is OrleansMessageRejectionException or TimeoutException or Orleans.Runtime.Messaging.ConnectionFailedException
             or Orleans.Storage.InconsistentStateException;
 
-    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
         ReleaseReservation();
         StopBySilo();
+        if (_run is { IsCompleted: false } run)
+        {
+            // The run settles its usage, which frees the user's concurrency lease, through this activation: once the
+            // activation is gone that call cannot be made, and the lease would stay taken until it expires. So the
+            // deactivation (a reader that went away, idle collection) waits for the stopped run, within its own time.
+            try
+            {
+                await run.WaitAsync(cancellationToken);
+            }
+            catch (Exception exception) when (exception is not OutOfMemoryException)
+            {
+                // The run reports its own failures; a run still going when the deactivation's time is up leaves the lease to expire.
+            }
+        }
+
         _cancellation.Dispose();
-        return Task.CompletedTask;
     }
 
     /// <summary>Ends the generation at the next decode step, reported to the reader as retryable.</summary>
