@@ -199,7 +199,7 @@ public sealed class GenerationLeaseTests(SiloFixture fixture)
         var id = $"{prefix}-{Guid.NewGuid():N}";
         var apiKey = await silo.CreateUserWithKeyAsync(id, "user");
         await LimitToOneAsync(silo, id);
-        var caller = await silo.Services.GetRequiredService<CallerAuthenticator>().AuthenticateApiKeyAsync(apiKey)
+        var caller = await silo.Services.GetRequiredService<CallerAuthenticator>().AuthenticateApiKeyAsync(new Microsoft.AspNetCore.Http.DefaultHttpContext(), apiKey)
             ?? throw new InvalidOperationException("The new key does not authenticate.");
         return (silo.Services.GetRequiredService<IGrainFactory>().GetGrain<IUserGrain>(caller.Pseudonym), caller.Credential);
     }
