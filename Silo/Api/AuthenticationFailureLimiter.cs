@@ -36,8 +36,8 @@ public sealed partial class AuthenticationFailureLimiter(
     /// <summary>The middleware: refuses blocked addresses and keys, and counts the failures of everything else.</summary>
     public async Task InvokeAsync(HttpContext context, RequestDelegate next)
     {
-        var address = AddressPartition(context.Connection.RemoteIpAddress);
-        if (BlockedUntil(address) is { } until)
+        // Hashing the address waits until there is something to compare it with: nothing is blocked, or the request failed.
+        if (!_blocked.IsEmpty && BlockedUntil(AddressPartition(context.Connection.RemoteIpAddress)) is { } until)
         {
             await RefuseAsync(context, until);
             return;
@@ -55,7 +55,7 @@ public sealed partial class AuthenticationFailureLimiter(
 
         if (context.Response.StatusCode == StatusCodes.Status401Unauthorized)
         {
-            await RecordAsync(address, options.AuthenticationFailuresPerMinutePerAddress);
+            await RecordAsync(AddressPartition(context.Connection.RemoteIpAddress), options.AuthenticationFailuresPerMinutePerAddress);
             if (context.Features.Get<PresentedApiKey>() is { } key)
             {
                 await RecordAsync(KeyPartition(key.KeyId), options.AuthenticationFailuresPerMinutePerKey);

@@ -347,8 +347,8 @@ public sealed class DataKeyStore : IDisposable
 
     // A key store that cannot be reached (stopped, unreachable, shutting down) is an outage of keys, not an internal
     // error: like an unreadable Key Vault it fails closed as KeysUnavailableException, which the HTTP edge answers with a
-    // retryable 503 keys-unavailable. Keys already unwrapped in the cache keep serving for the cache's lifetime.
-    private static async Task<T> FailClosedAsync<T>(Func<Task<T>> operation)
+    // retryable 503 keys-unavailable. StateVersions, in the same database, fails the same way.
+    internal static async Task<T> FailClosedAsync<T>(Func<Task<T>> operation)
     {
         try
         {

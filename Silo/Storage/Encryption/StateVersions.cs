@@ -21,42 +21,15 @@ public sealed class StateVersions(string keyStoreConnectionString)
 
     /// <summary>The version last committed for the state, or null when it was never written.</summary>
     /// <exception cref="KeysUnavailableException">The key store cannot be reached (a transient failure): the read fails closed.</exception>
-    public async Task<int?> FindAsync(ReadOnlyMemory<byte> identity)
-    {
-        try
-        {
-            await using var connection = new NpgsqlConnection(_connectionString);
-            await connection.OpenAsync();
-            await using var command = new NpgsqlCommand("SELECT version FROM bastion_keys.bastion_state_versions WHERE state = @state", connection);
-            command.Parameters.AddWithValue("state", SHA256.HashData(identity.Span));
-            return await command.ExecuteScalarAsync() as int?;
-        }
-        catch (NpgsqlException exception) when (exception.IsTransient)
-        {
-            throw Unavailable(exception);
-        }
-    }
+    public Task<int?> FindAsync(ReadOnlyMemory<byte> identity) =>
+        ExecuteAsync("SELECT version FROM bastion_keys.bastion_state_versions WHERE state = @state", identity, version: null);
 
     /// <summary>Records that the state was committed as <paramref name="version"/> (never moves a version back).</summary>
     /// <exception cref="KeysUnavailableException">The key store cannot be reached.</exception>
-    public async Task AdvanceAsync(ReadOnlyMemory<byte> identity, int version)
-    {
-        try
-        {
-            await using var connection = new NpgsqlConnection(_connectionString);
-            await connection.OpenAsync();
-            await using var command = new NpgsqlCommand(
-                "INSERT INTO bastion_keys.bastion_state_versions AS v (state, version) VALUES (@state, @version) " +
-                "ON CONFLICT (state) DO UPDATE SET version = greatest(v.version, excluded.version)", connection);
-            command.Parameters.AddWithValue("state", SHA256.HashData(identity.Span));
-            command.Parameters.AddWithValue("version", version);
-            await command.ExecuteNonQueryAsync();
-        }
-        catch (NpgsqlException exception) when (exception.IsTransient)
-        {
-            throw Unavailable(exception);
-        }
-    }
+    public Task AdvanceAsync(ReadOnlyMemory<byte> identity, int version) =>
+        ExecuteAsync(
+            "INSERT INTO bastion_keys.bastion_state_versions AS v (state, version) VALUES (@state, @version) " +
+            "ON CONFLICT (state) DO UPDATE SET version = greatest(v.version, excluded.version)", identity, version);
 
     /// <summary>
     /// Forgets every recorded version, as the key store's owner: the step after restoring the state database from a
@@ -71,6 +44,17 @@ public sealed class StateVersions(string keyStoreConnectionString)
         await command.ExecuteNonQueryAsync(cancellationToken);
     }
 
-    private static KeysUnavailableException Unavailable(NpgsqlException exception) =>
-        new("The key store cannot be reached, so no state version can be checked or recorded.", exception);
+    private Task<int?> ExecuteAsync(string sql, ReadOnlyMemory<byte> identity, int? version) => DataKeyStore.FailClosedAsync(async () =>
+    {
+        await using var connection = new NpgsqlConnection(_connectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand(sql, connection);
+        command.Parameters.AddWithValue("state", SHA256.HashData(identity.Span));
+        if (version is { } value)
+        {
+            command.Parameters.AddWithValue("version", value);
+        }
+
+        return await command.ExecuteScalarAsync() as int?;
+    });
 }
