@@ -383,7 +383,7 @@ public sealed partial class EmbeddedPostgres : IAsyncDisposable
             listen_addresses = '127.0.0.1'
             unix_socket_directories = ''
             password_encryption = 'scram-sha-256'
-            max_connections = 200
+            max_connections = 400
             shared_buffers = 32MB
             dynamic_shared_memory_type = posix
             """,
