@@ -105,6 +105,7 @@ public static class SiloRegistration
             silo.Services.AddPlacementDirector<SiloPinnedPlacement, SiloPinnedPlacementDirector>();
             silo.Services.AddSingleton<DataKeyEvictionBroadcast>();
             silo.Services.AddSingleton<UserErasure>();
+            silo.Services.AddSingleton<Bastion.Audit.IAuditTrail, Bastion.Audit.AuditLogGrainTrail>();
             silo.Services.AddSingleton<KeyRotation>();
             silo.Services.AddSingleton<RewrapJob>();
             // States are serialized in Orleans' own version-tolerant binary format ([Id]-numbered
