@@ -8,6 +8,11 @@ try
         return await MigrateCommand.RunAsync(rest);
     }
 
+    if (args is ["audit", .. var auditArgs])
+    {
+        return await AuditCommand.RunAsync(auditArgs);
+    }
+
     if (args is ["keys", .. var keyArgs])
     {
         return await KeysCommand.RunAsync(keyArgs);

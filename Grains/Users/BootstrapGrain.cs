@@ -1,4 +1,5 @@
 using Bastion.Access;
+using Bastion.Audit;
 using Microsoft.Extensions.Logging;
 
 namespace Bastion.Users;
@@ -11,6 +12,7 @@ namespace Bastion.Users;
 public sealed partial class BootstrapGrain(
     [PersistentState("bootstrap", StorageNames.Bastion)] IPersistentState<BootstrapState> state,
     TimeProvider time,
+    IAuditTrail audit,
     ILogger<BootstrapGrain> logger) : Grain, IBootstrapGrain
 {
     /// <summary>The audit trail's actor for the bootstrap: no user did it, the service did.</summary>
@@ -34,8 +36,7 @@ public sealed partial class BootstrapGrain(
 
         // Before the state write: an activation that loses the write race may leave a second record,
         // but a bootstrap that completed is never missing from the trail.
-        await GrainFactory.GetGrain<IAuditLogGrain>(IAuditLogGrain.Key)
-            .AppendAsync(new AuditEvent(time.GetUtcNow(), AuditActor, AuditAction, adminPseudonym, 201));
+        await audit.RecordAsync(new AuditRecord(time.GetUtcNow(), AuditAction, AuditActor, adminPseudonym, "201"));
         state.State.Completed = true;
         state.State.AdminPseudonym = adminPseudonym;
         await state.WriteStateAsync();

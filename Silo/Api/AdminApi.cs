@@ -1,4 +1,5 @@
 using Bastion.Access;
+using Bastion.Audit;
 using Bastion.Security;
 using Bastion.Users;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -212,15 +213,20 @@ public static class AdminApi
         return await update(grains.GetGrain<IUserGrain>(pseudonyms.Pseudonymize(id))) ? TypedResults.NoContent() : UserNotFound();
     }
 
-    private static async Task<Results<JsonHttpResult<AuditList>, ProblemHttpResult>> ReadAuditAsync(IGrainFactory grains, int? limit)
+    /// <summary>The most audit records one page of <c>GET /admin/audit</c> holds; the whole trail is for <c>audit export</c>.</summary>
+    public const int MaxAuditPage = 1000;
+
+    private static async Task<Results<JsonHttpResult<AuditList>, ProblemHttpResult>> ReadAuditAsync(AuditLedger ledger, int? limit, CancellationToken cancellationToken)
     {
-        if (limit is < 1 or > AuditLogGrain.Capacity)
+        if (limit is < 1 or > MaxAuditPage)
         {
-            return Problems.InvalidRequest($"'limit' must be between 1 and {AuditLogGrain.Capacity}.");
+            return Problems.InvalidRequest($"'limit' must be between 1 and {MaxAuditPage}.");
         }
 
-        var events = await grains.GetGrain<IAuditLogGrain>(IAuditLogGrain.Key).ReadAsync(limit ?? 100);
-        return TypedResults.Json(new AuditList([.. events.Select(e => new AuditEntry(e.Time, e.ActorPseudonym, e.Action, e.TargetPseudonym, e.Status))]), ApiJsonContext.Default.AuditList);
+        var records = await ledger.ReadNewestAsync(limit ?? 100, cancellationToken);
+        return TypedResults.Json(
+            new AuditList([.. records.Select(r => new AuditEntry(r.Seq, r.Record.Time, r.Record.Actor, r.Record.Action, r.Record.Target, r.Record.Outcome, r.Record.Detail))]),
+            ApiJsonContext.Default.AuditList);
     }
 
 

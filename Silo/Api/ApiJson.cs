@@ -110,7 +110,7 @@ public sealed record UserListEntry(string Id, bool IsAdmin, DateTimeOffset Creat
 
 public sealed record UserList(IReadOnlyList<UserListEntry> Data, string? Next);
 
-public sealed record AuditEntry(DateTimeOffset Time, string Actor, string Action, string? Target, int Status);
+public sealed record AuditEntry(long Seq, DateTimeOffset Time, string? Actor, string Action, string? Target, string Outcome, IReadOnlyDictionary<string, string>? Detail);
 
 public sealed record AuditList(IReadOnlyList<AuditEntry> Data);
 

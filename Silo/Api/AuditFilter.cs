@@ -1,9 +1,10 @@
+using System.Globalization;
+using Bastion.Audit;
 using Bastion.Security;
-using Bastion.Users;
 
 namespace Bastion.Api;
 
-/// <summary>Records every administrative request, allowed or not, in the audit log and the log stream.</summary>
+/// <summary>Records every administrative request, allowed or not, in the audit trail and the log stream.</summary>
 public static partial class AuditFilter
 {
     /// <summary>Audits the route as <paramref name="action"/>; the target is the <c>{id}</c> route value, pseudonymized, or the caller.</summary>
@@ -37,8 +38,8 @@ public static partial class AuditFilter
             ? actor
             : http.GetRouteValue("id") is string id ? services.GetRequiredService<Pseudonymizer>().Pseudonymize(id) : null;
         LogAudit(services.GetRequiredService<ILoggerFactory>().CreateLogger("Bastion.Audit"), actor, action, targetPseudonym, status);
-        await services.GetRequiredService<IGrainFactory>().GetGrain<IAuditLogGrain>(IAuditLogGrain.Key)
-            .AppendAsync(new AuditEvent(services.GetRequiredService<TimeProvider>().GetUtcNow(), actor, action, targetPseudonym, status));
+        await services.GetRequiredService<IAuditTrail>().RecordAsync(new AuditRecord(
+            services.GetRequiredService<TimeProvider>().GetUtcNow(), action, actor, targetPseudonym, status.ToString(CultureInfo.InvariantCulture)));
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "AUDIT {Actor} {Action} {Target}: {Status}")]

@@ -1,3 +1,4 @@
+using Bastion.Audit;
 using Bastion.Storage;
 using Bastion.Users;
 
@@ -17,7 +18,8 @@ namespace Bastion.Api;
 /// A retry after a failure anywhere finds the directory mark or the open record and runs the remaining steps again;
 /// each of them is idempotent.
 /// </summary>
-public sealed partial class UserErasure(IGrainFactory grains, DataKeyStore dataKeys, DataKeyEvictionBroadcast eviction, ILogger<UserErasure> logger)
+public sealed partial class UserErasure(
+    IGrainFactory grains, DataKeyStore dataKeys, DataKeyEvictionBroadcast eviction, IAuditTrail audit, TimeProvider time, ILogger<UserErasure> logger)
 {
     /// <summary>Erases the user <paramref name="pseudonym"/>, or finishes an erasure that failed midway.</summary>
     /// <returns><see cref="DirectoryChange.Applied"/> once everything is gone; NotFound or LastAdmin when nothing was done.</returns>
@@ -38,6 +40,10 @@ public sealed partial class UserErasure(IGrainFactory grains, DataKeyStore dataK
         IReadOnlyList<string> keyIds = [.. (await user.GetProfileAsync())?.ApiKeys.Select(key => key.Id) ?? []];
         var recorded = await dataKeys.BeginErasureAsync(scope, keyIds, CancellationToken.None);
         LogErasureBegun(logger, pseudonym);
+
+        // Once the key is gone, and before anything else: the trail is what a key-store restore re-destroys from
+        // (`audit redestroy-erased`). A retry after a failure here finds the open erasure and records it again.
+        await audit.RecordAsync(new AuditRecord(time.GetUtcNow(), AuditLedger.ErasureAction, "system", pseudonym, "ok"));
 
         await eviction.EvictEverywhereAsync(scope);
 

@@ -1,4 +1,6 @@
+using System.Globalization;
 using Bastion.Access;
+using Bastion.Audit;
 using Bastion.Generation;
 using Bastion.Limits;
 using Bastion.Security;
@@ -21,6 +23,7 @@ public sealed partial class ServiceGatewayGrain(
     KeyRotation rotation,
     RewrapJob rewrap,
     TimeProvider time,
+    IAuditTrail audit,
     ILogger<ServiceGatewayGrain> logger) : Grain, IServiceGateway
 {
     /// <summary>The facade's grain type.</summary>
@@ -244,7 +247,7 @@ public sealed partial class ServiceGatewayGrain(
     {
         var actor = Pseudonym(caller.Service);
         LogAudit(logger, actor, action, target, status);
-        await GrainFactory.GetGrain<IAuditLogGrain>(IAuditLogGrain.Key).AppendAsync(new AuditEvent(time.GetUtcNow(), actor, action, target, status));
+        await audit.RecordAsync(new AuditRecord(time.GetUtcNow(), action, actor, target, status.ToString(CultureInfo.InvariantCulture)));
     }
 
     private async Task<ServiceCaller> AuthorizeAsync(Permission permission)

@@ -27,6 +27,9 @@ public sealed class BastionDatabase : IAsyncDisposable
     /// <summary>The connection string of the key store's runtime role (read, create and destroy data keys).</summary>
     public string KeyStoreConnectionString { get; }
 
+    /// <summary>The state database owner's connection string when the database is the embedded development server; otherwise null.</summary>
+    internal string? EmbeddedOwnerConnectionString => _embedded?.OwnerConnectionString;
+
     public static async Task<BastionDatabase> OpenAsync(
         IConfiguration configuration, bool isDevelopment, string embeddedDirectory, ILogger logger, CancellationToken cancellationToken)
     {

@@ -1,5 +1,6 @@
 using System.Net;
 using Bastion.Api;
+using Bastion.Audit;
 using Bastion.Cluster;
 using Bastion.Generation;
 using Bastion.Limits;
@@ -61,6 +62,20 @@ public static class SiloRegistration
 
         builder.Services.TryAddSingleton(TimeProvider.System);
         builder.Services.AddHostedService<DatabaseLifetime>();
+        // The audit trail starts before Orleans and stops after it (hosted services stop in reverse), so that every
+        // record a grain queued while the silo stopped is written, and before the embedded database stops.
+        var audit = builder.Configuration.BindValidated<AuditOptions>(AuditOptions.SectionName);
+        builder.Services.AddSingleton(sp => new AuditTrail(
+            database.RuntimeConnectionString,
+            sp.GetRequiredService<DataKeyStore>(),
+            sp.GetRequiredService<IKeyProvider>(),
+            audit,
+            sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<ILogger<AuditTrail>>(),
+            sp.GetService<System.Diagnostics.Metrics.IMeterFactory>()));
+        builder.Services.AddSingleton<IAuditTrail>(sp => sp.GetRequiredService<AuditTrail>());
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<AuditTrail>());
+        builder.Services.AddSingleton(sp => new AuditLedger(database.RuntimeConnectionString, sp.GetRequiredService<DataKeyStore>()));
         // Before Orleans, like the keys: a certificate from Key Vault is read and checked before the first connection.
         builder.Services.AddBastionClusterTls(builder.Configuration, builder.Environment.IsDevelopment(), paths);
         builder.Services.AddOptions<LimitOptions>().BindConfiguration(LimitOptions.SectionName)
@@ -105,7 +120,6 @@ public static class SiloRegistration
             silo.Services.AddPlacementDirector<SiloPinnedPlacement, SiloPinnedPlacementDirector>();
             silo.Services.AddSingleton<DataKeyEvictionBroadcast>();
             silo.Services.AddSingleton<UserErasure>();
-            silo.Services.AddSingleton<Bastion.Audit.IAuditTrail, Bastion.Audit.AuditLogGrainTrail>();
             silo.Services.AddSingleton<KeyRotation>();
             silo.Services.AddSingleton<RewrapJob>();
             // States are serialized in Orleans' own version-tolerant binary format ([Id]-numbered

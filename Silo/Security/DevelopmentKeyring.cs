@@ -21,6 +21,7 @@ public sealed class DevelopmentKeyring : IKeyProvider, IDisposable
 
     private readonly byte[] _pseudonymKey;
     private readonly List<VersionedSecret> _clusterAssertionKeys;
+    private readonly List<VersionedSecret> _auditSealKeys;
     private readonly List<ECDsa> _signingKeys = [];
     private readonly string _path;
     private volatile KekSnapshot _keks;
@@ -32,6 +33,7 @@ public sealed class DevelopmentKeyring : IKeyProvider, IDisposable
         ApiKeyHashingKeys = Versions(HashingKeysOf(file), "api_key_hashing_keys", path);
         ApiKeyIdKeys = Versions(file.ApiKeyIdKeys, "api_key_id_keys", path);
         _clusterAssertionKeys = Versions(file.ClusterAssertionKeys, "cluster_assertion_keys", path);
+        _auditSealKeys = Versions(file.AuditSealKeys, "audit_seal_keys", path);
         var entries = SigningKeysOf(file);
         if (entries.Count == 0 || entries.DistinctBy(entry => entry.KeyId, StringComparer.Ordinal).Count() != entries.Count)
         {
@@ -68,6 +70,10 @@ public sealed class DevelopmentKeyring : IKeyProvider, IDisposable
     public VersionedSecret CurrentClusterAssertionKey => _clusterAssertionKeys[^1];
 
     public VersionedSecret? FindClusterAssertionKey(int version) => _clusterAssertionKeys.Find(key => key.Version == version);
+
+    public VersionedSecret CurrentAuditSealKey => _auditSealKeys[^1];
+
+    public VersionedSecret? FindAuditSealKey(int version) => _auditSealKeys.Find(key => key.Version == version);
 
     public SigningCredentials SigningCredentials { get; }
 
@@ -233,13 +239,14 @@ public sealed class DevelopmentKeyring : IKeyProvider, IDisposable
     }
 
     // Keyrings from before encryption at rest lack a KEK, and those from before keys were split by
-    // purpose lack the key-id and cluster-assertion keys; they get them here. Silos sharing an old
+    // purpose lack the key-id and cluster-assertion keys (and, before the audit trail, the audit seal key); they get them here. Silos sharing an old
     // keyring may upgrade it at once, and a KEK one of them wrapped data keys with must never be
     // overwritten by another, so the upgrade runs under an exclusive lock (flock on Unix) and whoever
     // comes second finds the keys and uses them. API keys issued before the split carry an id tagged
     // under the pseudonym key, which no longer tags anything: re-issue them.
     private static bool MissesAPurpose(KeyringFile file) =>
-        file.KeyEncryptionKeys is null or { Count: 0 } || file.ApiKeyIdKeys is null or { Count: 0 } || file.ClusterAssertionKeys is null or { Count: 0 };
+        file.KeyEncryptionKeys is null or { Count: 0 } || file.ApiKeyIdKeys is null or { Count: 0 } || file.ClusterAssertionKeys is null or { Count: 0 }
+        || file.AuditSealKeys is null or { Count: 0 };
 
     private static KeyringFile Upgrade(string path)
     {
@@ -255,6 +262,7 @@ public sealed class DevelopmentKeyring : IKeyProvider, IDisposable
             KeyEncryptionKeys = file.KeyEncryptionKeys is { Count: > 0 } keks ? keks : [NewKek(1)],
             ApiKeyIdKeys = file.ApiKeyIdKeys is { Count: > 0 } idKeys ? idKeys : [NewKey(1)],
             ClusterAssertionKeys = file.ClusterAssertionKeys is { Count: > 0 } assertionKeys ? assertionKeys : [NewKey(1)],
+            AuditSealKeys = file.AuditSealKeys is { Count: > 0 } sealKeys ? sealKeys : [NewKey(1)],
         });
         return Read(path);
     }
@@ -337,7 +345,8 @@ public sealed class DevelopmentKeyring : IKeyProvider, IDisposable
             KeyEncryptionKeys: [NewKek(1)],
             ApiKeyHashingKeys: [NewKey(1)],
             ApiKeyIdKeys: [NewKey(1)],
-            ClusterAssertionKeys: [NewKey(1)]);
+            ClusterAssertionKeys: [NewKey(1)],
+            AuditSealKeys: [NewKey(1)]);
         Write(path, file, overwrite: false);
     }
 
@@ -385,7 +394,8 @@ public sealed class DevelopmentKeyring : IKeyProvider, IDisposable
         [property: JsonPropertyName("key_encryption_keys"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<KeyEncryptionKeyEntry>? KeyEncryptionKeys = null,
         [property: JsonPropertyName("api_key_hashing_keys"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<VersionedKeyEntry>? ApiKeyHashingKeys = null,
         [property: JsonPropertyName("api_key_id_keys"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<VersionedKeyEntry>? ApiKeyIdKeys = null,
-        [property: JsonPropertyName("cluster_assertion_keys"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<VersionedKeyEntry>? ClusterAssertionKeys = null);
+        [property: JsonPropertyName("cluster_assertion_keys"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<VersionedKeyEntry>? ClusterAssertionKeys = null,
+        [property: JsonPropertyName("audit_seal_keys"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<VersionedKeyEntry>? AuditSealKeys = null);
 
     /// <summary>One version of a 256-bit key of a purpose that rotates by adding versions (the highest is current).</summary>
     internal sealed record VersionedKeyEntry(

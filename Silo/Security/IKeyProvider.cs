@@ -5,7 +5,7 @@ namespace Bastion.Security;
 /// <summary>
 /// The source of every secret key the silo uses, one key (or set of versions) per purpose, so that no key
 /// ever serves two: the pseudonym key, API-key hashing keys, API-key id tagging keys, cluster-assertion keys,
-/// JWT signing keys and key-encryption keys. Development reads a local keyring file; production reads Azure Key Vault.
+/// audit seal keys, JWT signing keys and key-encryption keys. Development reads a local keyring file; production reads Azure Key Vault.
 /// </summary>
 public interface IKeyProvider
 {
@@ -32,6 +32,12 @@ public interface IKeyProvider
 
     /// <summary>The cluster-assertion key of a given version, or null when that version is unknown or disabled.</summary>
     VersionedSecret? FindClusterAssertionKey(int version);
+
+    /// <summary>The key the audit trail's checkpoints (seals) are MACed with; its version is written in each seal.</summary>
+    VersionedSecret CurrentAuditSealKey { get; }
+
+    /// <summary>The audit seal key of a given version, or null when that version is unknown or disabled.</summary>
+    VersionedSecret? FindAuditSealKey(int version);
 
     /// <summary>The key new access tokens are signed with (its <c>KeyId</c> is the JWT <c>kid</c>).</summary>
     SigningCredentials SigningCredentials { get; }

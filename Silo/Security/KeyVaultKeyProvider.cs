@@ -62,6 +62,11 @@ public sealed partial class KeyVaultKeyProvider : IKeyProvider, IHostedService, 
 
     public VersionedSecret? FindClusterAssertionKey(int version) => Read().AssertionKeys.FirstOrDefault(entry => entry.Version == version)?.Secret;
 
+    // Like the cluster-assertion key: a seal written with a cached version is as good as one written with a fresh read.
+    public VersionedSecret CurrentAuditSealKey => Current(Read().SealKeys).Secret;
+
+    public VersionedSecret? FindAuditSealKey(int version) => Read().SealKeys.FirstOrDefault(entry => entry.Version == version)?.Secret;
+
     public SigningCredentials SigningCredentials
     {
         get
@@ -119,6 +124,7 @@ public sealed partial class KeyVaultKeyProvider : IKeyProvider, IHostedService, 
             var hashing = await ReadAsync(_options.ApiKeyHashingKeySecret, previous?.HashingKeys, ParseSymmetric, cancellationToken);
             var keyIdKeys = await ReadAsync(_options.ApiKeyIdKeySecret, previous?.KeyIdKeys, ParseSymmetric, cancellationToken);
             var assertionKeys = await ReadAsync(_options.ClusterAssertionKeySecret, previous?.AssertionKeys, ParseSymmetric, cancellationToken);
+            var sealKeys = await ReadAsync(_options.AuditSealKeySecret, previous?.SealKeys, ParseSymmetric, cancellationToken);
             var signing = await ReadAsync(_options.SigningKeySecret, previous?.SigningKeys, ParseSigningKey, cancellationToken);
             var keks = await ReadAsync(_options.KeyEncryptionKeySecret, previous?.Keks, ParseSymmetric, cancellationToken);
 
@@ -141,7 +147,7 @@ public sealed partial class KeyVaultKeyProvider : IKeyProvider, IHostedService, 
                 throw new KeyVaultContentException($"secret '{_options.PseudonymKeySecret}' must have exactly one enabled version (it has {pseudonym.Count}); the pseudonym key does not rotate");
             }
 
-            _snapshot = new Snapshot(pseudonymKey, previous?.PseudonymVersions ?? pseudonym, hashing, keyIdKeys, assertionKeys, signing, keks, _time.GetUtcNow());
+            _snapshot = new Snapshot(pseudonymKey, previous?.PseudonymVersions ?? pseudonym, hashing, keyIdKeys, assertionKeys, sealKeys, signing, keks, _time.GetUtcNow());
         }
         finally
         {
@@ -318,6 +324,7 @@ public sealed partial class KeyVaultKeyProvider : IKeyProvider, IHostedService, 
         IReadOnlyList<SymmetricEntry> HashingKeys,
         IReadOnlyList<SymmetricEntry> KeyIdKeys,
         IReadOnlyList<SymmetricEntry> AssertionKeys,
+        IReadOnlyList<SymmetricEntry> SealKeys,
         IReadOnlyList<SigningEntry> SigningKeys,
         IReadOnlyList<SymmetricEntry> Keks,
         DateTimeOffset RefreshedAt);

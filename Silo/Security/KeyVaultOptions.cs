@@ -25,6 +25,9 @@ public sealed partial class KeyVaultOptions
     /// <summary>The keys silos MAC their calls to each other with (base64, 32 bytes each; only silos may read it).</summary>
     public string ClusterAssertionKeySecret { get; set; } = "bastion-cluster-assertion-key";
 
+    /// <summary>The keys the audit trail's seals are MACed with (base64, 32 bytes each; only silos and auditors may read it).</summary>
+    public string AuditSealKeySecret { get; set; } = "bastion-audit-seal-key";
+
     /// <summary>The access-token signing keys (PEM PKCS#8: EC P-256 for ES256, or RSA of at least 2048 bits for RS256).</summary>
     public string SigningKeySecret { get; set; } = "bastion-signing-key";
 
@@ -63,6 +66,7 @@ public sealed partial class KeyVaultOptions
             (nameof(ApiKeyHashingKeySecret), ApiKeyHashingKeySecret),
             (nameof(ApiKeyIdKeySecret), ApiKeyIdKeySecret),
             (nameof(ClusterAssertionKeySecret), ClusterAssertionKeySecret),
+            (nameof(AuditSealKeySecret), AuditSealKeySecret),
             (nameof(SigningKeySecret), SigningKeySecret),
             (nameof(KeyEncryptionKeySecret), KeyEncryptionKeySecret),
         };

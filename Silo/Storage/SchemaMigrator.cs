@@ -25,6 +25,9 @@ public static partial class SchemaMigrator
     // Written by the runtime silos as plain configuration, so it only ever gets read.
     private static readonly string[] ReadOnlyTables = ["orleansquery", HistoryTable];
 
+    // The audit trail: appended and read, never changed or deleted by a serving silo.
+    private static readonly string[] AppendOnlyTables = ["bastion_audit", "bastion_audit_seals"];
+
     /// <summary>The version this build expects: the highest embedded migration.</summary>
     public static int ExpectedVersion => SchemaMigrationSet.State.ExpectedVersion;
 
@@ -197,7 +200,9 @@ public static partial class SchemaMigrator
         };
         foreach (var table in tables)
         {
-            var rights = ReadOnlyTables.Contains(table, StringComparer.Ordinal) ? "SELECT" : "SELECT, INSERT, UPDATE, DELETE";
+            var rights = ReadOnlyTables.Contains(table, StringComparer.Ordinal) ? "SELECT"
+                : AppendOnlyTables.Contains(table, StringComparer.Ordinal) ? "SELECT, INSERT"
+                : "SELECT, INSERT, UPDATE, DELETE";
             statements.Add($"GRANT {rights} ON TABLE \"{table.Replace("\"", "\"\"", StringComparison.Ordinal)}\" TO {runtimeRole}");
         }
 

@@ -127,7 +127,11 @@ public sealed class AdminApiTests(SiloFixture fixture)
         var entry = Assert.Single(json.RootElement.GetProperty("data").EnumerateArray(), e => e.GetProperty("actor").GetString() == pseudonym);
         Assert.Equal("user.delete", entry.GetProperty("action").GetString());
         Assert.Equal(pseudonym, entry.GetProperty("target").GetString());
-        Assert.Equal(204, entry.GetProperty("status").GetInt32());
+        Assert.Equal("204", entry.GetProperty("outcome").GetString());
+
+        // The erasure itself, recorded once the key was destroyed: what `audit redestroy-erased` reads after a key-store restore.
+        var erasure = Assert.Single(json.RootElement.GetProperty("data").EnumerateArray(), e => e.GetProperty("action").GetString() == "user.erase" && e.GetProperty("target").GetString() == pseudonym);
+        Assert.Equal("ok", erasure.GetProperty("outcome").GetString());
     }
 
     [Fact]

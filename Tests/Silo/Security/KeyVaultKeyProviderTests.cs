@@ -29,6 +29,7 @@ public sealed class KeyVaultKeyProviderTests : IAsyncLifetime
         _vault.AddVersion(_options.ApiKeyHashingKeySecret, Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)), 1, longAgo);
         _vault.AddVersion(_options.ApiKeyIdKeySecret, Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)), 1, longAgo);
         _vault.AddVersion(_options.ClusterAssertionKeySecret, Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)), 1, longAgo);
+        _vault.AddVersion(_options.AuditSealKeySecret, Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)), 1, longAgo);
         _vault.AddVersion(_options.SigningKeySecret, NewEcPem(), 1, longAgo);
         _vault.AddVersion(_options.KeyEncryptionKeySecret, Convert.ToBase64String(_kek1), 1, longAgo);
     }

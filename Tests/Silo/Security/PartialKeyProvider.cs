@@ -18,6 +18,10 @@ internal abstract class PartialKeyProvider : IKeyProvider
 
     public virtual VersionedSecret CurrentClusterAssertionKey => throw new NotSupportedException();
 
+    public virtual VersionedSecret CurrentAuditSealKey => throw new NotSupportedException();
+
+    public virtual VersionedSecret? FindAuditSealKey(int version) => throw new NotSupportedException();
+
     public virtual SigningCredentials SigningCredentials => throw new NotSupportedException();
 
     public virtual IReadOnlyList<SecurityKey> ValidationKeys => throw new NotSupportedException();

@@ -285,7 +285,7 @@ public sealed class StandInKeyVault : IAsyncDisposable
         _ca.Dispose();
     }
 
-    /// <summary>The six key secrets a silo on the Key Vault provider needs (default names), each with one version created a day ago.</summary>
+    /// <summary>The seven key secrets a silo on the Key Vault provider needs (default names), each with one version created a day ago.</summary>
     public void AddBastionKeys()
     {
         var options = new Bastion.Security.KeyVaultOptions();
@@ -294,6 +294,7 @@ public sealed class StandInKeyVault : IAsyncDisposable
         AddVersion(options.ApiKeyHashingKeySecret, Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)), 1, created);
         AddVersion(options.ApiKeyIdKeySecret, Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)), 1, created);
         AddVersion(options.ClusterAssertionKeySecret, Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)), 1, created);
+        AddVersion(options.AuditSealKeySecret, Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)), 1, created);
         AddVersion(options.KeyEncryptionKeySecret, Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)), 1, created);
         using var signing = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         AddVersion(options.SigningKeySecret, signing.ExportPkcs8PrivateKeyPem(), 1, created);
