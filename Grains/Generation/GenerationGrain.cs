@@ -1,3 +1,6 @@
+using System.Globalization;
+using System.Threading.Channels;
+using Bastion.Audit;
 using Bastion.Limits;
 using Bastion.Users;
 using Microsoft.Extensions.Logging;
@@ -13,7 +16,8 @@ namespace Bastion.Generation;
 [GrainType("bastion.generation")]
 [QueueDepthPlacement]
 public sealed partial class GenerationGrain(
-    ModelCatalog models, WorkerDrain drain, TimeProvider time, IOptions<LimitOptions> limitOptions, ILogger<GenerationGrain> logger) : Grain, IGenerationGrain
+    ModelCatalog models, WorkerDrain drain, TimeProvider time, IOptions<LimitOptions> limitOptions, IAuditTrail audit, ILogger<GenerationGrain> logger)
+    : Grain, IGenerationGrain
 {
     /// <summary>
     /// How long a finished generation keeps trying to settle its usage when the user's grain was on a silo that died:
@@ -160,6 +164,7 @@ public sealed partial class GenerationGrain(
         {
             _reserved = false;
             var result = await DecodeAsync(ownerPseudonym, prepared);
+            await RecordAsync(ownerPseudonym, prepared, result.Usage, result.FinishReason);
             try
             {
                 await SettleAsync(ownerPseudonym, result.Usage);
@@ -187,6 +192,34 @@ public sealed partial class GenerationGrain(
     }
 
     /// <summary>
+    /// One metadata record per inference in the audit trail: who, which model, how many tokens, how it ended; never the
+    /// prompt or the completion. Queued, not awaited to durability: a crash may lose the last few.
+    /// </summary>
+    private async Task RecordAsync(string ownerPseudonym, PreparedGeneration prepared, TokenUsage usage, string outcome)
+    {
+        var detail = new Dictionary<string, string>(StringComparer.Ordinal)
+        {
+            ["model"] = prepared.Model,
+            ["prompt_tokens"] = usage.PromptTokens.ToString(CultureInfo.InvariantCulture),
+            ["completion_tokens"] = usage.CompletionTokens.ToString(CultureInfo.InvariantCulture),
+        };
+        if (_servicePseudonym is { } service)
+        {
+            detail["service"] = service;
+        }
+
+        try
+        {
+            await audit.EnqueueAsync(new AuditRecord(time.GetUtcNow(), "inference", ownerPseudonym, null, outcome, detail));
+        }
+        catch (ChannelClosedException)
+        {
+            // The silo is past stopping its audit trail; only a generation that outlived the drain gets here.
+            LogNotAudited(logger, ownerPseudonym);
+        }
+    }
+
+    /// <summary>
     /// Decodes in the model's batching engine, renewing the user's concurrency lease only while decoding lasts. A
     /// generation the engine fails settles as using nothing, so its lease is freed now, not a lease duration later.
     /// </summary>
@@ -209,6 +242,7 @@ public sealed partial class GenerationGrain(
         }
         catch (Exception exception) when (exception is not OperationCanceledException)
         {
+            await RecordAsync(ownerPseudonym, prepared, new TokenUsage(0, 0), "failed");
             try
             {
                 await SettleAsync(ownerPseudonym, new TokenUsage(0, 0));
@@ -306,6 +340,9 @@ public sealed partial class GenerationGrain(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Settling usage for user {Pseudonym} failed while the cluster recovers from a silo failure; retrying")]
     private static partial void LogSettleRetried(ILogger logger, string pseudonym);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "The inference of {Pseudonym} ended after the audit trail stopped; it has no audit record")]
+    private static partial void LogNotAudited(ILogger logger, string pseudonym);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "A generation of user {Pseudonym} lost its concurrency lease (settled elsewhere, or not renewed for a lease duration); it stops")]
     private static partial void LogLeaseLost(ILogger logger, string pseudonym);

@@ -1,4 +1,5 @@
 using Bastion.Access;
+using Bastion.Audit;
 using Bastion.Security;
 using Bastion.Users;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -19,7 +20,7 @@ public static class AuthApi
     }
 
     private static async Task<Results<JsonHttpResult<TokenResponse>, ProblemHttpResult>> ExchangeAsync(
-        HttpContext context, CallerAuthenticator authenticator, AccessTokens accessTokens, IGrainFactory grains)
+        HttpContext context, CallerAuthenticator authenticator, AccessTokens accessTokens, IGrainFactory grains, IAuditTrail audit, TimeProvider time)
     {
         var (request, problem) = await JsonBody.ReadAsync(context, ApiJsonContext.Default.TokenRequest);
         if (problem is not null)
@@ -39,6 +40,10 @@ public static class AuthApi
         }
 
         var (token, expiresIn) = accessTokens.Issue(caller.Pseudonym, caller.Credential.KeyId, decision.RevocationGeneration);
+        // Failed exchanges are 401s, counted in the authentication-failure summaries; each success is a record of its own.
+        await audit.RecordAsync(new AuditRecord(
+            time.GetUtcNow(), "auth.token-exchange", caller.Pseudonym, caller.Pseudonym, "200",
+            caller.Credential.KeyId is { } keyId ? new Dictionary<string, string> { ["key_id"] = keyId } : null));
         return TypedResults.Json(new TokenResponse(token, "Bearer", expiresIn), ApiJsonContext.Default.TokenResponse);
     }
 }

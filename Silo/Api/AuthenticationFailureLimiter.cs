@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Net;
 using System.Security.Cryptography;
 using Bastion.Access;
+using Bastion.Audit;
 using Bastion.Diagnostics;
 using Bastion.Hosting;
 
@@ -27,7 +28,12 @@ public sealed class AuthenticationBlockedException(DateTimeOffset until) : Excep
 /// and then refuses locally, so a flood costs one grain call per failure and none once blocked.
 /// </summary>
 public sealed partial class AuthenticationFailureLimiter(
-    IGrainFactory grains, HttpOptions options, TimeProvider time, BastionMetrics metrics, ILogger<AuthenticationFailureLimiter> logger)
+    IGrainFactory grains,
+    HttpOptions options,
+    TimeProvider time,
+    BastionMetrics metrics,
+    AuthenticationFailureSummary summary,
+    ILogger<AuthenticationFailureLimiter> logger)
 {
     private static readonly TimeSpan Window = TimeSpan.FromMinutes(1);
 
@@ -55,6 +61,7 @@ public sealed partial class AuthenticationFailureLimiter(
 
         if (context.Response.StatusCode == StatusCodes.Status401Unauthorized)
         {
+            summary.Failed();
             await RecordAsync(AddressPartition(context.Connection.RemoteIpAddress), options.AuthenticationFailuresPerMinutePerAddress);
             if (context.Features.Get<PresentedApiKey>() is { } key)
             {
@@ -115,6 +122,15 @@ public sealed partial class AuthenticationFailureLimiter(
             if (await grains.GetGrain<IAuthenticationFailureGrain>(partition).RecordAsync(limit, Window) is { } until)
             {
                 _blocked[partition] = until;
+                if (partition.StartsWith("k:", StringComparison.Ordinal))
+                {
+                    summary.KeyBlocked(partition[2..]);
+                }
+                else
+                {
+                    summary.AddressBlocked();
+                }
+
                 LogBlocked(logger, partition.StartsWith("k:", StringComparison.Ordinal) ? "API key" : "client address", limit);
             }
         }
@@ -128,6 +144,7 @@ public sealed partial class AuthenticationFailureLimiter(
     private async Task RefuseAsync(HttpContext context, DateTimeOffset until)
     {
         metrics.RecordRateLimitRefusal("authentication-failures");
+        summary.Refused();
         var seconds = Math.Max(1, (long)Math.Ceiling((until - time.GetUtcNow()).TotalSeconds));
         context.Response.Headers.RetryAfter = seconds.ToString(CultureInfo.InvariantCulture);
         await Problems.RateLimited("Too many failed authentications; retry after the Retry-After interval.").ExecuteAsync(context);

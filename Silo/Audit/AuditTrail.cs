@@ -34,6 +34,7 @@ public sealed partial class AuditTrail : IAuditTrail, IHostedService, IAsyncDisp
     private Task? _writer;
     private Task? _checker;
     private volatile int _intact = 1;
+    private int _disposed;
     private DateTimeOffset? _lastSealAt;
 
     public AuditTrail(string connectionString, DataKeyStore dataKeys, IKeyProvider keys, AuditOptions options, TimeProvider time, ILogger<AuditTrail> logger, IMeterFactory? meters = null)
@@ -92,10 +93,14 @@ public sealed partial class AuditTrail : IAuditTrail, IHostedService, IAsyncDisp
         }
     }
 
+    // The container may dispose the one instance once per registration (the trail, IAuditTrail, the hosted service).
     public async ValueTask DisposeAsync()
     {
-        await StopAsync(CancellationToken.None);
-        _stopping.Dispose();
+        if (Interlocked.Exchange(ref _disposed, 1) == 0)
+        {
+            await StopAsync(CancellationToken.None);
+            _stopping.Dispose();
+        }
     }
 
     /// <summary>Writes a seal now if one is due (records added since the last seal, and the interval passed); for the periodic tick and tests.</summary>

@@ -1,5 +1,6 @@
 using System.Net;
 using Bastion.Api;
+using Bastion.Audit;
 using Bastion.Security;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
@@ -103,6 +104,9 @@ public static class HttpRegistration
         builder.Services.AddSingleton<ExternalTokens>();
         builder.Services.AddSingleton<CallerAuthenticator>();
         builder.Services.AddSingleton(sp => ActivatorUtilities.CreateInstance<AuthenticationFailureLimiter>(sp, http));
+        // Registered after the audit trail (AddBastionSilo), so it stops first and its last summary is written.
+        builder.Services.AddSingleton<AuthenticationFailureSummary>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<AuthenticationFailureSummary>());
         builder.Services.AddSingleton(sp => new BootstrapAdmin(
             sp.GetRequiredService<IGrainFactory>(), sp.GetRequiredService<Pseudonymizer>(), sp.GetRequiredService<ApiKeys>(),
             sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<BootstrapOptions>>(), TimeProvider.System,

@@ -65,6 +65,7 @@ public static class SiloRegistration
         // The audit trail starts before Orleans and stops after it (hosted services stop in reverse), so that every
         // record a grain queued while the silo stopped is written, and before the embedded database stops.
         var audit = builder.Configuration.BindValidated<AuditOptions>(AuditOptions.SectionName);
+        builder.Services.AddSingleton(audit);
         builder.Services.AddSingleton(sp => new AuditTrail(
             database.RuntimeConnectionString,
             sp.GetRequiredService<DataKeyStore>(),
