@@ -22,6 +22,9 @@ public sealed class GenerationRejectedException : Exception
     /// </summary>
     public const string WorkerUnavailable = "worker_unavailable";
 
+    /// <summary>The code for inference stopped by the operator's emergency switch (<c>IEmergencyGrain</c>): retry later, nothing was charged.</summary>
+    public const string InferenceStopped = "inference_stopped";
+
     /// <summary>Creates the exception.</summary>
     public GenerationRejectedException(string code, string message) : base(message) => Code = code;
 

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Threading.Channels;
+using Bastion.Access;
 using Bastion.Audit;
 using Bastion.Limits;
 using Bastion.Users;
@@ -16,7 +17,8 @@ namespace Bastion.Generation;
 [GrainType("bastion.generation")]
 [QueueDepthPlacement]
 public sealed partial class GenerationGrain(
-    ModelCatalog models, WorkerDrain drain, TimeProvider time, IOptions<LimitOptions> limitOptions, IAuditTrail audit, ILogger<GenerationGrain> logger)
+    ModelCatalog models, WorkerDrain drain, TimeProvider time, IOptions<LimitOptions> limitOptions, IAuditTrail audit, EmergencySwitchboard emergency,
+    ILogger<GenerationGrain> logger)
     : Grain, IGenerationGrain
 {
     /// <summary>
@@ -42,11 +44,17 @@ public sealed partial class GenerationGrain(
     /// <summary>Set when this silo ends the generation (drain timeout, deactivation), as opposed to the user cancelling it.</summary>
     private volatile bool _stoppedBySilo;
 
-    public Task<int> PrepareAsync(string ownerPseudonym, GenerationRequest request)
+    public async Task<int> PrepareAsync(string ownerPseudonym, GenerationRequest request)
     {
         if (_prepared is not null)
         {
             throw new InvalidOperationException("This generation has already been prepared.");
+        }
+
+        if ((await emergency.GetAsync()).InferenceStopped)
+        {
+            // The operator's emergency switch: every front door reaches a worker through here, before anything is charged.
+            throw new GenerationRejectedException(GenerationRejectedException.InferenceStopped, "Inference is stopped by an operator; retry later.");
         }
 
         if (drain.IsDraining)
@@ -60,7 +68,7 @@ public sealed partial class GenerationGrain(
         models.Reserve(prepared);
         _reserved = true;
         _prepared = (ownerPseudonym, prepared);
-        return Task.FromResult(prepared.PromptTokens.Length + prepared.MaxNewTokens);
+        return prepared.PromptTokens.Length + prepared.MaxNewTokens;
     }
 
     public Task StartAsync()

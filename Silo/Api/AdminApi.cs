@@ -18,21 +18,45 @@ public static class AdminApi
     {
         var admin = routes.MapGroup("/admin");
         admin.MapGet("/users", ListUsersAsync).RequirePermission(Permission.ManageUsers);
-        admin.MapPost("/users", CreateUserAsync).RequirePermission(Permission.ManageUsers).Audited("user.create");
+        admin.MapPost("/users", CreateUserAsync).RequirePermission(Permission.ManageUsers).Audited("user.create").RefusedWhileFrozen();
         admin.MapGet("/users/{id}", GetUserAsync).RequirePermission(Permission.ManageUsers);
-        admin.MapDelete("/users/{id}", DeleteUserAsync).RequirePermission(Permission.ManageUsers).Audited("user.delete");
-        admin.MapPut("/users/{id}/roles", SetRolesAsync).RequirePermission(Permission.ManageUsers).Audited("user.roles");
-        admin.MapPost("/users/{id}/api-keys", CreateApiKeyAsync).RequirePermission(Permission.ManageUsers).Audited("api-key.create");
+        admin.MapDelete("/users/{id}", DeleteUserAsync).RequirePermission(Permission.ManageUsers).Audited("user.delete").RefusedWhileFrozen();
+        admin.MapPut("/users/{id}/roles", SetRolesAsync).RequirePermission(Permission.ManageUsers).Audited("user.roles").RefusedWhileFrozen();
+        admin.MapPost("/users/{id}/api-keys", CreateApiKeyAsync).RequirePermission(Permission.ManageUsers).Audited("api-key.create").RefusedWhileFrozen();
         admin.MapDelete("/users/{id}/api-keys/{keyId}", RevokeApiKeyAsync).RequirePermission(Permission.ManageUsers).Audited("api-key.revoke");
         admin.MapPost("/users/{id}/suspend", (string id, IGrainFactory grains, Pseudonymizer pseudonyms) => UpdateAsync(id, grains, pseudonyms, user => user.SetSuspendedAsync(true)))
             .RequirePermission(Permission.ManageUsers).Audited("user.suspend");
         admin.MapPost("/users/{id}/resume", (string id, IGrainFactory grains, Pseudonymizer pseudonyms) => UpdateAsync(id, grains, pseudonyms, user => user.SetSuspendedAsync(false)))
-            .RequirePermission(Permission.ManageUsers).Audited("user.resume");
+            .RequirePermission(Permission.ManageUsers).Audited("user.resume").RefusedWhileFrozen();
         admin.MapPost("/users/{id}/revoke-tokens", (string id, IGrainFactory grains, Pseudonymizer pseudonyms) => UpdateAsync(id, grains, pseudonyms, user => user.RevokeTokensAsync()))
             .RequirePermission(Permission.ManageUsers).Audited("user.revoke-tokens");
         admin.MapGet("/audit", ReadAuditAsync).RequirePermission(Permission.ManageUsers);
+        admin.MapGet("/emergency", async (EmergencySwitchboard switchboard) => Switches(await switchboard.GetAsync())).RequirePermission(Permission.ManageUsers);
+        admin.MapPut("/emergency", SetEmergencyAsync).RequirePermission(Permission.ManageUsers).Audited("emergency.set");
         return routes;
     }
+
+    // Both switches are required, so that a request never turns one off by leaving it out.
+    private static async Task<Results<JsonHttpResult<EmergencyBody>, ProblemHttpResult>> SetEmergencyAsync(HttpContext context, EmergencySwitchboard switchboard)
+    {
+        var (request, problem) = await JsonBody.ReadAsync(context, ApiJsonContext.Default.EmergencyBody);
+        if (problem is not null)
+        {
+            return problem;
+        }
+
+        if (request!.InferenceStopped is not { } inferenceStopped || request.ChangesFrozen is not { } changesFrozen)
+        {
+            return Problems.InvalidRequest("'inference_stopped' and 'changes_frozen' are both required (true or false).");
+        }
+
+        AuditFilter.AddDetail(context, "inference_stopped", inferenceStopped ? "true" : "false");
+        AuditFilter.AddDetail(context, "changes_frozen", changesFrozen ? "true" : "false");
+        return Switches(await switchboard.SetAsync(new EmergencySwitches(inferenceStopped, changesFrozen)));
+    }
+
+    private static JsonHttpResult<EmergencyBody> Switches(EmergencySwitches switches) =>
+        TypedResults.Json(new EmergencyBody(switches.InferenceStopped, switches.ChangesFrozen), ApiJsonContext.Default.EmergencyBody);
 
     private static async Task<Results<JsonHttpResult<UserList>, ProblemHttpResult>> ListUsersAsync(IGrainFactory grains, string? after, int? limit)
     {

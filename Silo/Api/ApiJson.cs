@@ -114,6 +114,8 @@ public sealed record AuditEntry(long Seq, DateTimeOffset Time, string? Actor, st
 
 public sealed record AuditList(IReadOnlyList<AuditEntry> Data);
 
+public sealed record EmergencyBody(bool? InferenceStopped, bool? ChangesFrozen);
+
 public sealed record PolicyBody(string? Algorithm, long? Limit, long? WindowSeconds);
 
 /// <summary>A user's limits: the request body of <c>PUT /admin/users/{id}/limits</c> (any subset) and its answer (effective limits).</summary>
@@ -146,6 +148,7 @@ public sealed record PublicJsonWebKey(
     AllowTrailingCommas = false,
     ReadCommentHandling = System.Text.Json.JsonCommentHandling.Disallow)]
 [JsonSerializable(typeof(TokenRequest))]
+[JsonSerializable(typeof(EmergencyBody))]
 [JsonSerializable(typeof(TokenResponse))]
 [JsonSerializable(typeof(CompletionRequest))]
 [JsonSerializable(typeof(CompletionResponse))]

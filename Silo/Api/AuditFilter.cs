@@ -1,4 +1,5 @@
 using System.Globalization;
+using Bastion.Access;
 using Bastion.Audit;
 using Bastion.Security;
 
@@ -7,6 +8,8 @@ namespace Bastion.Api;
 /// <summary>Records every administrative request, allowed or not, in the audit trail and the log stream.</summary>
 public static partial class AuditFilter
 {
+    private const string DetailKey = "bastion.audit.detail";
+
     /// <summary>Audits the route as <paramref name="action"/>; the target is the <c>{id}</c> route value, pseudonymized, or the caller.</summary>
     /// <remarks>A request that fails with an exception is audited too, with status 500, before the exception goes on.</remarks>
     public static TBuilder Audited<TBuilder>(this TBuilder builder, string action, AuditTarget target = AuditTarget.RouteId)
@@ -30,6 +33,24 @@ public static partial class AuditFilter
             return result;
         });
 
+    /// <summary>Adds a non-secret fact (e.g. the value a switch was set to) to the audit record of this request.</summary>
+    public static void AddDetail(HttpContext http, string name, string value)
+    {
+        if (!http.Items.TryGetValue(DetailKey, out var existing) || existing is not Dictionary<string, string> detail)
+        {
+            http.Items[DetailKey] = detail = new Dictionary<string, string>(StringComparer.Ordinal);
+        }
+
+        detail[name] = value;
+    }
+
+    /// <summary>Refuses the route with 409 <c>changes-frozen</c> while the emergency switch freezes changes that grant access.</summary>
+    public static TBuilder RefusedWhileFrozen<TBuilder>(this TBuilder builder)
+        where TBuilder : IEndpointConventionBuilder => builder.AddEndpointFilter(async (context, next) =>
+            (await context.HttpContext.RequestServices.GetRequiredService<EmergencySwitchboard>().GetAsync()).ChangesFrozen
+                ? Problems.ChangesFrozen()
+                : await next(context));
+
     private static async Task AppendAsync(HttpContext http, string action, AuditTarget target, int status)
     {
         var services = http.RequestServices;
@@ -39,7 +60,8 @@ public static partial class AuditFilter
             : http.GetRouteValue("id") is string id ? services.GetRequiredService<Pseudonymizer>().Pseudonymize(id) : null;
         LogAudit(services.GetRequiredService<ILoggerFactory>().CreateLogger("Bastion.Audit"), actor, action, targetPseudonym, status);
         await services.GetRequiredService<IAuditTrail>().RecordAsync(new AuditRecord(
-            services.GetRequiredService<TimeProvider>().GetUtcNow(), action, actor, targetPseudonym, status.ToString(CultureInfo.InvariantCulture)));
+            services.GetRequiredService<TimeProvider>().GetUtcNow(), action, actor, targetPseudonym, status.ToString(CultureInfo.InvariantCulture),
+            http.Items.TryGetValue(DetailKey, out var detail) ? detail as IReadOnlyDictionary<string, string> : null));
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "AUDIT {Actor} {Action} {Target}: {Status}")]

@@ -19,7 +19,7 @@ public static class LimitsApi
 
     public static IEndpointRouteBuilder MapLimitsApi(this IEndpointRouteBuilder routes)
     {
-        routes.MapPut("/admin/users/{id}/limits", SetAsync).RequirePermission(Permission.ManageUsers).Audited("user.limits");
+        routes.MapPut("/admin/users/{id}/limits", SetAsync).RequirePermission(Permission.ManageUsers).Audited("user.limits").RefusedWhileFrozen();
         return routes;
     }
 

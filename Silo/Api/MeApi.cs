@@ -11,7 +11,7 @@ public static class MeApi
     {
         routes.MapGet("/v1/me", GetAsync).RequirePermission(Permission.ReadOwnUsage);
         routes.MapGet("/v1/me/usage", GetUsageAsync).RequirePermission(Permission.ReadOwnUsage);
-        routes.MapDelete("/v1/me", DeleteAsync).RequirePermission(Permission.ReadOwnUsage).Audited("user.delete", AuditTarget.Caller);
+        routes.MapDelete("/v1/me", DeleteAsync).RequirePermission(Permission.ReadOwnUsage).Audited("user.delete", AuditTarget.Caller).RefusedWhileFrozen();
         return routes;
     }
 

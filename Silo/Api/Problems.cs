@@ -38,6 +38,11 @@ public static class Problems
 
     public static ProblemHttpResult Overloaded(string detail) => Create(StatusCodes.Status503ServiceUnavailable, "overloaded", "The service is overloaded.", detail);
 
+    public static ProblemHttpResult InferenceStopped(string detail) => Create(StatusCodes.Status503ServiceUnavailable, "inference-stopped", "Inference is stopped.", detail);
+
+    public static ProblemHttpResult ChangesFrozen() =>
+        Create(StatusCodes.Status409Conflict, "changes-frozen", "Changes are frozen.", "An operator has frozen administrative changes that grant access; containment and reads still work.");
+
     /// <summary>The <c>type</c> for a status that has no more specific problem (unknown routes, unexpected failures).</summary>
     public static string TypeFor(int status) => TypePrefix + status switch
     {

@@ -24,8 +24,14 @@ public sealed partial class ServiceGatewayGrain(
     RewrapJob rewrap,
     TimeProvider time,
     IAuditTrail audit,
+    EmergencySwitchboard emergency,
     ILogger<ServiceGatewayGrain> logger) : Grain, IServiceGateway
 {
+    private const string FrozenMessage = "An operator has frozen administrative changes that grant access; containment and reads still work.";
+
+    /// <summary>The actions that create or widen access: refused while changes are frozen.</summary>
+    private static readonly HashSet<string> GrantingActions = new(StringComparer.Ordinal) { "user.create", "api-key.create", "user.roles", "user.limits", "user.resume" };
+
     /// <summary>The facade's grain type.</summary>
     public const string GrainTypeName = "bastion.service-gateway";
 
@@ -205,10 +211,19 @@ public sealed partial class ServiceGatewayGrain(
         }
 
         var caller = await AuthorizeAsync(Permission.ManageUsers);
+        if (await IsFrozenAsync(action))
+        {
+            await AuditAsync(caller, action, operation.UserId, ServiceRefusal.Conflict);
+            throw new ServiceRefusedException(ServiceRefusal.Conflict, FrozenMessage);
+        }
+
         var outcome = await GrainFactory.GetGrain<IServiceOperationGrain>($"{Pseudonym(caller.Service)}/{idempotencyKey}").RunAsync(operation);
         await AuditAsync(caller, action, operation.UserId, outcome.Refusal);
         return outcome.Refusal is { } refusal ? throw new ServiceRefusedException(refusal, outcome.Message!) : outcome;
     }
+
+    // The same changes the HTTP admin routes refuse while the emergency switch freezes them (RefusedWhileFrozen).
+    private async Task<bool> IsFrozenAsync(string action) => GrantingActions.Contains(action) && (await emergency.GetAsync()).ChangesFrozen;
 
     private async Task ChangeAsync(string action, string userId, Func<IUserGrain, Task<string?>> change)
     {
@@ -217,6 +232,11 @@ public sealed partial class ServiceGatewayGrain(
         ServiceRefusal? refusal = null;
         try
         {
+            if (await IsFrozenAsync(action))
+            {
+                throw new ServiceRefusedException(ServiceRefusal.Conflict, FrozenMessage);
+            }
+
             if (await change(GrainFactory.GetGrain<IUserGrain>(Pseudonym(userId))) is { } notFound)
             {
                 refusal = ServiceRefusal.NotFound;

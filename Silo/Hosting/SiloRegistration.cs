@@ -1,4 +1,5 @@
 using System.Net;
+using Bastion.Access;
 using Bastion.Api;
 using Bastion.Audit;
 using Bastion.Cluster;
@@ -75,6 +76,7 @@ public static class SiloRegistration
             sp.GetRequiredService<ILogger<AuditTrail>>(),
             sp.GetService<System.Diagnostics.Metrics.IMeterFactory>()));
         builder.Services.AddSingleton<IAuditTrail>(sp => sp.GetRequiredService<AuditTrail>());
+        builder.Services.AddSingleton<EmergencySwitchboard>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<AuditTrail>());
         builder.Services.AddSingleton(sp => new AuditLedger(database.RuntimeConnectionString, sp.GetRequiredService<DataKeyStore>()));
         // Before Orleans, like the keys: a certificate from Key Vault is read and checked before the first connection.

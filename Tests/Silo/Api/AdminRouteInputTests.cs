@@ -54,6 +54,8 @@ public sealed class AdminRouteInputTests(SiloFixture fixture, ITestOutputHelper 
         new("POST", "/admin/users/{id}/resume"),
         new("POST", "/admin/users/{id}/revoke-tokens"),
         new("GET", "/admin/audit", Query: ["limit"]),
+        new("GET", "/admin/emergency"),
+        new("PUT", "/admin/emergency", Body: new { inference_stopped = false, changes_frozen = false }),
         new("GET", "/admin/keys"),
         new("POST", "/admin/keys/rewrap"),
         new("GET", "/admin/keys/rewrap"),

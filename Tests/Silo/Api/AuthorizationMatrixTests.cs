@@ -44,6 +44,8 @@ public sealed class AuthorizationMatrixTests(SiloFixture fixture, ITestOutputHel
         ("POST", "/admin/users/{id}/resume", AdminsOnly),
         ("POST", "/admin/users/{id}/revoke-tokens", AdminsOnly),
         ("GET", "/admin/audit", AdminsOnly),
+        ("GET", "/admin/emergency", AdminsOnly),
+        ("PUT", "/admin/emergency", AdminsOnly),
         ("GET", "/admin/keys", AdminsOnly),
         ("POST", "/admin/keys/rewrap", AdminsOnly),
         ("GET", "/admin/keys/rewrap", AdminsOnly),
