@@ -1,3 +1,4 @@
+using Bastion.Audit;
 using Bastion.Cluster;
 using Bastion.Security;
 using Bastion.Storage;
@@ -14,6 +15,38 @@ public static class KeysCommand
     private const string Usage = "usage: keys rotate-kek | keys rewrap | keys retire-kek <version> | keys rotate-signing-key | keys rotate-hashing-key";
 
     public static async Task<int> RunAsync(string[] args)
+    {
+        var code = await RunVerbAsync(args);
+        if (code is 0 or 1 && args is [var verb, ..])
+        {
+            // Every rotation step, done or refused, goes into the audit trail (after it ran: a keyring change cannot wait for it).
+            var rest = args.SkipWhile(arg => !arg.StartsWith("--", StringComparison.Ordinal)).ToArray();
+            var detail = args is [_, var version, ..] && !version.StartsWith("--", StringComparison.Ordinal) ? new Dictionary<string, string> { ["version"] = version } : null;
+            await RecordAsync(rest, "keys." + verb, code == 0 ? "ok" : "refused", detail);
+        }
+
+        return code;
+    }
+
+    private static async Task RecordAsync(string[] args, string action, string outcome, IReadOnlyDictionary<string, string>? detail)
+    {
+        var builder = WebApplication.CreateBuilder(args);
+        var node = builder.Configuration.BindValidated<NodeOptions>(NodeOptions.SectionName);
+        var paths = new DevelopmentPaths(Path.GetFullPath(node.DataDirectory, builder.Environment.ContentRootPath));
+        var keys = builder.Configuration.BindValidated<KeyOptions>(KeyOptions.SectionName);
+        using var loggerFactory = LoggerFactory.Create(logging => logging.AddSimpleConsole().SetMinimumLevel(LogLevel.Warning));
+        await using var database = await BastionDatabase.OpenAsync(
+            builder.Configuration, builder.Environment.IsDevelopment(), paths.Postgres, loggerFactory.CreateLogger("Bastion.Keys"), CancellationToken.None);
+        using var keyring = DevelopmentKeyring.LoadOrCreate(keys.KeyringPath ?? paths.Keyring);
+        using var dataKeys = new DataKeyStore(database.KeyStoreConnectionString, keyring);
+        await using var trail = new AuditTrail(
+            database.RuntimeConnectionString, dataKeys, keyring, builder.Configuration.BindValidated<AuditOptions>(AuditOptions.SectionName),
+            TimeProvider.System, loggerFactory.CreateLogger<AuditTrail>());
+        await trail.StartAsync(CancellationToken.None);
+        await trail.RecordAsync(new AuditRecord(TimeProvider.System.GetUtcNow(), action, "operator", null, outcome, detail));
+    }
+
+    private static async Task<int> RunVerbAsync(string[] args)
     {
         var (verb, version, rest) = args switch
         {
