@@ -12,7 +12,7 @@ namespace Bastion.Hosting;
 /// </summary>
 public static class KeysCommand
 {
-    private const string Usage = "usage: keys rotate-kek | keys rewrap | keys retire-kek <version> | keys rotate-signing-key | keys rotate-hashing-key";
+    private const string Usage = "usage: keys rotate-kek | keys rewrap | keys retire-kek <version> | keys rotate-signing-key | keys rotate-hashing-key | keys rotate-audit-seal-key";
 
     public static async Task<int> RunAsync(string[] args)
     {
@@ -54,6 +54,7 @@ public static class KeysCommand
             ["rewrap", .. var tail] => ("rewrap", 0, tail),
             ["rotate-signing-key", .. var tail] => ("rotate-signing-key", 0, tail),
             ["rotate-hashing-key", .. var tail] => ("rotate-hashing-key", 0, tail),
+            ["rotate-audit-seal-key", .. var tail] => ("rotate-audit-seal-key", 0, tail),
             ["retire-kek", var number, .. var tail] when int.TryParse(number, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var parsed) && parsed > 0
                 => ("retire-kek", parsed, tail),
             _ => (null, 0, args),
@@ -99,6 +100,14 @@ public static class KeysCommand
             using var before = DevelopmentKeyring.LoadOrCreate(keyringPath);
             var added = DevelopmentKeyring.AddApiKeyHashingKey(keyringPath);
             Console.Out.WriteLine($"API-key hashing key version {added} added to {keyringPath}; keys issued after the silos' next restart are hashed with it, and every key issued before keeps working.");
+            return 0;
+        }
+
+        if (verb == "rotate-audit-seal-key")
+        {
+            using var before = DevelopmentKeyring.LoadOrCreate(keyringPath);
+            var added = DevelopmentKeyring.AddAuditSealKey(keyringPath);
+            Console.Out.WriteLine($"audit seal key version {added} added to {keyringPath}; silos seal with it after their next restart, and every older version keeps verifying the seals it made.");
             return 0;
         }
 

@@ -73,7 +73,9 @@ public sealed class DevelopmentKeyring : IKeyProvider, IDisposable
 
     public VersionedSecret CurrentAuditSealKey => _auditSealKeys[^1];
 
-    public VersionedSecret? FindAuditSealKey(int version) => _auditSealKeys.Find(key => key.Version == version);
+    // A version added since this keyring was loaded (by a silo restarted with it) is read from the file, so that its seals verify here too.
+    public VersionedSecret? FindAuditSealKey(int version) =>
+        _auditSealKeys.Find(key => key.Version == version) ?? Versions(Read(_path).AuditSealKeys, "audit_seal_keys", _path).Find(key => key.Version == version);
 
     public SigningCredentials SigningCredentials { get; }
 
@@ -235,6 +237,17 @@ public sealed class DevelopmentKeyring : IKeyProvider, IDisposable
         var entries = HashingKeysOf(file);
         var version = entries.Max(entry => entry.Version) + 1;
         Write(path, file with { ApiKeyHashingKey = null, ApiKeyHashingKeys = [.. entries, NewKey(version)] });
+        return version;
+    }
+
+    /// <summary>Adds an audit seal key version max+1 to the keyring at <paramref name="path"/>; silos seal with it after a restart, and every version keeps verifying.</summary>
+    public static int AddAuditSealKey(string path)
+    {
+        using var exclusive = LockKeyring(path);
+        var file = Read(path);
+        var entries = file.AuditSealKeys ?? [];
+        var version = entries.Count == 0 ? 1 : entries.Max(entry => entry.Version) + 1;
+        Write(path, file with { AuditSealKeys = [.. entries, NewKey(version)] });
         return version;
     }
 

@@ -144,6 +144,24 @@ public sealed class AuditTrailTests(PostgresFixture postgres) : IDisposable
     }
 
     [Fact]
+    public async Task ASealKeyRotation_KeepsOldSealsVerifying_AndNewSealsUseTheNewVersion()
+    {
+        await using var before = await TrailAsync(sealEvery: 1);
+        await before.Trail.RecordAsync(Record(1, "user.create"));
+        await before.Trail.RecordAsync(Record(2, "user.create"));
+
+        DevelopmentKeyring.AddAuditSealKey(Path.Combine(_keyringDirectory, "keyring.json"));
+        await using var after = await before.SecondWriterAsync(); // a silo restarted with the new version
+        await after.Trail.RecordAsync(Record(3, "user.create"));
+
+        Assert.Equal(3L, await before.ScalarAsync<long>("SELECT count(*) FROM bastion_audit_seals"));
+        Assert.Equal(2, await before.ScalarAsync<int>("SELECT key_version FROM bastion_audit_seals WHERE seq = 3"));
+        var seenByTheSiloNotRestarted = await before.VerifyAsync();
+        Assert.True(seenByTheSiloNotRestarted.Intact, seenByTheSiloNotRestarted.Problem);
+        Assert.True((await after.VerifyAsync()).Intact);
+    }
+
+    [Fact]
     public async Task AFlood_EvictsNothing()
     {
         await using var env = await TrailAsync(sealEvery: 1000);
