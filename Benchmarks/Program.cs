@@ -5,7 +5,8 @@ namespace Bastion.Benchmarks;
 /// <summary>
 /// <c>dotnet run -c Release --project Benchmarks -- --filter '*'</c> runs the BenchmarkDotNet benchmarks;
 /// <c>dotnet run -c Release --project Benchmarks -- inference [tiny|small|all]</c> runs the inference load tool;
-/// <c>dotnet run -c Release --project Benchmarks -- storage</c> compares encrypted and plaintext grain storage interleaved.
+/// <c>dotnet run -c Release --project Benchmarks -- storage</c> compares encrypted and plaintext grain storage interleaved;
+/// <c>dotnet run -c Release --project Benchmarks -- audit</c> measures what the audit trail adds to an admin change.
 /// </summary>
 [System.Runtime.Versioning.SupportedOSPlatform("linux")]
 internal static class BenchmarkProgram
@@ -15,6 +16,11 @@ internal static class BenchmarkProgram
         if (args.Length > 0 && args[0] == "inference")
         {
             return await InferenceLoad.RunAsync(args[1..]);
+        }
+
+        if (args.Length > 0 && args[0] == "audit")
+        {
+            return await AuditComparison.RunAsync(args[1..]);
         }
 
         if (args.Length > 0 && args[0] == "storage")

@@ -114,6 +114,17 @@ public class StorageBenchmarks
     [BenchmarkCategory("Write")]
     public Task Write_Encrypted() => WriteAsync(_encrypted!, NextGrainId());
 
+    /// <summary>What an audited admin change costs: the encrypted state write, then its durable audit record.</summary>
+    public async Task Write_EncryptedAndAudited()
+    {
+        await WriteAsync(_encrypted!, NextGrainId());
+        await _silo!.Services.GetRequiredService<Bastion.Audit.IAuditTrail>().RecordAsync(new Bastion.Audit.AuditRecord(
+            DateTimeOffset.UtcNow, "user.suspend", "benchmark-admin", "benchmark-user", "204"));
+    }
+
+    /// <summary>The silo under test (for the audit comparison).</summary>
+    public IServiceProvider Services => _silo!.Services;
+
     [Benchmark(Baseline = true)]
     [BenchmarkCategory("Read")]
     public Task<BenchmarkState> Read_Plaintext() => ReadAsync(_plaintext!, _readPlaintext);

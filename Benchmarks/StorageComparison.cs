@@ -49,7 +49,7 @@ internal static class StorageComparison
         return 0;
     }
 
-    private static async Task CompareAsync(string name, Func<Task> plaintext, Func<Task> encrypted, int operations)
+    internal static async Task CompareAsync(string name, Func<Task> plaintext, Func<Task> encrypted, int operations)
     {
         var plain = new List<double>(operations);
         var sealedTimes = new List<double>(operations);
@@ -82,7 +82,7 @@ internal static class StorageComparison
     /// milliseconds each), plaintext and encrypted alternately (alternating which goes first), so that drift falls on both alike.
     /// Prints the ratio of the totals and the median and quartiles of the 40 per-round ratios.
     /// </summary>
-    private static async Task ThroughputAsync(string name, Func<Task> plaintext, Func<Task> encrypted, int operations)
+    internal static async Task ThroughputAsync(string name, Func<Task> plaintext, Func<Task> encrypted, int operations)
     {
         const int rounds = 40;
         var perRound = Math.Max(Concurrency, operations / rounds);
