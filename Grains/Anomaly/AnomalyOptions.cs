@@ -130,7 +130,7 @@ public sealed class NearIdenticalPromptOptions : WindowedSignalOptions
     }
 
     /// <summary>Two prompts are near-identical when their 64-bit SimHashes differ in at most this many bits.</summary>
-    public int MaxDistance { get; set; } = 6;
+    public int MaxDistance { get; set; } = 8;
 
     /// <summary>Shorter prompts (health probes, "hi") are not compared: few shingles make SimHash noisy, and repeating them is harmless.</summary>
     public int MinimumLength { get; set; } = 32;
