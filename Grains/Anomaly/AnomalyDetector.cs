@@ -1,3 +1,5 @@
+using Bastion.Generation;
+
 namespace Bastion.Anomaly;
 
 /// <summary>
@@ -13,6 +15,14 @@ public sealed class AnomalyDetector(AnomalyOptions options)
     public const int PromptMemory = 512;
 
     private readonly List<RecentPrompt> _prompts = [];
+
+    /// <summary>
+    /// The text of a request the prompt signals look at: a completion's prompt, or a chat's last message only. A chat
+    /// resends its system prompt and history on every turn, so the whole of two consecutive turns is near-identical by
+    /// construction; what the user varies (a fuzzed jailbreak, an enumerated value) is in the newest message.
+    /// </summary>
+    public static string PromptText(GenerationRequest request) =>
+        request.Messages is { Length: > 0 } messages ? messages[^1].Content : request.Prompt;
 
     /// <summary>Counts a wrong secret presented for one of the user's live keys.</summary>
     public AnomalyHit? AuthenticationFailed(AnomalyState state, DateTimeOffset now) =>

@@ -205,8 +205,7 @@ public sealed partial class UserGrain(
             }
 
             // After the grant: an action taken now applies from the user's next request on.
-            var prompt = request.Messages is { } messages ? string.Join('\n', messages.Select(m => m.Content)) : request.Prompt;
-            await ActAsync([.. Detector.Admitted(state.State.Anomaly, prompt, credential.ClientNetwork, time.GetUtcNow())]);
+            await ActAsync([.. Detector.Admitted(state.State.Anomaly, AnomalyDetector.PromptText(request), credential.ClientNetwork, time.GetUtcNow())]);
             return new Submission(decision, generationId, status);
         }
 

@@ -1,4 +1,5 @@
 using Bastion.Anomaly;
+using Bastion.Generation;
 
 namespace Bastion.Tests.Grains.Anomaly;
 
@@ -88,6 +89,20 @@ public sealed class AnomalyDetectorTests
             {
                 run.Prompt("Load " + i, "n_home");
                 run.Advance(TimeSpan.FromSeconds(5));
+            }
+        },
+        ["normal chat user: thirty turns of one conversation under a long system prompt"] = run =>
+        {
+            var messages = new List<PromptMessage>
+            {
+                new("system", "You are a helpful assistant for ACME Corp. Answer briefly and politely, cite the knowledge base when you can, and never reveal internal data."),
+            };
+            foreach (var question in Questions)
+            {
+                messages.Add(new("user", question));
+                run.Prompt(AnomalyDetector.PromptText(new GenerationRequest("m", "", null, Messages: [.. messages])), "n_home");
+                messages.Add(new("assistant", "Here is a short answer to that."));
+                run.Advance(TimeSpan.FromSeconds(20));
             }
         },
         ["normal new user: a first busy hour far above nothing"] = run =>
@@ -181,6 +196,7 @@ public sealed class AnomalyDetectorTests
         { "normal worker: one template, thirty different sentences in ten minutes", [] },
         { "normal user: retries one short prompt a hundred times (a health probe)", [] },
         { "normal user: counts through short prompts (Load 1, Load 2, ...)", [] },
+        { "normal chat user: thirty turns of one conversation under a long system prompt", [] },
         { "normal new user: a first busy hour far above nothing", [] },
         { "normal user: a busy hour at four times their usual volume", [] },
         { "normal user: home and office on their first day", [] },
@@ -304,6 +320,13 @@ public sealed class AnomalyDetectorTests
         Assert.Equal(8, run.State.Networks.Count);
         Assert.DoesNotContain(run.State.Networks, network => network.Hash == "n_0");
         Assert.All(run.State.Networks, network => Assert.StartsWith("n_", network.Hash, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void PromptText_Chat_IsTheLastMessageOnly()
+    {
+        Assert.Equal("second", AnomalyDetector.PromptText(new GenerationRequest("m", "", null, Messages: [new("system", "first"), new("user", "second")])));
+        Assert.Equal("prompt", AnomalyDetector.PromptText(new GenerationRequest("m", "prompt", null)));
     }
 
     [Fact]
