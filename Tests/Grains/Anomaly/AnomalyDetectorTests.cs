@@ -153,9 +153,10 @@ public sealed class AnomalyDetectorTests
                 run.Advance(TimeSpan.FromSeconds(10));
             }
         },
-        ["attacker: enumerates account numbers"] = run =>
+        ["attacker: enumerates forty account numbers"] = run =>
         {
-            for (var i = 1; i <= 25; i++)
+            // Forty: past the near-identical threshold too, which must leave enumeration siblings to this signal.
+            for (var i = 1; i <= 40; i++)
             {
                 run.Prompt($"What is the current balance of account number {i:D4}?", "n_home");
                 run.Advance(TimeSpan.FromSeconds(10));
@@ -203,7 +204,7 @@ public sealed class AnomalyDetectorTests
         { "attacker: guesses a key's secret fifty times in eight minutes", [AnomalySignal.AuthenticationFailures] },
         { "attacker: ignores Retry-After, sixty refusals in a minute", [AnomalySignal.RefusalStorm] },
         { "attacker: fuzzes one jailbreak prompt forty times", [AnomalySignal.NearIdenticalPrompts] },
-        { "attacker: enumerates account numbers", [AnomalySignal.PromptEnumeration] },
+        { "attacker: enumerates forty account numbers", [AnomalySignal.PromptEnumeration] },
         { "attacker: enumerates customers by a number in the middle", [AnomalySignal.PromptEnumeration] },
         { "attacker: drains a stolen key, twenty times the owner's usual hour", [AnomalySignal.TokenVolumeSpike] },
         { "attacker: uses a stolen key from a new network", [AnomalySignal.NewClientNetwork] },
