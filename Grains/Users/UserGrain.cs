@@ -344,6 +344,12 @@ public sealed partial class UserGrain(
                 {
                     await state.ReadStateAsync();
                 }
+                catch (Exception exception) when (exception is not OperationCanceledException)
+                {
+                    // The action holds in this activation regardless; the request that fired it has been decided already.
+                    LogAnomalyNotPersisted(logger, exception, Pseudonym);
+                    break;
+                }
             }
 
             if (suspend)
@@ -416,6 +422,9 @@ public sealed partial class UserGrain(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "User {Pseudonym} anomaly {Signal} ({Value} against a threshold of {Threshold}): {Action}")]
     private static partial void LogAnomaly(ILogger logger, string pseudonym, string signal, string action, double value, double threshold);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "User {Pseudonym} anomaly action could not be persisted; it holds in this activation only")]
+    private static partial void LogAnomalyNotPersisted(ILogger logger, Exception exception, string pseudonym);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "User {Pseudonym} anomaly {Signal} was acted on ({Action}) but could not be audited")]
     private static partial void LogAnomalyNotAudited(ILogger logger, Exception exception, string pseudonym, string signal, string action);
