@@ -28,6 +28,10 @@ public enum CredentialKind
 /// <param name="SecretHashes">For API keys, the keyed hashes of the presented secret, one per enabled hashing-key version; empty otherwise.</param>
 /// <param name="RevocationGeneration">For access tokens, the user's revocation generation at issue time.</param>
 /// <param name="IssuedAt">For external and service tokens, when the issuer issued it (tokens issued before a revocation are refused).</param>
+/// <param name="ClientNetwork">
+/// A keyed hash, per user, of the network the HTTP request came from (IPv4 /24, IPv6 /48), for anomaly detection; null
+/// when unknown. Never an address.
+/// </param>
 /// <remarks>
 /// Ids 2 and 3 (one hash and its version) are retired: a hash made only under the current version locked out every key
 /// after a rotation. The hashes are an array, not an interface: silo assertions digest the arguments as serialized, and a
@@ -39,7 +43,8 @@ public sealed record Credential(
     [property: Id(1)] string KeyId,
     [property: Id(6)] SecretHash[] SecretHashes,
     [property: Id(4)] long RevocationGeneration,
-    [property: Id(5)] DateTimeOffset? IssuedAt = null)
+    [property: Id(5)] DateTimeOffset? IssuedAt = null,
+    [property: Id(7)] string? ClientNetwork = null)
 {
     /// <summary>Never print hashes.</summary>
     public override string ToString() => $"{Kind} credential for key {KeyId}";

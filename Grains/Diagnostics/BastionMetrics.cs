@@ -16,6 +16,7 @@ public sealed class BastionMetrics
     private readonly Histogram<double> _timeToFirstToken;
     private readonly Histogram<double> _interTokenLatency;
     private readonly Counter<long> _rateLimitRefusals;
+    private readonly Counter<long> _anomalyActions;
     private IReadOnlyList<KeyValuePair<string, string>> _models = [];
     private Func<IEnumerable<ModelLoad>> _load = () => [];
 
@@ -29,6 +30,7 @@ public sealed class BastionMetrics
         _timeToFirstToken = Meter.CreateHistogram<double>("bastion_time_to_first_token_seconds", "s", "From the moment a sequence joins its model's queue (queueing and prefill included) to its first generated token.");
         _interTokenLatency = Meter.CreateHistogram<double>("bastion_inter_token_latency_seconds", "s", "Between two consecutive generated tokens of one sequence.");
         _rateLimitRefusals = Meter.CreateCounter<long>("bastion_rate_limit_refusals", description: "Requests refused by a rate limit or quota, by limit.");
+        _anomalyActions = Meter.CreateCounter<long>("bastion_anomaly_actions", description: "Actions taken on users' anomalies (docs/anomaly-detection.md), by signal and action.");
         Meter.CreateObservableGauge("bastion_model_info", ObserveModels, description: "1 for each model this silo serves, labelled with its execution provider.");
         Meter.CreateObservableGauge(
             "bastion_batching_queue_depth", () => _load().Select(l => Measurement(l.QueueDepth, l.Model)), description: "Generations waiting for a batch slot (or about to start), by model.");
@@ -62,6 +64,12 @@ public sealed class BastionMetrics
     /// <param name="limit">The limit's name: <c>requests</c>, <c>tokens</c>, <c>concurrency</c>, <c>daily-tokens</c>, <c>monthly-tokens</c>, <c>token-exchange</c>.</param>
     public void RecordRateLimitRefusal(string limit) =>
         _rateLimitRefusals.Add(1, new KeyValuePair<string, object?>("limit", limit));
+
+    /// <summary>Counts one action taken because a user's anomaly signal fired.</summary>
+    /// <param name="signal">The signal's name: <c>auth-failures</c>, <c>refusal-storm</c>, <c>near-identical-prompts</c>, <c>prompt-enumeration</c>, <c>token-volume-spike</c>, <c>new-client-network</c>.</param>
+    /// <param name="action">The action: <c>observe</c>, <c>throttle</c> or <c>suspend</c>.</param>
+    public void RecordAnomalyAction(string signal, string action) =>
+        _anomalyActions.Add(1, new KeyValuePair<string, object?>("signal", signal), new KeyValuePair<string, object?>("action", action));
 
     /// <summary>Publishes the models this silo serves and where each runs.</summary>
     public void SetModels(IEnumerable<KeyValuePair<string, string>> modelProviders) => _models = [.. modelProviders];

@@ -39,6 +39,15 @@ public static class CredentialVerifier
         return user.Suspended ? DenialReason.Suspended : DenialReason.None;
     }
 
+    /// <summary>
+    /// True when <paramref name="credential"/> is an API key of <paramref name="user"/> that is live (exists, unexpired,
+    /// unrevoked) but whose secret does not match: someone holds the key id and is guessing. A revoked or expired key that
+    /// a forgotten job keeps presenting is not a guess, so it is not counted.
+    /// </summary>
+    public static bool IsWrongSecret(UserState user, Credential credential, DateTimeOffset now) =>
+        user.Exists && credential.Kind == CredentialKind.ApiKey && LiveKey(user, credential, now) is not null
+        && Verify(user, credential, now) == DenialReason.NotAuthenticated;
+
     private static StoredApiKey? LiveKey(UserState user, Credential credential, DateTimeOffset now) =>
         user.ApiKeys.TryGetValue(credential.KeyId, out var key) && !key.Revoked && (key.ExpiresAt is not { } expiry || expiry > now)
             ? key

@@ -1,4 +1,8 @@
+using System.Globalization;
 using Bastion.Access;
+using Bastion.Anomaly;
+using Bastion.Audit;
+using Bastion.Diagnostics;
 using Bastion.Generation;
 using Bastion.Limits;
 using Microsoft.Extensions.Logging;
@@ -9,16 +13,26 @@ namespace Bastion.Users;
 
 /// <summary>
 /// The authority on one user: credentials, roles and usage. Every turn is short; the user's tokens
-/// are generated elsewhere, so a slow generation never holds up the user's next request.
+/// are generated elsewhere, so a slow generation never holds up the user's next request. It also watches the user's
+/// traffic for anomalies (docs/anomaly-detection.md) and acts on them as the user's role says: observe, throttle or
+/// suspend, each audited and counted.
 /// </summary>
 [GrainType("bastion.user")]
 public sealed partial class UserGrain(
     [PersistentState("user", StorageNames.Bastion)] IPersistentState<UserState> state,
     TimeProvider time,
     IOptions<LimitOptions> limitOptions,
+    IOptions<AnomalyOptions> anomalyOptions,
+    IAuditTrail audit,
+    BastionMetrics metrics,
     ILogger<UserGrain> logger) : Grain, IUserGrain
 {
+    // Per activation: it holds recent prompts' fingerprints, which are never persisted.
+    private AnomalyDetector? _detector;
+
     private string Pseudonym => this.GetPrimaryKeyString();
+
+    private AnomalyDetector Detector => _detector ??= new AnomalyDetector(anomalyOptions.Value);
 
     public async Task<bool> CreateAsync(IReadOnlyList<string> roles)
     {
@@ -88,6 +102,12 @@ public sealed partial class UserGrain(
         }
 
         state.State.Suspended = suspended;
+        if (!suspended)
+        {
+            // Resuming is an admin's judgement that the user is fine: it lifts an anomaly throttle too.
+            state.State.Anomaly.ThrottledUntil = null;
+        }
+
         await state.WriteStateAsync();
         LogSuspension(logger, Pseudonym, suspended);
         if (suspended)
@@ -156,6 +176,7 @@ public sealed partial class UserGrain(
             if (!admitted)
             {
                 LogLimited(logger, Pseudonym, status!.Kind);
+                await ActAsync(Detector.Refused(state.State.Anomaly, time.GetUtcNow()));
                 return await RefuseAsync(AccessDecision.Deny(DenialReason.LimitExceeded), status);
             }
 
@@ -183,6 +204,8 @@ public sealed partial class UserGrain(
                 throw;
             }
 
+            // After the grant: an action taken now applies from the user's next request on.
+            await ActAsync([.. Detector.Admitted(state.State.Anomaly, AnomalyDetector.PromptText(request), credential.ClientNetwork, time.GetUtcNow())]);
             return new Submission(decision, generationId, status);
         }
 
@@ -211,7 +234,9 @@ public sealed partial class UserGrain(
 
         state.State.PromptTokens += usage.PromptTokens;
         state.State.CompletionTokens += usage.CompletionTokens;
+        var spike = Detector.Settled(state.State.Anomaly, usage.TotalTokens, time.GetUtcNow());
         await state.WriteStateAsync();
+        await ActAsync(spike);
     }
 
     public async Task<bool> RenewLeaseAsync(Guid generationId)
@@ -237,7 +262,8 @@ public sealed partial class UserGrain(
         return Limits;
     }
 
-    private UserLimits Limits => limitOptions.Value.For(state.State.Roles).With(state.State.LimitOverrides);
+    private UserLimits Limits => AnomalyThrottle.Apply(
+        limitOptions.Value.For(state.State.Roles).With(state.State.LimitOverrides), state.State.Anomaly, time.GetUtcNow());
 
     public Task<UserProfile?> GetProfileAsync() => Task.FromResult(
         state.State.Exists
@@ -268,7 +294,89 @@ public sealed partial class UserGrain(
             await state.ReadStateAsync();
         }
 
-        return Decide(credential, permission);
+        var decision = Decide(credential, permission);
+        if (decision.Reason == DenialReason.Forbidden)
+        {
+            await ActAsync(Detector.Refused(state.State.Anomaly, time.GetUtcNow()));
+        }
+        else if (decision.Reason == DenialReason.NotAuthenticated && CredentialVerifier.IsWrongSecret(state.State, credential, time.GetUtcNow()))
+        {
+            await ActAsync(Detector.AuthenticationFailed(state.State.Anomaly, time.GetUtcNow()));
+        }
+
+        return decision;
+    }
+
+    private Task ActAsync(AnomalyHit? hit) => hit is { } fired ? ActAsync([fired]) : Task.CompletedTask;
+
+    /// <summary>
+    /// Takes the action the user's role prescribes for each signal that fired, then audits and counts it. The action
+    /// stands even when the audit trail is unavailable (logged as an error): an attack must not go on because the
+    /// trail is down.
+    /// </summary>
+    private async Task ActAsync(IReadOnlyList<AnomalyHit> hits)
+    {
+        if (hits.Count == 0)
+        {
+            return;
+        }
+
+        var now = time.GetUtcNow();
+        var options = anomalyOptions.Value;
+        var actions = hits.Select(hit => (Hit: hit, Action: options.ActionFor(state.State.Roles, hit.Signal))).ToList();
+        var suspend = actions.Any(a => a.Action == AnomalyAction.Suspend) && !state.State.Suspended;
+        if (actions.Any(a => a.Action != AnomalyAction.Observe))
+        {
+            for (var attempt = 1; ; attempt++)
+            {
+                if (actions.Any(a => a.Action == AnomalyAction.Throttle))
+                {
+                    AnomalyThrottle.Start(state.State.Anomaly, options.Throttle.Factor, now + options.Throttle.Duration);
+                }
+
+                state.State.Suspended |= suspend;
+                try
+                {
+                    await state.WriteStateAsync();
+                    break;
+                }
+                catch (InconsistentStateException) when (attempt == 1)
+                {
+                    await state.ReadStateAsync();
+                }
+                catch (Exception exception) when (exception is not OperationCanceledException)
+                {
+                    // The action holds in this activation regardless; the request that fired it has been decided already.
+                    LogAnomalyNotPersisted(logger, exception, Pseudonym);
+                    break;
+                }
+            }
+
+            if (suspend)
+            {
+                await CancelOpenGenerationsAsync();
+            }
+        }
+
+        foreach (var (hit, action) in actions)
+        {
+            var actionName = action.ToString().ToLowerInvariant();
+            metrics.RecordAnomalyAction(hit.Signal.Name(), actionName);
+            LogAnomaly(logger, Pseudonym, hit.Signal.Name(), actionName, hit.Value, hit.Threshold);
+            try
+            {
+                await audit.RecordAsync(new AuditRecord(now, "anomaly." + actionName, "system", Pseudonym, "ok", new Dictionary<string, string>
+                {
+                    ["signal"] = hit.Signal.Name(),
+                    ["value"] = hit.Value.ToString(CultureInfo.InvariantCulture),
+                    ["threshold"] = hit.Threshold.ToString(CultureInfo.InvariantCulture),
+                }));
+            }
+            catch (Exception exception) when (exception is not OperationCanceledException)
+            {
+                LogAnomalyNotAudited(logger, exception, Pseudonym, hit.Signal.Name(), actionName);
+            }
+        }
     }
 
     private AccessDecision Decide(Credential credential, Permission permission)
@@ -311,6 +419,15 @@ public sealed partial class UserGrain(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "User {Pseudonym} refused by the {Limit} limit")]
     private static partial void LogLimited(ILogger logger, string pseudonym, LimitKind limit);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "User {Pseudonym} anomaly {Signal} ({Value} against a threshold of {Threshold}): {Action}")]
+    private static partial void LogAnomaly(ILogger logger, string pseudonym, string signal, string action, double value, double threshold);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "User {Pseudonym} anomaly action could not be persisted; it holds in this activation only")]
+    private static partial void LogAnomalyNotPersisted(ILogger logger, Exception exception, string pseudonym);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "User {Pseudonym} anomaly {Signal} was acted on ({Action}) but could not be audited")]
+    private static partial void LogAnomalyNotAudited(ILogger logger, Exception exception, string pseudonym, string signal, string action);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "User {Pseudonym} denied {Permission}: {Reason}")]
     private static partial void LogDenied(ILogger logger, string pseudonym, Permission permission, DenialReason reason);

@@ -1,3 +1,4 @@
+using Bastion.Anomaly;
 using Bastion.Limits;
 
 namespace Bastion.Users;
@@ -23,6 +24,9 @@ public sealed class UserState
 
     /// <summary>External tokens issued at or before this time are refused (set by revoke-tokens).</summary>
     [Id(10)] public DateTimeOffset ExternalTokensRevokedAt { get; set; }
+
+    /// <summary>Anomaly counters, the token baseline, hashed client networks and a running throttle (docs/anomaly-detection.md).</summary>
+    [Id(11)] public AnomalyState Anomaly { get; set; } = new();
 }
 
 /// <summary>A stored API key: the keyed hash of its secret and its metadata.</summary>

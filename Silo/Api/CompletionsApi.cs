@@ -3,6 +3,7 @@ using System.Runtime.CompilerServices;
 using System.Text.Json;
 using Bastion.Access;
 using Bastion.Generation;
+using Bastion.Security;
 using Bastion.Users;
 using Microsoft.AspNetCore.Http.HttpResults;
 
@@ -85,7 +86,9 @@ public static class CompletionsApi
             Overrides: new SamplingOverrides(request.Temperature, request.TopP, request.TopK, request.Seed));
         try
         {
-            var submission = await grains.GetGrain<IUserGrain>(caller.Pseudonym).SubmitAsync(caller.Credential, generationRequest);
+            // The user grain learns the client's network as a keyed hash only, for its anomaly detection.
+            var network = context.RequestServices.GetRequiredService<ClientNetworks>().Hash(caller.Pseudonym, context.Connection.RemoteIpAddress);
+            var submission = await grains.GetGrain<IUserGrain>(caller.Pseudonym).SubmitAsync(caller.Credential with { ClientNetwork = network }, generationRequest);
             if (submission.GenerationId is not { } generationId)
             {
                 return submission.Decision.Reason switch

@@ -94,6 +94,7 @@ public static class HttpRegistration
         builder.Services.AddOptions<TokenOptions>().BindConfiguration(TokenOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddOptions<BootstrapOptions>().BindConfiguration(BootstrapOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddSingleton<Pseudonymizer>();
+        builder.Services.AddSingleton<ClientNetworks>();
         builder.Services.AddSingleton<ApiKeys>();
         builder.Services.AddSingleton<AccessTokens>();
         builder.Services.AddOptions<AuthOptions>().BindConfiguration(AuthOptions.SectionName).ValidateOnStart()

@@ -1,5 +1,6 @@
 using System.Net;
 using Bastion.Access;
+using Bastion.Anomaly;
 using Bastion.Api;
 using Bastion.Audit;
 using Bastion.Cluster;
@@ -84,6 +85,10 @@ public static class SiloRegistration
         builder.Services.AddOptions<LimitOptions>().BindConfiguration(LimitOptions.SectionName)
             .ValidateOnStart();
         builder.Services.AddSingleton<IValidateOptions<LimitOptions>, LimitOptionsValidator>();
+        // A misspelt signal or role name must stop the silo, not silently leave the default in force.
+        builder.Services.AddOptions<AnomalyOptions>().BindConfiguration(AnomalyOptions.SectionName, binder => binder.ErrorOnUnknownConfiguration = true)
+            .ValidateOnStart();
+        builder.Services.AddSingleton<IValidateOptions<AnomalyOptions>, AnomalyOptionsValidator>();
         builder.UseOrleans(silo =>
         {
             if (!node.HasRole(NodeOptions.WorkerRole))
@@ -156,6 +161,12 @@ public static class SiloRegistration
     private sealed class LimitOptionsValidator : IValidateOptions<LimitOptions>
     {
         public ValidateOptionsResult Validate(string? name, LimitOptions options) =>
+            options.Problems().ToList() is { Count: > 0 } problems ? ValidateOptionsResult.Fail(problems) : ValidateOptionsResult.Success;
+    }
+
+    private sealed class AnomalyOptionsValidator : IValidateOptions<AnomalyOptions>
+    {
+        public ValidateOptionsResult Validate(string? name, AnomalyOptions options) =>
             options.Problems().ToList() is { Count: > 0 } problems ? ValidateOptionsResult.Fail(problems) : ValidateOptionsResult.Success;
     }
 

@@ -71,6 +71,24 @@ public sealed class CredentialVerifierTests
         Assert.Equal(DenialReason.NotAuthenticated, CredentialVerifier.Verify(deleted, new Credential(CredentialKind.ServiceToken, "svc", [], 0, Now), Now));
     }
 
+    public static TheoryData<string, Credential, bool> WrongSecretCases => new()
+    {
+        { "live key, wrong hash: a guess", ApiKey("live", (2, Old)), true },
+        { "live key, no hash for its version: a guess", ApiKey("live", (1, Live)), true },
+        { "live key, right hash", ApiKey("live", (2, Live)), false },
+        { "expired key, wrong hash: a stale client, not a guess", ApiKey("expired", (2, Old)), false },
+        { "revoked key, wrong hash: a stale client, not a guess", ApiKey("revoked", (2, Old)), false },
+        { "unknown key", ApiKey("unknown", (2, Old)), false },
+        { "access token of an older generation", new Credential(CredentialKind.AccessToken, "live", [], 4), false },
+    };
+
+    [Theory]
+    [MemberData(nameof(WrongSecretCases))]
+    public void IsWrongSecret_CountsOnlyGuessesAtLiveKeys(string name, Credential credential, bool expected)
+    {
+        Assert.True(expected == CredentialVerifier.IsWrongSecret(User(), credential, Now), name);
+    }
+
     private static Credential ApiKey(string keyId, params (int Version, byte[] Hash)[] hashes) =>
         new(CredentialKind.ApiKey, keyId, [.. hashes.Select(hash => new SecretHash(hash.Version, hash.Hash))], 0);
 

@@ -99,6 +99,22 @@ public sealed class StartupTests(PostgresFixture postgres)
         Assert.Contains(named, refused.Message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("Bastion:Anomaly:Throttle:Factor", "2", "Bastion:Anomaly:Throttle")]
+    [InlineData("Bastion:Anomaly:PromptEnumeration:Threshold", "1", "Bastion:Anomaly:PromptEnumeration")]
+    [InlineData("Bastion:Anomaly:Roles:user:PromptEnumeration", "Ban", "Bastion:Anomaly:Roles:user:PromptEnumeration")]
+    [InlineData("Bastion:Anomaly:RefusalStorms:Threshold", "10", "RefusalStorms")]
+    public async Task Start_InvalidAnomalySetting_IsRefusedAndNamesTheSetting(string key, string value, string named)
+    {
+        var settings = await MigratedDatabasesAsync();
+        settings[key] = value;
+
+        // Validated before the silo joins the cluster: a typo must not leave a default silently in force.
+        var refused = await Assert.ThrowsAnyAsync<Exception>(() => BuildAsync("Development", settings, start: true));
+
+        Assert.Contains(named, refused.ToString(), StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task Start_ModelNotMatchingItsPinnedDigest_IsRefusedAndNamesTheSetting()
     {
