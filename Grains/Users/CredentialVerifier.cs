@@ -48,6 +48,11 @@ public static class CredentialVerifier
         user.Exists && credential.Kind == CredentialKind.ApiKey && LiveKey(user, credential, now) is not null
         && Verify(user, credential, now) == DenialReason.NotAuthenticated;
 
+    /// <summary>True when <paramref name="credential"/> names an API key of <paramref name="user"/> that has expired (and was not revoked).</summary>
+    public static bool IsExpiredKey(UserState user, Credential credential, DateTimeOffset now) =>
+        user.Exists && credential.Kind == CredentialKind.ApiKey && user.ApiKeys.TryGetValue(credential.KeyId, out var key)
+        && !key.Revoked && key.ExpiresAt is { } expiry && expiry <= now;
+
     private static StoredApiKey? LiveKey(UserState user, Credential credential, DateTimeOffset now) =>
         user.ApiKeys.TryGetValue(credential.KeyId, out var key) && !key.Revoked && (key.ExpiresAt is not { } expiry || expiry > now)
             ? key

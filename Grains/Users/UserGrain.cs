@@ -30,6 +30,9 @@ public sealed partial class UserGrain(
     // Per activation: it holds recent prompts' fingerprints, which are never persisted.
     private AnomalyDetector? _detector;
 
+    // Expired API keys already recorded in the audit trail by this activation.
+    private readonly HashSet<string> _expiredKeysAudited = new(StringComparer.Ordinal);
+
     private string Pseudonym => this.GetPrimaryKeyString();
 
     private AnomalyDetector Detector => _detector ??= new AnomalyDetector(anomalyOptions.Value);
@@ -302,6 +305,13 @@ public sealed partial class UserGrain(
         else if (decision.Reason == DenialReason.NotAuthenticated && CredentialVerifier.IsWrongSecret(state.State, credential, time.GetUtcNow()))
         {
             await ActAsync(Detector.AuthenticationFailed(state.State.Anomaly, time.GetUtcNow()));
+        }
+        else if (decision.Reason == DenialReason.NotAuthenticated && CredentialVerifier.IsExpiredKey(state.State, credential, time.GetUtcNow())
+            && _expiredKeysAudited.Add(credential.KeyId))
+        {
+            // Once per key per activation: a forgotten job that keeps presenting an expired key is one record, not a flood.
+            await audit.RecordAsync(new AuditRecord(
+                time.GetUtcNow(), "api-key.expired", null, Pseudonym, "refused", new Dictionary<string, string> { ["key_id"] = credential.KeyId }));
         }
 
         return decision;

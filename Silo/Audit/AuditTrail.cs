@@ -77,14 +77,14 @@ public sealed partial class AuditTrail : IAuditTrail, IHostedService, IAsyncDisp
         return Task.CompletedTask;
     }
 
-    /// <summary>Stops taking records and writes every queued one.</summary>
+    /// <summary>Stops taking records and writes every queued one, unless <paramref name="cancellationToken"/> ends the wait first (a forced stop).</summary>
     public async Task StopAsync(CancellationToken cancellationToken)
     {
         _queue.Writer.TryComplete();
         await _stopping.CancelAsync();
         if (_writer is { } writer)
         {
-            await writer.WaitAsync(cancellationToken);
+            await writer.WaitAsync(cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         }
 
         if (_checker is { } checker)

@@ -55,7 +55,10 @@ public sealed class AuthenticationFailureSummary(IAuditTrail audit, AuditOptions
             await loop.WaitAsync(cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         }
 
-        await FlushAsync();
+        if (!cancellationToken.IsCancellationRequested)
+        {
+            await FlushAsync();
+        }
     }
 
     /// <summary>Writes what was counted since the last summary, if anything.</summary>

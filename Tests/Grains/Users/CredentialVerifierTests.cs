@@ -89,6 +89,23 @@ public sealed class CredentialVerifierTests
         Assert.True(expected == CredentialVerifier.IsWrongSecret(User(), credential, Now), name);
     }
 
+    public static TheoryData<string, Credential, bool> ExpiredKeyCases => new()
+    {
+        { "expired key, right hash", ApiKey("expired", (2, Live)), true },
+        { "expired key, wrong hash", ApiKey("expired", (2, Old)), true },
+        { "live key", ApiKey("live", (2, Live)), false },
+        { "revoked key (revocation, not expiry)", ApiKey("revoked", (2, Live)), false },
+        { "unknown key", ApiKey("unknown", (2, Live)), false },
+        { "access token naming the expired key", new Credential(CredentialKind.AccessToken, "expired", [], 5), false },
+    };
+
+    [Theory]
+    [MemberData(nameof(ExpiredKeyCases))]
+    public void IsExpiredKey_NamesOnlyApiKeysPastTheirExpiry(string name, Credential credential, bool expected)
+    {
+        Assert.True(expected == CredentialVerifier.IsExpiredKey(User(), credential, Now), name);
+    }
+
     private static Credential ApiKey(string keyId, params (int Version, byte[] Hash)[] hashes) =>
         new(CredentialKind.ApiKey, keyId, [.. hashes.Select(hash => new SecretHash(hash.Version, hash.Hash))], 0);
 
