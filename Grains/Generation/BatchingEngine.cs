@@ -424,11 +424,15 @@ public sealed partial class BatchingEngine : IDisposable
         try
         {
             var prefillStarted = _time.GetUtcNow();
+            foreach (var sequence in group)
+            {
+                sequence.Trace?.Prefilling(prefillStarted, group.Count);
+            }
+
             var prefilled = _batch.Prefill([.. group.Select(s => (IReadOnlyList<int>)s.Prepared.PromptTokens)]);
             for (var i = 0; i < group.Count; i++)
             {
                 var (sequence, (cache, logits)) = (group[i], prefilled[i]);
-                sequence.Trace?.Prefilling(prefillStarted, group.Count);
                 sequence.Cache = cache;
                 sequence.SlotTakenAt = _time.GetTimestamp();
                 Interlocked.Increment(ref _active);

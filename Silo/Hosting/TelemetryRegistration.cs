@@ -83,8 +83,7 @@ public static class TelemetryRegistration
         var metrics = app.Services.GetRequiredService<BastionMetrics>();
         if (app.Services.GetService<IKeyProvider>() is KeyVaultKeyProvider keyVault)
         {
-            var time = app.Services.GetRequiredService<TimeProvider>();
-            metrics.SetKeyProviderAge(() => keyVault.LastRefreshedAt is { } refreshed ? time.GetUtcNow() - refreshed : null);
+            metrics.SetKeyProviderAge(() => keyVault.SinceLastRefresh);
         }
 
         if (app.Services.GetRequiredService<MetricsEndpoint>().Port is { } port)
