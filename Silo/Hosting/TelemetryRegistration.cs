@@ -43,6 +43,8 @@ public static class TelemetryRegistration
                 .AddService(ServiceName, serviceVersion: typeof(TelemetryRegistration).Assembly.GetName().Version?.ToString())
                 .AddAttributes([new("bastion.node.roles", node.Roles.Length == 0 ? "api,worker" : string.Join(',', node.Roles))]))
             .WithTracing(tracing => tracing
+                // Replaces OTEL_TRACES_SAMPLER: background cluster chatter starts no traces (docs/metrics.md).
+                .SetSampler<RequestRootedSampler>()
                 // First, so that no exporter sees what it removes.
                 .AddProcessor<TelemetryRedaction>()
                 .AddSource(

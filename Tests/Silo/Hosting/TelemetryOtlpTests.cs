@@ -52,7 +52,8 @@ public sealed class TelemetryOtlpTests
         var tracing = app.Services.GetRequiredService<TracerProvider>();
         using var source = new ActivitySource(InferenceTracing.SourceName);
         ActivityTraceId traceId;
-        using (var span = source.StartActivity(InferenceTracing.DecodeSpan))
+        // A root server span: what starts a trace (RequestRootedSampler).
+        using (var span = source.StartActivity("POST /v1/completions", ActivityKind.Server))
         {
             Assert.NotNull(span);
             traceId = span.TraceId;

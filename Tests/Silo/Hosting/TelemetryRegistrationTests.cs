@@ -80,6 +80,10 @@ public sealed class TelemetryRegistrationTests(SiloFixture fixture)
         Assert.Equal(ActivityKind.Client, caller.Kind);
         Assert.Contains("IGenerationGrain/StartAsync", caller.DisplayName, StringComparison.Ordinal);
         Assert.Contains(chain, s => s.Kind == ActivityKind.Server && s.DisplayName.EndsWith("IUserGrain/SubmitAsync", StringComparison.Ordinal));
+
+        // Membership probes, directory lookups, timers and clustering polls start no traces of their own.
+        Assert.DoesNotContain(spans, s => s.ParentSpanId == default && s.Kind != ActivityKind.Server);
+        Assert.DoesNotContain(spans, s => s.DisplayName.StartsWith("IGrainTimerInvoker/", StringComparison.Ordinal));
     }
 
     [Fact]
