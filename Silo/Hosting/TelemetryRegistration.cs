@@ -28,8 +28,11 @@ public static class TelemetryRegistration
     // Any other method is one label value, so a client cannot mint series.
     private static readonly HashSet<string> KnownMethods = new(["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"], StringComparer.Ordinal);
 
+    /// <summary>The tracer, meter and logger providers, their instrumentation and exporters, and the <c>Bastion</c> meter.</summary>
     public static WebApplicationBuilder AddBastionTelemetry(this WebApplicationBuilder builder, NodeOptions node)
     {
+        // The SDK's own environment detector reads OTEL_SERVICE_NAME; a name set here would override it.
+        var namedByEnvironment = !string.IsNullOrWhiteSpace(builder.Configuration["OTEL_SERVICE_NAME"]);
         var options = builder.Configuration.BindValidated<TelemetryOptions>(TelemetryOptions.SectionName);
         builder.Services.AddSingleton(new MetricsEndpoint(options.MetricsPort is { } port ? FreePort.OrPick(port) : null, options.MetricsAddress));
 
@@ -39,9 +42,15 @@ public static class TelemetryRegistration
         builder.Services.TryAddSingleton<BastionMetrics>();
 
         var telemetry = builder.Services.AddOpenTelemetry()
-            .ConfigureResource(resource => resource
-                .AddService(ServiceName, serviceVersion: typeof(TelemetryRegistration).Assembly.GetName().Version?.ToString())
-                .AddAttributes([new("bastion.node.roles", node.Roles.Length == 0 ? "api,worker" : string.Join(',', node.Roles))]))
+            .ConfigureResource(resource =>
+            {
+                if (!namedByEnvironment)
+                {
+                    resource.AddService(ServiceName, serviceVersion: typeof(TelemetryRegistration).Assembly.GetName().Version?.ToString());
+                }
+
+                resource.AddAttributes([new("bastion.node.roles", node.Roles.Length == 0 ? "api,worker" : string.Join(',', node.Roles))]);
+            })
             .WithTracing(tracing => tracing
                 // Replaces OTEL_TRACES_SAMPLER: background cluster chatter starts no traces (docs/metrics.md).
                 .SetSampler<RequestRootedSampler>()
