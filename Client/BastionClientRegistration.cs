@@ -52,6 +52,9 @@ public static class BastionClientRegistration
             }
 
             client.UseConnectionRetryFilter(new ConnectRetry(options.ConnectTimeout).ShouldRetryAsync);
+            // A backend service's trace continues into the cluster (W3C traceparent in the request context). Spans are
+            // made only when the service listens to the Microsoft.Orleans.* activity sources.
+            client.AddActivityPropagation();
 
             if (options.Tls is not null)
             {

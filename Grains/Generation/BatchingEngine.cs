@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Bastion.Diagnostics;
 using Bastion.Inference;
 using Microsoft.Extensions.Logging;
@@ -118,7 +119,9 @@ public sealed partial class BatchingEngine : IDisposable
         var sequence = new Sequence(prepared, buffer, new CompletionText(_decode, prepared.Stop), new TokenSampler(prepared.Sampling), observer, cancellationToken)
         {
             MaxNewTokens = _model.MaxNewTokensWithinContext(prepared.PromptTokens.Length, prepared.MaxNewTokens),
-            Timing = _metrics is null ? null : new SequenceTiming(_metrics, _name, _time),
+            Timing = _metrics is null ? null : new SequenceTiming(_metrics, _name, prepared.Operation, _time),
+            // The loop thread has no ambient activity: the spans hang under the grain call that queued the sequence.
+            Trace = InferenceTracing.Source.HasListeners() ? new SequenceTrace(Activity.Current?.Context ?? default, _name, prepared, _time) : null,
         };
         lock (_gate)
         {
@@ -185,6 +188,8 @@ public sealed partial class BatchingEngine : IDisposable
 
     private void Loop()
     {
+        // The thread inherited whatever activity was current when the engine was built; its spans take their parents explicitly.
+        Activity.Current = null;
         var stopping = _stopping.Token;
         try
         {
@@ -307,6 +312,7 @@ public sealed partial class BatchingEngine : IDisposable
 
         foreach (var sequence in cancelled)
         {
+            sequence.Trace?.LeftQueue(cancelled: true);
             sequence.Cancel();
         }
 
@@ -320,6 +326,7 @@ public sealed partial class BatchingEngine : IDisposable
         var arrivals = new List<Sequence>();
         while (arrivals.Count < free && TryDequeue(out var next))
         {
+            next.Trace?.LeftQueue(cancelled: false);
             if (next.MaxNewTokens == 0)
             {
                 next.Finish();
@@ -416,6 +423,12 @@ public sealed partial class BatchingEngine : IDisposable
         var continuing = new List<Sequence>();
         try
         {
+            var prefillStarted = _time.GetUtcNow();
+            foreach (var sequence in group)
+            {
+                sequence.Trace?.Prefilling(prefillStarted, group.Count);
+            }
+
             var prefilled = _batch.Prefill([.. group.Select(s => (IReadOnlyList<int>)s.Prepared.PromptTokens)]);
             for (var i = 0; i < group.Count; i++)
             {
@@ -425,7 +438,9 @@ public sealed partial class BatchingEngine : IDisposable
                 Interlocked.Increment(ref _active);
                 sequence.Freed = () => Interlocked.Decrement(ref _active);
                 sequence.Observer?.Invoke(0, logits);
-                if (!sequence.Take(sequence.Sampler.Next(logits), _model.EosTokenId))
+                var finished = sequence.Take(sequence.Sampler.Next(logits), _model.EosTokenId);
+                sequence.Trace?.Prefilled();
+                if (!finished)
                 {
                     continuing.Add(sequence);
                 }
@@ -515,6 +530,9 @@ public sealed partial class BatchingEngine : IDisposable
         /// <summary>Records time to first token, inter-token latency and token counts; null without metrics.</summary>
         public SequenceTiming? Timing { get; init; }
 
+        /// <summary>Records the sequence's spans; null when nothing listens to <see cref="InferenceTracing.SourceName"/>.</summary>
+        public SequenceTrace? Trace { get; init; }
+
         public int Produced { get; private set; }
 
         public long NextToken { get; private set; }
@@ -589,6 +607,12 @@ public sealed partial class BatchingEngine : IDisposable
 
         public void Fail(Exception exception)
         {
+            if (!Done)
+            {
+                Timing?.Failed(exception);
+                Trace?.End(Produced, finishReason: null, exception);
+            }
+
             Done = true;
             Cache = null;
             Registration.Dispose();
@@ -600,6 +624,7 @@ public sealed partial class BatchingEngine : IDisposable
         private void End(GenerationResult result)
         {
             Timing?.End(result.Usage);
+            Trace?.End(Produced, result.FinishReason, exception: null);
             Done = true;
             Cache = null;
             Registration.Dispose();
@@ -610,9 +635,11 @@ public sealed partial class BatchingEngine : IDisposable
     }
 
     /// <summary>One sequence's latencies, from the moment it was queued: what a client waits for.</summary>
-    private sealed class SequenceTiming(BastionMetrics metrics, string model, TimeProvider time)
+    private sealed class SequenceTiming(BastionMetrics metrics, string model, string operation, TimeProvider time)
     {
+        private readonly long _queued = time.GetTimestamp();
         private long _previous = time.GetTimestamp();
+        private long? _first;
 
         public void Token(int produced)
         {
@@ -620,7 +647,8 @@ public sealed partial class BatchingEngine : IDisposable
             var elapsed = time.GetElapsedTime(_previous, now);
             if (produced == 1)
             {
-                metrics.RecordTimeToFirstToken(model, elapsed);
+                _first = now;
+                metrics.RecordTimeToFirstToken(model, operation, elapsed);
             }
             else
             {
@@ -630,6 +658,114 @@ public sealed partial class BatchingEngine : IDisposable
             _previous = now;
         }
 
-        public void End(TokenUsage usage) => metrics.RecordTokens(model, usage.PromptTokens, usage.CompletionTokens);
+        public void End(TokenUsage usage)
+        {
+            var now = time.GetTimestamp();
+            metrics.RecordTokens(model, operation, usage.PromptTokens, usage.CompletionTokens);
+            metrics.RecordGeneration(
+                model, operation, time.GetElapsedTime(_queued, now), _first is { } first ? time.GetElapsedTime(first, now) : null, usage.CompletionTokens);
+        }
+
+        public void Failed(Exception exception) =>
+            metrics.RecordGeneration(model, operation, time.GetElapsedTime(_queued), null, 0, exception.GetType().FullName ?? exception.GetType().Name);
+    }
+
+    /// <summary>
+    /// One sequence's spans (<see cref="InferenceTracing"/>), recorded when each phase ends with the times it began and
+    /// ended, so that the loop thread never carries an ambient activity. Each phase is a child of the queueing call.
+    /// </summary>
+    private sealed class SequenceTrace(ActivityContext parent, string model, PreparedGeneration prepared, TimeProvider time)
+    {
+        private readonly DateTimeOffset _queued = time.GetUtcNow();
+        private DateTimeOffset? _prefillStarted;
+        private DateTimeOffset? _decodeStarted;
+        private int _groupSize;
+
+        public void LeftQueue(bool cancelled)
+        {
+            var tags = Common();
+            if (cancelled)
+            {
+                tags.Add("gen_ai.response.finish_reasons", new[] { FinishReasons.Cancelled });
+            }
+
+            Record(InferenceTracing.QueueWaitSpan, _queued, time.GetUtcNow(), tags, null);
+        }
+
+        public void Prefilling(DateTimeOffset started, int groupSize) => (_prefillStarted, _groupSize) = (started, groupSize);
+
+        public void Prefilled()
+        {
+            if (_prefillStarted is not { } started)
+            {
+                return;
+            }
+
+            var now = time.GetUtcNow();
+            var tags = Common();
+            tags.Add("gen_ai.usage.input_tokens", prepared.PromptTokens.Length);
+            tags.Add("bastion.inference.prefill_group_size", _groupSize);
+            Record(InferenceTracing.PrefillSpan, started, now, tags, null);
+            _decodeStarted = now;
+        }
+
+        public void End(int produced, string? finishReason, Exception? exception)
+        {
+            if (_decodeStarted is not { } started)
+            {
+                if (exception is not null && _prefillStarted is { } prefill)
+                {
+                    // The prefill itself failed.
+                    Record(InferenceTracing.PrefillSpan, prefill, time.GetUtcNow(), Common(), exception);
+                }
+
+                return;
+            }
+
+            var tags = Common();
+            tags.Add("gen_ai.usage.input_tokens", prepared.PromptTokens.Length);
+            tags.Add("gen_ai.usage.output_tokens", produced);
+            if (finishReason is not null)
+            {
+                tags.Add("gen_ai.response.finish_reasons", new[] { finishReason });
+            }
+
+            Record(InferenceTracing.DecodeSpan, started, time.GetUtcNow(), tags, exception);
+        }
+
+        private TagList Common() => new([
+            new("gen_ai.operation.name", prepared.Operation),
+            new("gen_ai.request.model", model),
+            new("gen_ai.request.max_tokens", prepared.MaxNewTokens)]);
+
+        private void Record(string name, DateTimeOffset start, DateTimeOffset end, TagList tags, Exception? exception)
+        {
+            // Starting and stopping an activity moves Activity.Current; a sequence failed by Dispose runs on a caller's thread.
+            var previous = Activity.Current;
+            try
+            {
+                using var activity = InferenceTracing.Source.CreateActivity(name, ActivityKind.Internal, parent, tags);
+                if (activity is null)
+                {
+                    return;
+                }
+
+                activity.SetStartTime(start.UtcDateTime);
+                activity.Start();
+                if (exception is not null)
+                {
+                    // The type only: an exception's message is not known to be free of request data.
+                    activity.SetStatus(ActivityStatusCode.Error);
+                    activity.SetTag("error.type", exception.GetType().FullName);
+                }
+
+                activity.SetEndTime(end.UtcDateTime);
+                activity.Stop();
+            }
+            finally
+            {
+                Activity.Current = previous;
+            }
+        }
     }
 }

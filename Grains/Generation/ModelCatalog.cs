@@ -13,7 +13,14 @@ namespace Bastion.Generation;
 public sealed record ModelInfo(string Name, int ContextLength, DateTimeOffset Created, ExecutionProviderKind ExecutionProvider);
 
 /// <summary>A validated request, tokenized and ready to decode.</summary>
-public sealed record PreparedGeneration(string Model, int[] PromptTokens, int MaxNewTokens, SamplingOptions Sampling, IReadOnlyList<string> Stop)
+/// <param name="Model">The model's name.</param>
+/// <param name="PromptTokens">The prompt, tokenized.</param>
+/// <param name="MaxNewTokens">The most tokens to generate.</param>
+/// <param name="Sampling">How tokens are chosen.</param>
+/// <param name="Stop">Sequences that end the completion.</param>
+/// <param name="Operation">What the request asked for, as <c>gen_ai.operation.name</c>: <c>text_completion</c> or <c>chat</c>.</param>
+public sealed record PreparedGeneration(
+    string Model, int[] PromptTokens, int MaxNewTokens, SamplingOptions Sampling, IReadOnlyList<string> Stop, string Operation = BastionMetrics.TextCompletionOperation)
 {
     public override string ToString() => $"PreparedGeneration {{ Model = {Model}, PromptTokens = {PromptTokens.Length}, MaxNewTokens = {MaxNewTokens} }}";
 }
@@ -100,7 +107,9 @@ public sealed class ModelCatalog(TimeProvider time, BatchingOptions? batching = 
             overrides?.TopK ?? defaults.TopK,
             // Without a seed, every request draws differently.
             overrides?.Seed ?? RandomNumberGenerator.GetInt32(int.MaxValue));
-        return new PreparedGeneration(request.Model, tokens, maxTokens, sampling, request.Stop ?? defaults.Stop);
+        return new PreparedGeneration(
+            request.Model, tokens, maxTokens, sampling, request.Stop ?? defaults.Stop,
+            request.Messages is null ? BastionMetrics.TextCompletionOperation : BastionMetrics.ChatOperation);
     }
 
     /// <summary>Queue depth and active sequences summed over this silo's engines: what placement compares.</summary>

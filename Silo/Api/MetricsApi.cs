@@ -1,15 +1,16 @@
 using Bastion.Access;
-using Bastion.Diagnostics;
 
 namespace Bastion.Api;
 
-/// <summary><c>GET /metrics</c>: this silo's metrics in the Prometheus text format, for admins (docs/metrics.md).</summary>
+/// <summary>
+/// <c>GET /metrics</c>: this silo's metrics in the Prometheus text format, from the OpenTelemetry Prometheus exporter,
+/// for admins (docs/metrics.md). The scrape-only metrics port serves the same without credentials.
+/// </summary>
 public static class MetricsApi
 {
     public static IEndpointRouteBuilder MapMetricsApi(this IEndpointRouteBuilder routes)
     {
-        routes.MapGet("/metrics", (PrometheusExporter exporter) => TypedResults.Text(exporter.Render(), PrometheusExporter.ContentType))
-            .RequirePermission(Permission.ReadMetrics);
+        routes.MapPrometheusScrapingEndpoint("/metrics").RequirePermission(Permission.ReadMetrics);
         return routes;
     }
 }

@@ -15,7 +15,7 @@ public static class BastionApplication
         var node = builder.Configuration.BindValidated<NodeOptions>(NodeOptions.SectionName);
         var paths = new DevelopmentPaths(Path.GetFullPath(node.DataDirectory, builder.Environment.ContentRootPath));
 
-        using var startupLogging = LoggerFactory.Create(logging => logging.AddConfiguration(builder.Configuration.GetSection("Logging")).AddSimpleConsole());
+        using var startupLogging = LoggerFactory.Create(logging => logging.AddConfiguration(builder.Configuration.GetSection("Logging")).AddConsole());
         var database = await BastionDatabase.OpenAsync(
             builder.Configuration, builder.Environment.IsDevelopment(), paths.Postgres, startupLogging.CreateLogger("Bastion.Database"), cancellationToken);
         try

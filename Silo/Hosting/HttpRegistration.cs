@@ -19,14 +19,19 @@ public static class HttpRegistration
     {
         var http = builder.Configuration.BindValidated<HttpOptions>(HttpOptions.SectionName);
         var (certificate, caFile) = LoadCertificate(http, builder.Environment.IsDevelopment(), paths);
+        builder.AddBastionTelemetry(node);
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
             kestrel.Limits.MaxRequestBodySize = http.MaxRequestBodyBytes;
             kestrel.Listen(IPAddress.Parse(http.Address), http.Port, listen => listen.UseHttps(certificate));
+            if (kestrel.ApplicationServices.GetRequiredService<MetricsEndpoint>() is { Port: { } metricsPort } metrics)
+            {
+                // Plain HTTP for the scraper on the internal network: it serves only GET /metrics (docs/metrics.md).
+                kestrel.Listen(IPAddress.Parse(metrics.Address), metricsPort);
+            }
         });
         builder.Services.AddSingleton(new EdgeEndpoints(caFile));
-        builder.Services.AddBastionMetrics();
 
         builder.Services.AddProblemDetails(options => options.CustomizeProblemDetails = context =>
         {
@@ -123,7 +128,7 @@ public static class HttpRegistration
             StatusCodeSelector = StatusFor,
             SuppressDiagnosticsCallback = context => context.Exception is BadHttpRequestException,
         });
-        app.UseBastionMetrics(StatusFor);
+        app.UseBastionTelemetry(StatusFor);
         app.UseStatusCodePages();
         app.MapHealthChecks("/healthz", new() { Predicate = _ => false }).AllowAnonymousCaller();
         app.MapGet("/readyz", ReadinessWriter.WriteAsync).AllowAnonymousCaller();

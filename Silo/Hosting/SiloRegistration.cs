@@ -100,6 +100,9 @@ public static class SiloRegistration
             // Every call into this silo proves where it came from: a silo assertion or a service token (docs/zero-trust.md).
             silo.AddBastionZeroTrust(builder.Configuration);
 
+            // Grain calls join the caller's trace, across silos (docs/metrics.md, "Traces").
+            silo.AddActivityPropagation();
+
             // Every silo may place a generation grain; it chooses the worker with the shortest batching queue.
             silo.Services.AddPlacementDirector<QueueDepthPlacement, QueueDepthPlacementDirector>();
             silo.Configure<ClusterOptions>(options =>

@@ -43,6 +43,9 @@ public sealed partial class KeyVaultKeyProvider : IKeyProvider, IHostedService, 
     /// <summary>When the vault was last read in full, or null before the first read.</summary>
     public DateTimeOffset? LastRefreshedAt => _snapshot?.RefreshedAt;
 
+    /// <summary>Time since the last successful refresh, on the provider's own clock; null before the first.</summary>
+    public TimeSpan? SinceLastRefresh => _snapshot is { } snapshot ? _time.GetUtcNow() - snapshot.RefreshedAt : null;
+
     /// <summary>Whether the cached keys may still be used (read once, and not longer ago than <c>MaxStaleness</c>).</summary>
     public bool IsAvailable => _snapshot is { } snapshot && !IsStale(snapshot);
 

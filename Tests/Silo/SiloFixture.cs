@@ -87,8 +87,12 @@ public sealed class SiloFixture : IAsyncLifetime
 /// <summary>One cluster's database and shared settings; each member silo gets its own data directory.</summary>
 public sealed record TestCluster(SiloDatabases Database, string Directory, IReadOnlyDictionary<string, string?> Settings)
 {
-    /// <summary>Starts member <paramref name="name"/>, with <paramref name="settings"/> on top of the cluster's.</summary>
-    public Task<TestSilo> StartSiloAsync(string name, IReadOnlyDictionary<string, string?>? settings = null)
+    /// <summary>
+    /// Starts member <paramref name="name"/>, with <paramref name="settings"/> on top of the cluster's, and
+    /// <paramref name="configure"/> run on its builder before the production wiring (telemetry tests add exporters).
+    /// </summary>
+    public Task<TestSilo> StartSiloAsync(
+        string name, IReadOnlyDictionary<string, string?>? settings = null, Action<Microsoft.AspNetCore.Builder.WebApplicationBuilder>? configure = null)
     {
         var directory = System.IO.Directory.CreateDirectory($"{Directory}-{name}").FullName;
         var merged = new Dictionary<string, string?>(Settings);
@@ -97,7 +101,7 @@ public sealed record TestCluster(SiloDatabases Database, string Directory, IRead
             merged[key] = value;
         }
 
-        return TestSilo.StartAsync(Database, directory, merged);
+        return TestSilo.StartAsync(Database, directory, merged, configure);
     }
 }
 

@@ -1,5 +1,7 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Numerics.Tensors;
+using Bastion.Diagnostics;
 using Bastion.Generation;
 using Bastion.Inference;
 using Bastion.Tests.Grains.Inference;
@@ -305,6 +307,47 @@ public sealed class BatchingEngineTests
 
         Assert.Equal(FinishReasons.Length, result.FinishReason);
         Assert.Equal(0, engine.ActiveSequences);
+    }
+
+    [Fact]
+    public async Task Enqueue_UnderAnActivity_RecordsQueueWaitPrefillAndDecodeAsItsChildren()
+    {
+        using var parent = new Activity("IGenerationGrain/StartAsync").SetIdFormat(ActivityIdFormat.W3C).Start();
+        var spans = new ConcurrentQueue<Activity>();
+        using var listener = new ActivityListener
+        {
+            ShouldListenTo = source => source.Name == InferenceTracing.SourceName,
+            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
+            // Other tests' engines may run meanwhile: only this trace counts.
+            ActivityStopped = span =>
+            {
+                if (span.TraceId == parent.TraceId)
+                {
+                    spans.Enqueue(span);
+                }
+            },
+        };
+        ActivitySource.AddActivityListener(listener);
+        using var model = DecoderModel.Load(Gpt2ModelBuilder.Build(ModelShape.Tiny), TinyModelFixture.RuntimeOptions, eosTokenId: -1);
+        using var engine = new BatchingEngine(model, Tokenizer.Decode, new BatchingOptions(), TimeProvider.System, "tiny");
+
+        var result = await Enqueue(engine, [15496, 995], 5, observer: null, CancellationToken.None).WaitAsync(Patience);
+        parent.Stop();
+
+        // Each span is recorded before the sequence's result is set.
+        Assert.Equal(
+            [InferenceTracing.QueueWaitSpan, InferenceTracing.PrefillSpan, InferenceTracing.DecodeSpan],
+            spans.OrderBy(s => s.StartTimeUtc).Select(s => s.DisplayName));
+        Assert.All(spans, span =>
+        {
+            Assert.Equal(parent.SpanId, span.ParentSpanId);
+            Assert.Equal("tiny", span.GetTagItem("gen_ai.request.model"));
+            Assert.Equal("text_completion", span.GetTagItem("gen_ai.operation.name"));
+        });
+        var decode = spans.Single(s => s.DisplayName == InferenceTracing.DecodeSpan);
+        Assert.Equal(5, Assert.IsType<int>(decode.GetTagItem("gen_ai.usage.output_tokens")));
+        Assert.Equal(2, Assert.IsType<int>(decode.GetTagItem("gen_ai.usage.input_tokens")));
+        Assert.Equal([result.FinishReason], Assert.IsType<string[]>(decode.GetTagItem("gen_ai.response.finish_reasons")));
     }
 
     [Fact]

@@ -142,18 +142,27 @@ public sealed class ModelDirectoryApiTests(SiloFixture fixture) : IAsyncLifetime
         Assert.StartsWith("text/plain", asAdmin.Content.Headers.ContentType!.MediaType, StringComparison.Ordinal);
         var text = await asAdmin.Content.ReadAsStringAsync();
         var lines = text.Split('\n');
-        Assert.Contains("bastion_model_info{model=\"tiny\",provider=\"cpu\"} 1", lines);
-        Assert.Contains("bastion_model_info{model=\"chatty\",provider=\"cpu\"} 1", lines);
+        Assert.Contains("bastion_model_info{otel_scope_name=\"Bastion\",model=\"tiny\",provider=\"cpu\"} 1", lines);
+        Assert.Contains("bastion_model_info{otel_scope_name=\"Bastion\",model=\"chatty\",provider=\"cpu\"} 1", lines);
+        // The OpenTelemetry exporter names the meter in a first label, otel_scope_name, on every series.
         Assert.Contains("# TYPE bastion_http_requests_total counter", lines);
-        Assert.Contains(lines, line => line.StartsWith("bastion_http_requests_total{method=\"POST\",route=\"/v1/completions\",status=\"200\"} ", StringComparison.Ordinal));
-        Assert.Contains(lines, line => line.StartsWith("bastion_http_requests_total{method=\"POST\",route=\"/v1/completions\",status=\"429\"} ", StringComparison.Ordinal));
-        Assert.Contains(lines, line => line.StartsWith("bastion_http_requests_total{method=\"GET\",route=\"/metrics\",status=\"403\"} ", StringComparison.Ordinal));
-        Assert.Contains(lines, line => line.StartsWith("bastion_rate_limit_refusals_total{limit=\"requests\"} ", StringComparison.Ordinal));
-        Assert.True(Value(lines, "bastion_prompt_tokens_total{model=\"tiny\"}") >= 1);
-        Assert.True(Value(lines, "bastion_completion_tokens_total{model=\"tiny\"}") >= 1);
-        Assert.True(Value(lines, "bastion_time_to_first_token_seconds_count{model=\"tiny\"}") >= 1);
-        Assert.Contains(lines, line => line.StartsWith("bastion_time_to_first_token_seconds_bucket{model=\"tiny\",le=\"+Inf\"} ", StringComparison.Ordinal));
-        Assert.Contains(lines, line => line.StartsWith("bastion_inter_token_latency_seconds_count{model=\"tiny\"} ", StringComparison.Ordinal));
+        Assert.Contains(lines, line => line.StartsWith("bastion_http_requests_total{otel_scope_name=\"Bastion\",method=\"POST\",route=\"/v1/completions\",status=\"200\"} ", StringComparison.Ordinal));
+        Assert.Contains(lines, line => line.StartsWith("bastion_http_requests_total{otel_scope_name=\"Bastion\",method=\"POST\",route=\"/v1/completions\",status=\"429\"} ", StringComparison.Ordinal));
+        Assert.Contains(lines, line => line.StartsWith("bastion_http_requests_total{otel_scope_name=\"Bastion\",method=\"GET\",route=\"/metrics\",status=\"403\"} ", StringComparison.Ordinal));
+        Assert.Contains(lines, line => line.StartsWith("bastion_rate_limit_refusals_total{otel_scope_name=\"Bastion\",limit=\"requests\"} ", StringComparison.Ordinal));
+        Assert.True(Value(lines, "bastion_prompt_tokens_total{otel_scope_name=\"Bastion\",model=\"tiny\"}") >= 1);
+        Assert.True(Value(lines, "bastion_completion_tokens_total{otel_scope_name=\"Bastion\",model=\"tiny\"}") >= 1);
+        Assert.True(Value(lines, "bastion_time_to_first_token_seconds_count{otel_scope_name=\"Bastion\",model=\"tiny\"}") >= 1);
+        Assert.Contains(lines, line => line.StartsWith("bastion_time_to_first_token_seconds_bucket{otel_scope_name=\"Bastion\",model=\"tiny\",le=\"+Inf\"} ", StringComparison.Ordinal));
+        Assert.Contains(lines, line => line.StartsWith("bastion_inter_token_latency_seconds_count{otel_scope_name=\"Bastion\",model=\"tiny\"} ", StringComparison.Ordinal));
+
+        // The OpenTelemetry generative-AI instruments, with their semantic-convention attributes.
+        const string GenAi = "otel_scope_name=\"Bastion\",gen_ai_operation_name=\"text_completion\",gen_ai_provider_name=\"bastion\",gen_ai_request_model=\"tiny\"";
+        Assert.True(Value(lines, "gen_ai_client_token_usage_sum{" + GenAi + ",gen_ai_token_type=\"output\"}") >= 1);
+        Assert.True(Value(lines, "gen_ai_client_token_usage_sum{" + GenAi + ",gen_ai_token_type=\"input\"}") >= 1);
+        Assert.True(Value(lines, "gen_ai_server_time_to_first_token_seconds_count{" + GenAi + "}") >= 1);
+        Assert.True(Value(lines, "gen_ai_server_request_duration_seconds_count{" + GenAi + "}") >= 1);
+        Assert.True(Value(lines, "gen_ai_server_time_per_output_token_seconds_count{" + GenAi + "}") >= 1);
 
         // Labels never carry who asked or what they asked.
         Assert.DoesNotContain(id, text, StringComparison.Ordinal);

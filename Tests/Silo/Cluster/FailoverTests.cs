@@ -33,7 +33,7 @@ public sealed class FailoverTests(SiloFixture fixture, ITestOutputHelper output)
     /// <summary>About two seconds of decoding here (1000 tokens took 3–5 s), against milliseconds between seeing it on the victim and the kill.</summary>
     private const int InFlightMaxTokens = 500;
 
-    private const string ActiveSequencesSeries = "bastion_batching_active_sequences{model=\"" + InFlightModel + "\"} ";
+    private const string ActiveSequencesSeries = "bastion_batching_active_sequences{otel_scope_name=\"Bastion\",model=\"" + InFlightModel + "\"} ";
     private const int Limit = 40;
 
     /// <summary>

@@ -89,6 +89,7 @@ public sealed class StartupTests(PostgresFixture postgres)
     [InlineData("Bastion:Node:SiloPort", "70000", "Bastion:Node")]
     [InlineData("Bastion:Http:Port", "-1", "Bastion:Http")]
     [InlineData("Bastion:Http:MaxRequestBodyBytes", "1", "Bastion:Http")]
+    [InlineData("Bastion:Telemetry:MetricsPort", "70000", "Bastion:Telemetry")]
     public async Task Build_InvalidSetting_NamesTheSetting(string key, string value, string named)
     {
         var settings = await MigratedDatabasesAsync();

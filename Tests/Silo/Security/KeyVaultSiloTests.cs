@@ -41,8 +41,12 @@ public sealed class KeyVaultSiloTests(SiloFixture fixture)
             Assert.Equal(HttpStatusCode.OK, completion.StatusCode);
         }
 
+        Assert.Equal(0, KeyProviderAge(silo));
+
         vault.Unreachable = true;
         time.Advance(options.MaxStaleness + TimeSpan.FromMinutes(1));
+        // What the staleness alert reads (deploy/observability/alert-rules.yml): the refreshes since have all failed.
+        Assert.Equal((options.MaxStaleness + TimeSpan.FromMinutes(1)).TotalSeconds, KeyProviderAge(silo));
 
         using var refused = await silo.Http.SendAsync(TestSilo.Request(HttpMethod.Post, "/v1/completions", apiKey, new { model = "bastion-tiny-gpt2", prompt = "Hello", max_tokens = 4 }));
         Assert.Equal(HttpStatusCode.ServiceUnavailable, refused.StatusCode);
@@ -135,6 +139,27 @@ public sealed class KeyVaultSiloTests(SiloFixture fixture)
         });
 
         Assert.Contains(named, refused.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>This silo's <c>bastion_key_provider_age_seconds</c>, read from its own meter.</summary>
+    private static double KeyProviderAge(TestSilo silo)
+    {
+        var meter = silo.Services.GetRequiredService<Bastion.Diagnostics.BastionMetrics>().Meter;
+        double? age = null;
+        using var listener = new System.Diagnostics.Metrics.MeterListener
+        {
+            InstrumentPublished = (instrument, listening) =>
+            {
+                if (ReferenceEquals(instrument.Meter, meter) && instrument.Name == "bastion_key_provider_age_seconds")
+                {
+                    listening.EnableMeasurementEvents(instrument);
+                }
+            },
+        };
+        listener.SetMeasurementEventCallback<double>((_, value, _, _) => age = value);
+        listener.Start();
+        listener.RecordObservableInstruments();
+        return age ?? throw new InvalidOperationException("bastion_key_provider_age_seconds has no value.");
     }
 
     /// <summary>A whole silo whose keys come from <paramref name="provider"/>, reading <paramref name="vault"/>.</summary>
