@@ -35,7 +35,8 @@ public sealed partial class AuditTrail : IAuditTrail, IHostedService, IAsyncDisp
     private Task? _checker;
     private volatile int _intact = 1;
     private int _disposed;
-    private DateTimeOffset? _lastSealAt;
+    private long _oldestUnsealedTicks; // UTC ticks; 0 when every record is sealed
+    private volatile bool _sealWatched;
 
     public AuditTrail(string connectionString, DataKeyStore dataKeys, IKeyProvider keys, AuditOptions options, TimeProvider time, ILogger<AuditTrail> logger, IMeterFactory? meters = null)
     {
@@ -50,10 +51,10 @@ public sealed partial class AuditTrail : IAuditTrail, IHostedService, IAsyncDisp
         _written = meter.CreateCounter<long>("bastion_audit_records", description: "Audit records, by result: written, or failed (the database or keys were unavailable).");
         meter.CreateObservableGauge("bastion_audit_chain_intact", () => _intact, description: "1 while every audit record and seal this silo has checked verifies; 0 once one does not (see `audit verify`).");
         meter.CreateObservableGauge(
-            "bastion_audit_seal_age_seconds",
-            () => _lastSealAt is { } at ? [new Measurement<double>((_time.GetUtcNow() - at).TotalSeconds)] : Array.Empty<Measurement<double>>(),
+            "bastion_audit_unsealed_seconds",
+            () => _sealWatched ? [new Measurement<double>(UnsealedSeconds())] : Array.Empty<Measurement<double>>(),
             "s",
-            "Seconds since the newest audit seal, as of this silo's last check.");
+            "Age of the oldest audit record no seal covers yet (0 when all are sealed): above SealInterval, sealing has stopped.");
     }
 
     public Task RecordAsync(AuditRecord record)
@@ -258,6 +259,7 @@ public sealed partial class AuditTrail : IAuditTrail, IHostedService, IAsyncDisp
                 try
                 {
                     await SealIfDueAsync(_stopping.Token);
+                    await WatchSealsAsync(_stopping.Token);
                     if (_time.GetUtcNow() - lastVerify >= _options.VerifyInterval)
                     {
                         lastVerify = _time.GetUtcNow();
@@ -281,7 +283,6 @@ public sealed partial class AuditTrail : IAuditTrail, IHostedService, IAsyncDisp
         await using var connection = new NpgsqlConnection(_connectionString);
         await connection.OpenAsync(cancellationToken);
         var result = await AuditVerifier.VerifyAsync(connection, _keys, _verified, cancellationToken);
-        _lastSealAt = result.LastSealAt ?? _lastSealAt;
         if (!result.Intact)
         {
             _intact = 0;
@@ -290,6 +291,20 @@ public sealed partial class AuditTrail : IAuditTrail, IHostedService, IAsyncDisp
 
         return result;
     }
+
+    // For the unsealed-age gauge: when the oldest record after the newest seal was recorded.
+    private async Task WatchSealsAsync(CancellationToken cancellationToken)
+    {
+        await using var connection = new NpgsqlConnection(_connectionString);
+        await connection.OpenAsync(cancellationToken);
+        await using var command = new NpgsqlCommand(
+            "SELECT min(recorded_at) FROM bastion_audit WHERE seq > (SELECT coalesce(max(seq), 0) FROM bastion_audit_seals)", connection);
+        Interlocked.Exchange(ref _oldestUnsealedTicks, await command.ExecuteScalarAsync(cancellationToken) is DateTime oldest ? oldest.Ticks : 0);
+        _sealWatched = true;
+    }
+
+    private double UnsealedSeconds() =>
+        Interlocked.Read(ref _oldestUnsealedTicks) is var ticks and > 0 ? Math.Max(0, (_time.GetUtcNow().UtcTicks - ticks) / (double)TimeSpan.TicksPerSecond) : 0;
 
     internal static async Task LockAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, CancellationToken cancellationToken)
     {
