@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Threading.Channels;
 using Bastion.Access;
 using Bastion.Audit;
 using Bastion.Limits;
@@ -220,7 +219,7 @@ public sealed partial class GenerationGrain(
         {
             await audit.EnqueueAsync(new AuditRecord(time.GetUtcNow(), "inference", ownerPseudonym, null, outcome, detail));
         }
-        catch (ChannelClosedException)
+        catch (AuditUnavailableException)
         {
             // The silo is past stopping its audit trail; only a generation that outlived the drain gets here.
             LogNotAudited(logger, ownerPseudonym);

@@ -64,10 +64,17 @@ public sealed partial class AuditTrail : IAuditTrail, IHostedService, IAsyncDisp
         return WriteAndWaitAsync(pending);
     }
 
-    public ValueTask EnqueueAsync(AuditRecord record)
+    public async ValueTask EnqueueAsync(AuditRecord record)
     {
         ArgumentNullException.ThrowIfNull(record);
-        return _queue.Writer.WriteAsync(new Pending(record, null));
+        try
+        {
+            await _queue.Writer.WriteAsync(new Pending(record, null));
+        }
+        catch (ChannelClosedException closed)
+        {
+            throw new AuditUnavailableException("The audit trail has stopped.", closed);
+        }
     }
 
     /// <summary>Starts the writer and the periodic check.</summary>
@@ -118,7 +125,15 @@ public sealed partial class AuditTrail : IAuditTrail, IHostedService, IAsyncDisp
 
     private async Task WriteAndWaitAsync(Pending pending)
     {
-        await _queue.Writer.WriteAsync(pending);
+        try
+        {
+            await _queue.Writer.WriteAsync(pending);
+        }
+        catch (ChannelClosedException closed)
+        {
+            throw new AuditUnavailableException("The audit trail has stopped.", closed);
+        }
+
         await pending.Done!.Task;
     }
 
@@ -153,13 +168,16 @@ public sealed partial class AuditTrail : IAuditTrail, IHostedService, IAsyncDisp
 
                 return;
             }
-            catch (Exception exception) when (exception is NpgsqlException or KeysUnavailableException or DataKeyUnavailableException or TimeoutException)
+            catch (Exception exception) when (exception is not OutOfMemoryException)
             {
+                // Whatever went wrong, the loop goes on: a writer that died would leave every later caller waiting.
                 failure = exception;
-                if (attempt < 3)
+                if (attempt == 3 || exception is not (NpgsqlException or KeysUnavailableException or DataKeyUnavailableException or TimeoutException))
                 {
-                    await Task.Delay(TimeSpan.FromMilliseconds(200 * attempt));
+                    break;
                 }
+
+                await Task.Delay(TimeSpan.FromMilliseconds(200 * attempt));
             }
         }
 
