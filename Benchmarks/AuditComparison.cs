@@ -19,8 +19,7 @@ internal static class AuditComparison
 {
     public static async Task<int> RunAsync(string[] args)
     {
-        var index = Array.IndexOf(args, "--operations");
-        var operations = index >= 0 && index + 1 < args.Length ? int.Parse(args[index + 1], CultureInfo.InvariantCulture) : 2000;
+        var operations = StorageComparison.Operations(args);
         var benchmarks = new StorageBenchmarks();
         await benchmarks.SetupAsync();
         try

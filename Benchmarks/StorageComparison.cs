@@ -18,8 +18,7 @@ internal static class StorageComparison
 
     public static async Task<int> RunAsync(string[] args)
     {
-        var index = Array.IndexOf(args, "--operations");
-        var operations = index >= 0 && index + 1 < args.Length ? int.Parse(args[index + 1], CultureInfo.InvariantCulture) : 2000;
+        var operations = Operations(args);
         var benchmarks = new StorageBenchmarks();
         await benchmarks.SetupAsync();
         try
@@ -47,6 +46,13 @@ internal static class StorageComparison
 
         await UserActivationComparison.RunAsync(Math.Max(200, operations / 4));
         return 0;
+    }
+
+    /// <summary>The <c>--operations N</c> argument, 2000 by default.</summary>
+    internal static int Operations(string[] args)
+    {
+        var index = Array.IndexOf(args, "--operations");
+        return index >= 0 && index + 1 < args.Length ? int.Parse(args[index + 1], CultureInfo.InvariantCulture) : 2000;
     }
 
     internal static async Task CompareAsync(string name, Func<Task> plaintext, Func<Task> encrypted, int operations)

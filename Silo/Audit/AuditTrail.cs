@@ -111,6 +111,15 @@ public sealed partial class AuditTrail : IAuditTrail, IHostedService, IAsyncDisp
         }
     }
 
+    /// <summary>Records one event durably from a command run outside a silo (a writer of its own, started and stopped around it).</summary>
+    public static async Task RecordOnceAsync(
+        string connectionString, DataKeyStore dataKeys, IKeyProvider keys, AuditOptions options, ILoggerFactory loggerFactory, AuditRecord record)
+    {
+        await using var trail = new AuditTrail(connectionString, dataKeys, keys, options, TimeProvider.System, loggerFactory.CreateLogger<AuditTrail>());
+        await trail.StartAsync(CancellationToken.None);
+        await trail.RecordAsync(record);
+    }
+
     /// <summary>Writes a seal now if one is due (records added since the last seal, and the interval passed); for the periodic tick and tests.</summary>
     public async Task SealIfDueAsync(CancellationToken cancellationToken)
     {

@@ -88,13 +88,9 @@ public static class AuditCommand
             await dataKeys.DestroyAsync(scope, CancellationToken.None);
         }
 
-        await using (var trail = new AuditTrail(database.RuntimeConnectionString, dataKeys, keys.Provider, audit, TimeProvider.System, loggerFactory.CreateLogger<AuditTrail>()))
-        {
-            await trail.StartAsync(CancellationToken.None);
-            await trail.RecordAsync(new AuditRecord(
-                TimeProvider.System.GetUtcNow(), "keys.redestroy-erased", "operator", null, "ok",
-                new Dictionary<string, string> { ["scopes"] = scopes.Count.ToString(CultureInfo.InvariantCulture) }));
-        }
+        await AuditTrail.RecordOnceAsync(database.RuntimeConnectionString, dataKeys, keys.Provider, audit, loggerFactory, new AuditRecord(
+            TimeProvider.System.GetUtcNow(), "keys.redestroy-erased", "operator", null, "ok",
+            new Dictionary<string, string> { ["scopes"] = scopes.Count.ToString(CultureInfo.InvariantCulture) }));
 
         Console.Out.WriteLine($"destroyed again the data keys of {scopes.Count} erased user(s) (keys already destroyed stay destroyed).");
         return 0;

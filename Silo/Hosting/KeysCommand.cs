@@ -39,11 +39,9 @@ public static class KeysCommand
             builder.Configuration, builder.Environment.IsDevelopment(), paths.Postgres, loggerFactory.CreateLogger("Bastion.Keys"), CancellationToken.None);
         using var keyring = DevelopmentKeyring.LoadOrCreate(keys.KeyringPath ?? paths.Keyring);
         using var dataKeys = new DataKeyStore(database.KeyStoreConnectionString, keyring);
-        await using var trail = new AuditTrail(
-            database.RuntimeConnectionString, dataKeys, keyring, builder.Configuration.BindValidated<AuditOptions>(AuditOptions.SectionName),
-            TimeProvider.System, loggerFactory.CreateLogger<AuditTrail>());
-        await trail.StartAsync(CancellationToken.None);
-        await trail.RecordAsync(new AuditRecord(TimeProvider.System.GetUtcNow(), action, "operator", null, outcome, detail));
+        await AuditTrail.RecordOnceAsync(
+            database.RuntimeConnectionString, dataKeys, keyring, builder.Configuration.BindValidated<AuditOptions>(AuditOptions.SectionName), loggerFactory,
+            new AuditRecord(TimeProvider.System.GetUtcNow(), action, "operator", null, outcome, detail));
     }
 
     private static async Task<int> RunVerbAsync(string[] args)
