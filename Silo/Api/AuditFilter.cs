@@ -11,9 +11,13 @@ public static partial class AuditFilter
     private const string DetailKey = "bastion.audit.detail";
 
     /// <summary>Audits the route as <paramref name="action"/>; the target is the <c>{id}</c> route value, pseudonymized, or the caller.</summary>
-    /// <remarks>A request that fails with an exception is audited too, with status 500, before the exception goes on.</remarks>
+    /// <remarks>
+    /// A request that fails with an exception is audited too, with status 500, before the exception goes on; one the
+    /// permission filter refuses (403: an authenticated caller without the permission) is audited by that filter, from
+    /// the <see cref="AuditedRoute"/> metadata this adds.
+    /// </remarks>
     public static TBuilder Audited<TBuilder>(this TBuilder builder, string action, AuditTarget target = AuditTarget.RouteId)
-        where TBuilder : IEndpointConventionBuilder => builder.AddEndpointFilter(async (context, next) =>
+        where TBuilder : IEndpointConventionBuilder => builder.WithMetadata(new AuditedRoute(action, target)).AddEndpointFilter(async (context, next) =>
         {
             object? result;
             try
@@ -51,10 +55,14 @@ public static partial class AuditFilter
                 ? Problems.ChangesFrozen()
                 : await next(context));
 
-    private static async Task AppendAsync(HttpContext http, string action, AuditTarget target, int status)
+    /// <summary>Audits a request to an audited route that the permission filter refused (the handler never ran).</summary>
+    public static Task RecordRefusalAsync(HttpContext http, AuditedRoute route, string callerPseudonym) =>
+        AppendAsync(http, route.Action, route.Target, StatusCodes.Status403Forbidden, callerPseudonym);
+
+    private static async Task AppendAsync(HttpContext http, string action, AuditTarget target, int status, string? callerPseudonym = null)
     {
         var services = http.RequestServices;
-        var actor = http.Caller().Caller.Pseudonym;
+        var actor = callerPseudonym ?? http.Caller().Caller.Pseudonym;
         var targetPseudonym = target == AuditTarget.Caller
             ? actor
             : http.GetRouteValue("id") is string id ? services.GetRequiredService<Pseudonymizer>().Pseudonymize(id) : null;
@@ -67,6 +75,11 @@ public static partial class AuditFilter
     [LoggerMessage(Level = LogLevel.Warning, Message = "AUDIT {Actor} {Action} {Target}: {Status}")]
     private static partial void LogAudit(ILogger logger, string actor, string action, string? target, int status);
 }
+
+/// <summary>Endpoint metadata of an audited route: what it is recorded as.</summary>
+/// <param name="Action">The audit action.</param>
+/// <param name="Target">Whom it acts on.</param>
+public sealed record AuditedRoute(string Action, AuditTarget Target);
 
 /// <summary>Whom an audited route acts on.</summary>
 public enum AuditTarget

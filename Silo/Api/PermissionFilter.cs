@@ -38,7 +38,18 @@ public static class PermissionFilter
             var decision = await grains.GetGrain<IUserGrain>(caller.Pseudonym).AuthorizeAsync(caller.Credential, permission);
             if (!decision.IsAllowed)
             {
-                return decision.Reason == DenialReason.Forbidden ? Problems.Forbidden() : Problems.Unauthorized();
+                if (decision.Reason != DenialReason.Forbidden)
+                {
+                    return Problems.Unauthorized();
+                }
+
+                // Someone authenticated tried an admin change their roles do not allow: that attempt is a security event.
+                if (http.GetEndpoint()?.Metadata.GetMetadata<AuditedRoute>() is { } audited)
+                {
+                    await AuditFilter.RecordRefusalAsync(http, audited, caller.Pseudonym);
+                }
+
+                return Problems.Forbidden();
             }
 
             http.Features.Set(new CallerFeature(caller, decision));

@@ -135,6 +135,27 @@ public sealed class AdminApiTests(SiloFixture fixture)
     }
 
     [Fact]
+    public async Task AnAdminChangeRefusedForLackOfRole_IsAuditedWithTheCallerAsActor()
+    {
+        var id = NewId("not-an-admin");
+        var apiKey = await Silo.CreateUserWithKeyAsync(id, "user");
+        var pseudonym = Silo.Services.GetRequiredService<Bastion.Security.Pseudonymizer>().Pseudonymize(id);
+        var victim = NewId("victim");
+
+        using (var refused = await SendAsync(HttpMethod.Post, $"/admin/users/{victim}/api-keys", apiKey, new { label = "stolen" }))
+        {
+            Assert.Equal(HttpStatusCode.Forbidden, refused.StatusCode);
+        }
+
+        using var audit = await SendAsync(HttpMethod.Get, "/admin/audit?limit=1000", Silo.AdminKey);
+        using var json = JsonDocument.Parse(await audit.Content.ReadAsStringAsync());
+        var entry = Assert.Single(json.RootElement.GetProperty("data").EnumerateArray(), e => e.GetProperty("actor").GetString() == pseudonym);
+        Assert.Equal("api-key.create", entry.GetProperty("action").GetString());
+        Assert.Equal("403", entry.GetProperty("outcome").GetString());
+        Assert.Equal(Silo.Services.GetRequiredService<Bastion.Security.Pseudonymizer>().Pseudonymize(victim), entry.GetProperty("target").GetString());
+    }
+
+    [Fact]
     public async Task LastAdmin_CannotBeDemotedOrDeleted()
     {
         // A fresh node, so that its bootstrap admin really is the only admin.
