@@ -59,6 +59,29 @@ public static class Problems
         _ => "http-" + status,
     };
 
+    /// <summary>
+    /// The <c>error</c> member every problem also carries (an RFC 9457 extension), in the shape OpenAI's clients read,
+    /// so that an SDK's exception holds the real message: <c>{"message","type","code","param"}</c>. <c>type</c> is
+    /// OpenAI's error class for the status, <c>code</c> the problem type's last part in snake case (<c>model_not_found</c>).
+    /// </summary>
+    public static IReadOnlyDictionary<string, string?> OpenAiError(int status, string? type, string? message)
+    {
+        var name = type is not null && type.StartsWith(TypePrefix, StringComparison.Ordinal) ? type[TypePrefix.Length..] : TypeFor(status)[TypePrefix.Length..];
+        var (errorType, code) = name switch
+        {
+            "rate-limited" => ("requests", "rate_limit_exceeded"),
+            "quota-exceeded" => ("insufficient_quota", "insufficient_quota"),
+            _ => (status switch
+            {
+                StatusCodes.Status401Unauthorized => "authentication_error",
+                StatusCodes.Status403Forbidden => "permission_error",
+                < 500 => "invalid_request_error",
+                _ => "server_error",
+            }, name.Replace('-', '_')),
+        };
+        return new Dictionary<string, string?>(StringComparer.Ordinal) { ["message"] = message, ["type"] = errorType, ["code"] = code, ["param"] = null };
+    }
+
     /// <summary>The trace id every problem carries, so an operator can find the request in the logs.</summary>
     public static string TraceId(HttpContext context) => Activity.Current?.TraceId.ToString() ?? context.TraceIdentifier;
 

@@ -64,6 +64,7 @@ public static class HttpRegistration
 
             context.ProblemDetails.Extensions.Remove("exception");
             context.ProblemDetails.Extensions["traceId"] = Problems.TraceId(context.HttpContext);
+            context.ProblemDetails.Extensions["error"] = Problems.OpenAiError(status, context.ProblemDetails.Type, context.ProblemDetails.Detail ?? context.ProblemDetails.Title);
         });
         var health = builder.Services.AddHealthChecks()
             .AddCheck<ClusterHealthCheck>("cluster", tags: ["ready"])

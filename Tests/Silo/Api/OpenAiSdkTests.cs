@@ -57,4 +57,35 @@ public sealed class OpenAiSdkTests(SiloFixture fixture)
         Assert.Equal(whole.Usage.OutputTokenCount, usage.OutputTokenCount);
         Assert.Equal(whole.Usage.TotalTokenCount, usage.TotalTokenCount);
     }
+
+    /// <summary>(what goes wrong, the status, and the OpenAI error type and code the SDK must report): written by hand.</summary>
+    public static TheoryData<string, int, string, string> Errors => new()
+    {
+        { "unknown model", 404, "invalid_request_error", "model_not_found" },
+        { "bad key", 401, "authentication_error", "unauthorized" },
+        { "no room in the context", 400, "invalid_request_error", "context_length_exceeded" },
+    };
+
+    [Theory]
+    [MemberData(nameof(Errors))]
+    public async Task OpenAiClient_Errors_CarryTheRealMessageTypeAndCode(string what, int status, string type, string code)
+    {
+        var apiKey = await Silo.CreateUserWithKeyAsync("sdk-error-" + Guid.NewGuid().ToString("N"), "user");
+        var client = new OpenAIClient(new ApiKeyCredential(what == "bad key" ? "bst_not-a-key" : apiKey), new OpenAIClientOptions
+        {
+            Endpoint = new Uri(Silo.Http.BaseAddress!, "/v1"),
+            Transport = new HttpClientPipelineTransport(Silo.Http),
+        }).GetChatClient(what == "unknown model" ? "no-such-model" : Model);
+        var options = new ChatCompletionOptions { MaxOutputTokenCount = what == "no room in the context" ? 1_000_000 : 4 };
+
+        var error = await Assert.ThrowsAsync<ClientResultException>(() => client.CompleteChatAsync([new UserChatMessage("Hello!")], options));
+
+        Assert.Equal(status, error.Status);
+        Assert.Contains(type, error.Message, StringComparison.Ordinal);
+        Assert.Contains(code, error.Message, StringComparison.Ordinal);
+        var problem = System.Text.Json.JsonDocument.Parse(error.GetRawResponse()!.Content.ToString()).RootElement;
+        Assert.Contains(problem.GetProperty("detail").GetString()!, error.Message, StringComparison.Ordinal);
+        Assert.Equal(problem.GetProperty("detail").GetString(), problem.GetProperty("error").GetProperty("message").GetString());
+        Assert.StartsWith("urn:bastion:problem:", problem.GetProperty("type").GetString(), StringComparison.Ordinal);
+    }
 }
