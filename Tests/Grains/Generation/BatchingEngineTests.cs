@@ -302,7 +302,15 @@ public sealed class BatchingEngineTests
         var run = engine.Enqueue("slow", new PreparedGeneration("m", [15496, 995], 1000, SamplingOptions.Greedy, []), buffer, CancellationToken.None);
         Assert.True(SpinWait.SpinUntil(() => engine.SetAsideSequences == 1, Patience));
 
+        // The engine's idle loop may have measured the time left just before this advance and armed its (fake-clock)
+        // timer just after it; such a timer runs from the new now, so another advance is what fires it. A real clock
+        // has no such gap. Each advance is a full duration, so the sequence has in any case run past its maximum.
         time.Advance(TimeSpan.FromSeconds(60));
+        for (var extra = 0; extra < 3 && await Task.WhenAny(run, Task.Delay(TimeSpan.FromSeconds(2))) != run; extra++)
+        {
+            time.Advance(TimeSpan.FromSeconds(60));
+        }
+
         var result = await run.WaitAsync(Patience);
 
         Assert.Equal(FinishReasons.Length, result.FinishReason);
