@@ -47,7 +47,8 @@ public sealed partial class AuditTrail : IAuditTrail, IHostedService, IAsyncDisp
         _time = time;
         _logger = logger;
         _queue = Channel.CreateBounded<Pending>(new BoundedChannelOptions(options.QueueCapacity) { SingleReader = true });
-        var meter = (meters ?? new NoMeters()).Create(BastionMetrics.MeterName);
+        // A command run outside a silo has no meter factory: its instruments go nowhere.
+        var meter = meters?.Create(BastionMetrics.MeterName) ?? new Meter(BastionMetrics.MeterName);
         _written = meter.CreateCounter<long>("bastion_audit_records", description: "Audit records, by result: written, or failed (the database or keys were unavailable).");
         meter.CreateObservableGauge("bastion_audit_chain_intact", () => _intact, description: "1 while every audit record and seal this silo has checked verifies; 0 once one does not (see `audit verify`).");
         meter.CreateObservableGauge(
@@ -361,13 +362,4 @@ public sealed partial class AuditTrail : IAuditTrail, IHostedService, IAsyncDisp
     private static partial void LogChainBroken(ILogger logger, long? seq, string? problem);
 
     private sealed record Pending(AuditRecord Record, TaskCompletionSource? Done);
-
-    private sealed class NoMeters : IMeterFactory
-    {
-        public Meter Create(MeterOptions options) => new(options);
-
-        public void Dispose()
-        {
-        }
-    }
 }

@@ -22,6 +22,7 @@ public static class AuditVerifier
         var incremental = progress is { Seq: > 0 };
         var start = incremental ? progress!.Seq : 0;
         var seals = await ReadSealsAsync(connection, start, cancellationToken);
+        var sealsBySeq = seals.ToDictionary(seal => seal.Seq);
         var sealedHashes = new Dictionary<long, byte[]>();
         var broken = new Broken();
 
@@ -53,7 +54,7 @@ public static class AuditVerifier
                 {
                     first = seq;
                     expectedPrevious = seq == 1 ? AuditChain.Genesis.ToArray()
-                        : seals.Find(seal => seal.Seq == seq - 1)?.Hash;
+                        : sealsBySeq.GetValueOrDefault(seq - 1)?.Hash;
                     if (expectedPrevious is null)
                     {
                         broken.At(seq, $"records before {seq} are missing and no seal anchors record {seq}");
@@ -81,7 +82,7 @@ public static class AuditVerifier
                     break;
                 }
 
-                if (seals.Exists(seal => seal.Seq == seq))
+                if (sealsBySeq.ContainsKey(seq))
                 {
                     sealedHashes[seq] = hash;
                 }
