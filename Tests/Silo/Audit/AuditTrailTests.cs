@@ -78,6 +78,13 @@ public sealed class AuditTrailTests(PostgresFixture postgres) : IDisposable
         { "two records swapped", "UPDATE bastion_audit SET seq = 1000 WHERE seq = 6; UPDATE bastion_audit SET seq = 6 WHERE seq = 7; UPDATE bastion_audit SET seq = 7 WHERE seq = 1000", 6 },
         { "the sealed tail deleted", "DELETE FROM bastion_audit WHERE seq >= 9", 9 },
         { "the first records deleted", "DELETE FROM bastion_audit WHERE seq <= 2", 3 },
+        // Hash recomputed to match the changed payload: the record is consistent in itself, so only the next record's link to it tells.
+        {
+            "a record replaced by a self-consistent one",
+            "UPDATE bastion_audit SET payload = overlay(payload placing '\\x00'::bytea from 40 for 1) WHERE seq = 7; " +
+            "UPDATE bastion_audit SET hash = sha256(prev_hash || int8send(seq) || int8send((extract(epoch from recorded_at) * 1000000)::bigint) || payload) WHERE seq = 7",
+            8
+        },
         { "a seal's MAC changed", "UPDATE bastion_audit_seals SET mac = sha256(mac) WHERE seq = 5", 5 },
         { "a seal moved", "UPDATE bastion_audit_seals SET seq = 6, hash = (SELECT hash FROM bastion_audit WHERE seq = 6) WHERE seq = 5", 6 },
     };
