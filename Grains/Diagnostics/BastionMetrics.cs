@@ -34,6 +34,7 @@ public sealed class BastionMetrics
     private readonly Histogram<double> _interTokenLatency;
     private readonly Counter<long> _rateLimitRefusals;
     private readonly Counter<long> _anomalyActions;
+    private readonly Counter<long> _guardHits;
     private readonly Histogram<long> _tokenUsage;
     private readonly Histogram<double> _requestDuration;
     private readonly Histogram<double> _serverTimeToFirstToken;
@@ -56,6 +57,7 @@ public sealed class BastionMetrics
             "bastion_inter_token_latency_seconds", "s", "Between two consecutive generated tokens of one sequence.", tags: null, Advice(LatencyBuckets));
         _rateLimitRefusals = Meter.CreateCounter<long>("bastion_rate_limit_refusals", description: "Requests refused by a rate limit or quota, by limit.");
         _anomalyActions = Meter.CreateCounter<long>("bastion_anomaly_actions", description: "Actions taken on users' anomalies (docs/anomaly-detection.md), by signal and action.");
+        _guardHits = Meter.CreateCounter<long>("bastion_guard_hits", description: "Requests and completions a guard matched (docs/guards.md), by guard, rule and action.");
         Meter.CreateObservableGauge("bastion_model_info", ObserveModels, description: "1 for each model this silo serves, labelled with its execution provider.");
         Meter.CreateObservableGauge(
             "bastion_batching_queue_depth", () => _load().Select(l => Measurement(l.QueueDepth, l.Model)), description: "Generations waiting for a batch slot (or about to start), by model.");
@@ -141,6 +143,13 @@ public sealed class BastionMetrics
     /// <param name="action">The action: <c>observe</c>, <c>throttle</c> or <c>suspend</c>.</param>
     public void RecordAnomalyAction(string signal, string action) =>
         _anomalyActions.Add(1, new KeyValuePair<string, object?>("signal", signal), new KeyValuePair<string, object?>("action", action));
+
+    /// <summary>Counts one guard hit: a prompt or completion that matched a rule.</summary>
+    /// <param name="guard"><c>input</c> or <c>output</c>.</param>
+    /// <param name="rule">The rule that matched: a detector's name (<c>prompt-cap</c>, <c>injection</c>, <c>email</c>, <c>payment-card</c>, …).</param>
+    /// <param name="action">What was done: <c>flag</c>, <c>block</c> or <c>redact</c>.</param>
+    public void RecordGuardHit(string guard, string rule, string action) => _guardHits.Add(
+        1, new KeyValuePair<string, object?>("guard", guard), new KeyValuePair<string, object?>("rule", rule), new KeyValuePair<string, object?>("action", action));
 
     /// <summary>Publishes the models this silo serves and where each runs.</summary>
     public void SetModels(IEnumerable<KeyValuePair<string, string>> modelProviders) => _models = [.. modelProviders];
