@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Bastion.Inference;
 
 namespace Bastion.Generation;
 
@@ -40,20 +41,134 @@ public sealed class ChatTemplate
     /// <summary>What follows the last message, so that the model continues as the assistant.</summary>
     public string GenerationPrefix { get; }
 
-    /// <summary>The prompt for <paramref name="messages"/> in order.</summary>
-    public string Render(IEnumerable<PromptMessage> messages)
+    /// <summary>The prompt for <paramref name="messages"/> in order, as text (for reading; <see cref="Encode"/> is what a model gets).</summary>
+    public string Render(IEnumerable<PromptMessage> messages) => string.Concat(Segments(messages).Select(segment => segment.Text));
+
+    /// <summary>
+    /// The prompt for <paramref name="messages"/> as token ids, so that no message can pass for the template's own
+    /// structure (docs/guards.md). First <see cref="EscapeMarkers"/> breaks every plain-text role marker a message
+    /// writes; then the prompt is encoded as one text, except that it is cut one character into every control token's
+    /// string that touches a message, so only the template's own text ever becomes a control-token id.
+    /// </summary>
+    public int[] Encode(IEnumerable<PromptMessage> messages, TextTokenizer tokenizer)
+    {
+        ArgumentNullException.ThrowIfNull(tokenizer);
+        var segments = EscapeMarkers(Segments(messages), PlainMarkers(tokenizer.SpecialTokens));
+        return tokenizer.EncodeToIds(string.Concat(segments.Select(segment => segment.Text)), Gaps(segments, tokenizer.SpecialTokens));
+    }
+
+    /// <summary>
+    /// The template's markers that are plain text, which a message could otherwise write itself: each piece of the
+    /// template (begin, a role's prefix or suffix, the generation prefix) without its surrounding white space, unless
+    /// it holds a control token. A piece holding one is anchored by it: a message can never produce that token.
+    /// </summary>
+    public IReadOnlyList<string> PlainMarkers(IReadOnlyList<string> specialTokens)
+    {
+        ArgumentNullException.ThrowIfNull(specialTokens);
+        return [.. _roles.Values.SelectMany(format => new[] { format.Prefix, format.Suffix })
+            .Append(Begin).Append(GenerationPrefix)
+            .Select(piece => piece.Trim())
+            .Where(piece => piece.Length > 1 && !specialTokens.Any(special => piece.Contains(special, StringComparison.Ordinal)))
+            .Distinct(StringComparer.Ordinal)];
+    }
+
+    /// <summary>Inserted into a message where it writes a marker: U+200B ZERO WIDTH SPACE, in no marker and no control token.</summary>
+    public const char MarkerBreak = '\u200B';
+
+    /// <summary>
+    /// Makes every occurrence of a marker in the rendered prompt lie wholly inside the template's own text: where one
+    /// overlaps a message's content (inside it, or across its edge with the template text beside it),
+    /// <see cref="MarkerBreak"/> goes into the content at the first gap of the occurrence that touches content. The
+    /// break is in no marker, so inserting it makes none, and each overlapping occurrence gets its own.
+    /// </summary>
+    public static IReadOnlyList<(string Text, bool Trusted)> EscapeMarkers(IReadOnlyList<(string Text, bool Trusted)> segments, IReadOnlyList<string> markers)
+    {
+        ArgumentNullException.ThrowIfNull(segments);
+        ArgumentNullException.ThrowIfNull(markers);
+        if (markers.Any(marker => marker.Contains(MarkerBreak)))
+        {
+            throw new ArgumentException("A marker holds no zero width space.", nameof(markers));
+        }
+
+        var gaps = Gaps(segments, markers);
+        if (gaps.Count == 0)
+        {
+            return segments;
+        }
+
+        // Each break goes into the content on the gap's left or, where that is the template's text, on its right.
+        var escaped = segments.Select(segment => new StringBuilder(segment.Text)).ToArray();
+        var (_, owner, offsets) = Layout(segments);
+        foreach (var gap in gaps.Reverse())
+        {
+            var left = owner[gap - 1];
+            if (segments[left].Trusted)
+            {
+                escaped[owner[gap]].Insert(0, MarkerBreak);
+            }
+            else
+            {
+                escaped[left].Insert(gap - offsets[left], MarkerBreak);
+            }
+        }
+
+        return [.. escaped.Select((builder, index) => (builder.ToString(), segments[index].Trusted))];
+    }
+
+    /// <summary>
+    /// For each occurrence of a needle in the rendered prompt that is not wholly the template's own text, the first gap
+    /// inside it (a position between two characters) with a message's content on one side.
+    /// </summary>
+    private static SortedSet<int> Gaps(IReadOnlyList<(string Text, bool Trusted)> segments, IReadOnlyList<string> needles)
+    {
+        var (text, owner, _) = Layout(segments);
+        var gaps = new SortedSet<int>();
+        foreach (var needle in needles.Where(needle => needle.Length > 1))
+        {
+            for (var at = text.IndexOf(needle, StringComparison.Ordinal); at >= 0; at = text.IndexOf(needle, at + 1, StringComparison.Ordinal))
+            {
+                if (Enumerable.Range(at, needle.Length).Any(index => !segments[owner[index]].Trusted))
+                {
+                    gaps.Add(Enumerable.Range(at + 1, needle.Length - 1).First(gap => !segments[owner[gap - 1]].Trusted || !segments[owner[gap]].Trusted));
+                }
+            }
+        }
+
+        return gaps;
+    }
+
+    /// <summary>The rendered prompt, the segment each of its characters comes from, and where each segment starts.</summary>
+    private static (string Text, int[] Owner, int[] Offsets) Layout(IReadOnlyList<(string Text, bool Trusted)> segments)
+    {
+        var text = string.Concat(segments.Select(segment => segment.Text));
+        var owner = new int[text.Length];
+        var offsets = new int[segments.Count];
+        for (int index = 0, at = 0; index < segments.Count; at += segments[index].Text.Length, index++)
+        {
+            offsets[index] = at;
+            owner.AsSpan(at, segments[index].Text.Length).Fill(index);
+        }
+
+        return (text, owner, offsets);
+    }
+
+    /// <summary>The rendered prompt as the template's own text (trusted) and the messages' contents (not), in order.</summary>
+    private List<(string Text, bool Trusted)> Segments(IEnumerable<PromptMessage> messages)
     {
         ArgumentNullException.ThrowIfNull(messages);
-        var prompt = new StringBuilder(Begin);
+        var segments = new List<(string Text, bool Trusted)> { (Begin, true) };
         foreach (var message in messages)
         {
             var format = _roles.TryGetValue(message.Role, out var known)
                 ? known
                 : throw new ArgumentException($"The role '{message.Role}' is not one of {string.Join(", ", Roles)}.", nameof(messages));
-            prompt.Append(format.Prefix).Append(message.Content).Append(format.Suffix);
+            segments.Add((format.Prefix, true));
+            segments.Add((message.Content, false));
+            segments.Add((format.Suffix, true));
         }
 
-        return prompt.Append(GenerationPrefix).ToString();
+        segments.Add((GenerationPrefix, true));
+        return segments;
     }
 
     /// <summary>Parses <c>chat_template.json</c>; throws <see cref="InvalidDataException"/> saying what is wrong.</summary>

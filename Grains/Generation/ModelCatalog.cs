@@ -81,8 +81,8 @@ public sealed class ModelCatalog(TimeProvider time, BatchingOptions? batching = 
             throw new GenerationRejectedException(GenerationRejectedException.ModelNotFound, $"The model '{request.Model}' does not exist.");
         }
 
-        var prompt = request.Messages is { } messages ? model.Template.Render(messages) : request.Prompt;
-        var tokens = model.Tokenizer.EncodeToIds(prompt);
+        // Request text is never read as control tokens; chat messages cannot write the template's role markers.
+        var tokens = request.Messages is { } messages ? model.Template.Encode(messages, model.Tokenizer) : model.Tokenizer.EncodePlainText(request.Prompt);
         if (tokens.Length == 0)
         {
             // GPT-2 cannot start from nothing; as in its training data, text begins after an end-of-text token.
