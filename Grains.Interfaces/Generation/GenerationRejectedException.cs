@@ -25,6 +25,9 @@ public sealed class GenerationRejectedException : Exception
     /// <summary>The code for inference stopped by the operator's emergency switch (<c>IEmergencyGrain</c>): retry later, nothing was charged.</summary>
     public const string InferenceStopped = "inference_stopped";
 
+    /// <summary>The code for a prompt the input guard refused (docs/guards.md): nothing was charged; the message names the check.</summary>
+    public const string InputRejected = "input_rejected";
+
     /// <summary>Creates the exception.</summary>
     public GenerationRejectedException(string code, string message) : base(message) => Code = code;
 

@@ -10,13 +10,13 @@ namespace Bastion.Generation;
 public interface IGenerationGrain : IGrainWithGuidKey
 {
     /// <summary>
-    /// Checks and tokenizes the request for the user with the given pseudonym, without running it yet,
-    /// and returns the tokens the user grain reserves: the prompt's tokens plus the most it may generate
-    /// (<c>max_tokens</c>, or the model's default when the request leaves it out). Throws
-    /// <see cref="GenerationRejectedException"/> when the request cannot be served.
+    /// Checks and tokenizes the request for the user with the given pseudonym and roles (the input guard's policy
+    /// follows the roles), without running it yet, and returns the tokens the user grain reserves: the prompt's tokens
+    /// plus the most it may generate (<c>max_tokens</c>, or the model's default when the request leaves it out). Throws
+    /// <see cref="GenerationRejectedException"/> when the request cannot be served or the input guard refuses it.
     /// </summary>
     [Alias("prepare")]
-    Task<int> PrepareAsync(string ownerPseudonym, GenerationRequest request);
+    Task<int> PrepareAsync(string ownerPseudonym, string[] ownerRoles, GenerationRequest request);
 
     /// <summary>Starts the prepared generation; returns once it has started.</summary>
     [Alias("start")]

@@ -1,6 +1,7 @@
 using System.Globalization;
 using Bastion.Access;
 using Bastion.Audit;
+using Bastion.Guards;
 using Bastion.Limits;
 using Bastion.Users;
 using Microsoft.Extensions.Logging;
@@ -17,7 +18,7 @@ namespace Bastion.Generation;
 [QueueDepthPlacement]
 public sealed partial class GenerationGrain(
     ModelCatalog models, WorkerDrain drain, TimeProvider time, IOptions<LimitOptions> limitOptions, IAuditTrail audit, EmergencySwitchboard emergency,
-    ILogger<GenerationGrain> logger)
+    InputGuard inputGuard, ILogger<GenerationGrain> logger)
     : Grain, IGenerationGrain
 {
     /// <summary>
@@ -43,7 +44,7 @@ public sealed partial class GenerationGrain(
     /// <summary>Set when this silo ends the generation (drain timeout, deactivation), as opposed to the user cancelling it.</summary>
     private volatile bool _stoppedBySilo;
 
-    public async Task<int> PrepareAsync(string ownerPseudonym, GenerationRequest request)
+    public async Task<int> PrepareAsync(string ownerPseudonym, string[] ownerRoles, GenerationRequest request)
     {
         if (_prepared is not null)
         {
@@ -63,6 +64,8 @@ public sealed partial class GenerationGrain(
         }
 
         var prepared = models.Prepare(request);
+        await GuardInputAsync(ownerPseudonym, ownerRoles, request, prepared);
+
         // A full queue refuses here, before the user grain admits (and charges) anything.
         models.Reserve(prepared);
         _reserved = true;
@@ -195,6 +198,39 @@ public sealed partial class GenerationGrain(
         {
             _buffer.Fail(_stoppedBySilo && exception is OperationCanceledException ? Unavailable("The worker stopped before the generation started; retry.") : exception);
             throw;
+        }
+    }
+
+    /// <summary>
+    /// Runs the input guard on the tokenized request. Its hits are audited (check and rule names, never the text) before
+    /// a blocked request is refused, so an attacker's probing leaves a trace even though nothing is charged.
+    /// </summary>
+    private async Task GuardInputAsync(string ownerPseudonym, string[] ownerRoles, GenerationRequest request, PreparedGeneration prepared)
+    {
+        var hits = inputGuard.Check(ownerRoles, request, prepared.PromptTokens.Length);
+        if (hits.Count == 0)
+        {
+            return;
+        }
+
+        var blocked = hits.Where(hit => hit.Mode == InputGuardMode.Block).ToList();
+        var detail = hits.ToDictionary(hit => hit.Check, hit => string.Join(",", hit.Rules), StringComparer.Ordinal);
+        detail["model"] = prepared.Model;
+        detail["prompt_tokens"] = prepared.PromptTokens.Length.ToString(CultureInfo.InvariantCulture);
+        try
+        {
+            await audit.EnqueueAsync(new AuditRecord(time.GetUtcNow(), "guard.input", ownerPseudonym, null, blocked.Count > 0 ? "blocked" : "flagged", detail));
+        }
+        catch (AuditUnavailableException)
+        {
+            LogNotAudited(logger, ownerPseudonym);
+        }
+
+        if (blocked.Count > 0)
+        {
+            throw new GenerationRejectedException(GenerationRejectedException.InputRejected, blocked[0].Check == InputGuardOptions.PromptCap
+                ? $"The prompt has {prepared.PromptTokens.Length} tokens; requests of your role may have at most {inputGuard.PromptTokenCap(ownerRoles)}."
+                : $"The input guard refused the prompt ({string.Join(", ", blocked.Select(hit => hit.Check))}).");
         }
     }
 
@@ -348,7 +384,7 @@ public sealed partial class GenerationGrain(
     [LoggerMessage(Level = LogLevel.Warning, Message = "Settling usage for user {Pseudonym} failed while the cluster recovers from a silo failure; retrying")]
     private static partial void LogSettleRetried(ILogger logger, string pseudonym);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "The inference of {Pseudonym} ended after the audit trail stopped; it has no audit record")]
+    [LoggerMessage(Level = LogLevel.Warning, Message = "An inference record of {Pseudonym} was not audited: the audit trail had stopped")]
     private static partial void LogNotAudited(ILogger logger, string pseudonym);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "A generation of user {Pseudonym} lost its concurrency lease (settled elsewhere, or not renewed for a lease duration); it stops")]

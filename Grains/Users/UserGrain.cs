@@ -171,7 +171,7 @@ public sealed partial class UserGrain(
             // The worker tokenizes and knows the model's default max_tokens, so it says what to reserve.
             if (reservedTokens < 0)
             {
-                reservedTokens = await generation.PrepareAsync(Pseudonym, request);
+                reservedTokens = await generation.PrepareAsync(Pseudonym, [.. state.State.Roles], request);
             }
 
             var (admitted, status) = Admission.TryAdmit(

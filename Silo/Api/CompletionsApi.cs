@@ -146,6 +146,8 @@ public static class CompletionsApi
                 case GenerationRejectedException.WorkerUnavailable:
                     context.Response.Headers.RetryAfter = RetryAfterSeconds;
                     return Problems.Unavailable(rejected.Message);
+                case GenerationRejectedException.InputRejected:
+                    return Problems.InputRejected(rejected.Message);
                 case GenerationRejectedException.InferenceStopped:
                     context.Response.Headers.RetryAfter = "60";
                     return Problems.InferenceStopped(rejected.Message);

@@ -24,6 +24,8 @@ public static class Problems
 
     public static ProblemHttpResult ContextLengthExceeded(string detail) => Create(StatusCodes.Status400BadRequest, "context-length-exceeded", "The request does not fit the model's context.", detail);
 
+    public static ProblemHttpResult InputRejected(string detail) => Create(StatusCodes.Status400BadRequest, "input-rejected", "The input guard refused the request.", detail);
+
     public static ProblemHttpResult Conflict(string detail) => Create(StatusCodes.Status409Conflict, "conflict", "Conflict.", detail);
 
     public static ProblemHttpResult PayloadTooLarge() => Create(StatusCodes.Status413PayloadTooLarge, "payload-too-large", "The request body is too large.", "Send a smaller request body.");

@@ -1,5 +1,6 @@
 using Bastion.Diagnostics;
 using Bastion.Generation;
+using Bastion.Guards;
 using Bastion.Inference;
 using Microsoft.Extensions.Options;
 
@@ -44,6 +45,13 @@ public static partial class InferenceRegistration
         services.AddSingleton<WorkerDrain>();
         services.AddOptions<BatchingOptions>().BindConfiguration(BatchingOptions.SectionName).ValidateOnStart();
         services.AddSingleton<IValidateOptions<BatchingOptions>, BatchingOptionsValidator>();
+        // The input guard (docs/guards.md); a misspelt role or check name stops the silo.
+        services.AddOptions<InputGuardOptions>().BindConfiguration(InputGuardOptions.SectionName, binder => binder.ErrorOnUnknownConfiguration = true)
+            .ValidateOnStart();
+        services.AddSingleton<IValidateOptions<InputGuardOptions>, InputGuardOptionsValidator>();
+        services.AddSingleton<IInputClassifier, InjectionHeuristics>();
+        services.AddSingleton(sp => new InputGuard(
+            sp.GetRequiredService<IOptions<InputGuardOptions>>(), sp.GetServices<IInputClassifier>(), sp.GetService<BastionMetrics>()));
         services.AddSingleton(sp => new ModelCatalog(
             sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<IOptions<BatchingOptions>>().Value, sp.GetService<BastionMetrics>()));
         if (loadModels)
@@ -146,6 +154,12 @@ public static partial class InferenceRegistration
     private sealed class BatchingOptionsValidator : IValidateOptions<BatchingOptions>
     {
         public ValidateOptionsResult Validate(string? name, BatchingOptions options) =>
+            options.Problems().ToList() is { Count: > 0 } problems ? ValidateOptionsResult.Fail(problems) : ValidateOptionsResult.Success;
+    }
+
+    private sealed class InputGuardOptionsValidator : IValidateOptions<InputGuardOptions>
+    {
+        public ValidateOptionsResult Validate(string? name, InputGuardOptions options) =>
             options.Problems().ToList() is { Count: > 0 } problems ? ValidateOptionsResult.Fail(problems) : ValidateOptionsResult.Success;
     }
 

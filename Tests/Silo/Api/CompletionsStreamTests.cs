@@ -89,7 +89,7 @@ public sealed class CompletionsStreamTests
             return CancelFailure is null ? Task.CompletedTask : Task.FromException(CancelFailure);
         }
 
-        public Task<int> PrepareAsync(string ownerPseudonym, GenerationRequest request) => throw new NotSupportedException();
+        public Task<int> PrepareAsync(string ownerPseudonym, string[] ownerRoles, GenerationRequest request) => throw new NotSupportedException();
 
         public Task StartAsync() => throw new NotSupportedException();
 
