@@ -101,6 +101,11 @@ public static class HttpRegistration
         builder.Services.AddOptions<BootstrapOptions>().BindConfiguration(BootstrapOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddSingleton<Pseudonymizer>();
         builder.Services.AddSingleton<ClientNetworks>();
+        builder.Services.AddSingleton<ClusterModels>();
+        if (builder.Environment.IsDevelopment())
+        {
+            builder.Services.AddBastionOpenApi();
+        }
         builder.Services.AddSingleton<ApiKeys>();
         builder.Services.AddSingleton<AccessTokens>();
         builder.Services.AddOptions<AuthOptions>().BindConfiguration(AuthOptions.SectionName).ValidateOnStart()
@@ -132,12 +137,17 @@ public static class HttpRegistration
         app.UseBastionTelemetry(StatusFor);
         app.UseStatusCodePages();
         app.MapHealthChecks("/healthz", new() { Predicate = _ => false }).AllowAnonymousCaller();
-        app.MapGet("/readyz", ReadinessWriter.WriteAsync).AllowAnonymousCaller();
+        app.MapGet("/readyz", ReadinessWriter.WriteAsync).AllowAnonymousCaller()
+            .WithTags("Health").WithSummary("Readiness: cluster joined, database and keys reachable, models loaded on workers; details only for admins.")
+            .WithMetadata(
+                new ProducesResponseTypeMetadata(StatusCodes.Status200OK, contentTypes: ["application/json"]),
+                new ProducesResponseTypeMetadata(StatusCodes.Status503ServiceUnavailable, contentTypes: ["application/json"]));
         if (node.HasRole(NodeOptions.ApiRole))
         {
             app.Use(app.Services.GetRequiredService<AuthenticationFailureLimiter>().InvokeAsync);
             app.UseRateLimiter();
             app.MapAuthApi();
+            app.MapModelsApi();
             app.MapCompletionsApi();
             app.MapMeApi();
             app.MapAdminApi();
@@ -145,6 +155,10 @@ public static class HttpRegistration
             app.MapKeysApi();
             app.MapJwksApi();
             app.MapMetricsApi();
+            if (app.Environment.IsDevelopment())
+            {
+                app.MapBastionOpenApi();
+            }
         }
 
         app.Lifetime.ApplicationStarted.Register(() => PublishConnectionDetails(app, node));
