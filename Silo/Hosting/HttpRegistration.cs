@@ -102,6 +102,13 @@ public static class HttpRegistration
         builder.Services.AddSingleton<Pseudonymizer>();
         builder.Services.AddSingleton<ClientNetworks>();
         builder.Services.AddSingleton<ClusterModels>();
+        // The API's JSON conventions for what the framework itself describes or writes (the OpenAPI schemas): the
+        // handlers already read and write through ApiJsonContext, snake_case.
+        builder.Services.ConfigureHttpJsonOptions(options =>
+        {
+            options.SerializerOptions.PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.SnakeCaseLower;
+            options.SerializerOptions.TypeInfoResolverChain.Insert(0, ApiJsonContext.Default);
+        });
         if (builder.Environment.IsDevelopment())
         {
             builder.Services.AddBastionOpenApi();
@@ -137,11 +144,7 @@ public static class HttpRegistration
         app.UseBastionTelemetry(StatusFor);
         app.UseStatusCodePages();
         app.MapHealthChecks("/healthz", new() { Predicate = _ => false }).AllowAnonymousCaller();
-        app.MapGet("/readyz", ReadinessWriter.WriteAsync).AllowAnonymousCaller()
-            .WithTags("Health").WithSummary("Readiness: cluster joined, database and keys reachable, models loaded on workers; details only for admins.")
-            .WithMetadata(
-                new ProducesResponseTypeMetadata(StatusCodes.Status200OK, contentTypes: ["application/json"]),
-                new ProducesResponseTypeMetadata(StatusCodes.Status503ServiceUnavailable, contentTypes: ["application/json"]));
+        app.MapGet("/readyz", ReadinessWriter.WriteAsync).AllowAnonymousCaller();
         if (node.HasRole(NodeOptions.ApiRole))
         {
             app.Use(app.Services.GetRequiredService<AuthenticationFailureLimiter>().InvokeAsync);

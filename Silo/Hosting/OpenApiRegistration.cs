@@ -25,8 +25,6 @@ public static class OpenApiRegistration
 
     public static IServiceCollection AddBastionOpenApi(this IServiceCollection services)
     {
-        // The schemas follow the wire: ApiJsonContext's snake_case names, as the handlers write and read them.
-        services.ConfigureHttpJsonOptions(options => options.SerializerOptions.TypeInfoResolverChain.Insert(0, ApiJsonContext.Default));
         return services.AddOpenApi(options =>
         {
             options.AddDocumentTransformer((document, _, _) =>
@@ -162,8 +160,8 @@ public static class OpenApiRegistration
     }
 
     /// <summary>
-    /// <c>/healthz</c> (a health-check endpoint) and <c>/metrics</c> (the Prometheus exporter's) are not route handlers,
-    /// so the API explorer does not see them; they are described here by hand.
+    /// <c>/healthz</c> (a health-check endpoint), <c>/readyz</c> (a plain request delegate) and <c>/metrics</c> (the
+    /// Prometheus exporter's) are not route handlers, so the API explorer does not see them; they are described here.
     /// </summary>
     private static Task DescribeEndpointsOutsideTheApiExplorer(OpenApiDocument document, OpenApiDocumentTransformerContext context, CancellationToken cancellationToken)
     {
@@ -177,6 +175,22 @@ public static class OpenApiRegistration
                     Tags = new HashSet<OpenApiTagReference> { new("Health", document) },
                     Summary = "Liveness: the process answers.",
                     Responses = new OpenApiResponses { ["200"] = PlainText("Healthy.") },
+                },
+            },
+        };
+        document.Paths["/readyz"] = new OpenApiPathItem
+        {
+            Operations = new()
+            {
+                [HttpMethod.Get] = new OpenApiOperation
+                {
+                    Tags = new HashSet<OpenApiTagReference> { new("Health", document) },
+                    Summary = "Readiness: cluster joined, database and keys reachable, models loaded on workers; each check's details only for admins.",
+                    Responses = new OpenApiResponses
+                    {
+                        ["200"] = new OpenApiResponse { Description = "Ready: {\"status\":\"Healthy\"} (or Degraded)." },
+                        ["503"] = new OpenApiResponse { Description = "Not ready: {\"status\":\"Unhealthy\"}." },
+                    },
                 },
             },
         };
@@ -195,6 +209,7 @@ public static class OpenApiRegistration
                         ["200"] = PlainText("Metrics in the Prometheus text format."),
                         ["401"] = new OpenApiResponse { Description = "No valid API key or access token." },
                         ["403"] = new OpenApiResponse { Description = "The caller's roles do not grant the permission." },
+                        ["503"] = new OpenApiResponse { Description = "Keys or a part of the cluster are unavailable; retry after Retry-After." },
                     },
                 },
             },
