@@ -42,6 +42,9 @@ public sealed class ModelCatalog(TimeProvider time, BatchingOptions? batching = 
 
     public IReadOnlyList<ModelInfo> Models => [.. _models.Values.Select(m => m.Info).OrderBy(m => m.Name, StringComparer.Ordinal)];
 
+    /// <summary>The models as this silo reports them to the cluster.</summary>
+    public IReadOnlyList<ServedModel> Served => [.. Models.Select(m => new ServedModel(m.Name, m.ContextLength, m.Created))];
+
     /// <summary>
     /// Loads the checked model directory <paramref name="directory"/> as <paramref name="name"/>, from the very bytes its
     /// digest covers. Throws <see cref="InvalidDataException"/> naming the file at fault, for instance when the model has

@@ -16,23 +16,42 @@ public static class AdminApi
 
     public static IEndpointRouteBuilder MapAdminApi(this IEndpointRouteBuilder routes)
     {
-        var admin = routes.MapGroup("/admin");
-        admin.MapGet("/users", ListUsersAsync).RequirePermission(Permission.ManageUsers);
-        admin.MapPost("/users", CreateUserAsync).RequirePermission(Permission.ManageUsers).Audited("user.create").RefusedWhileFrozen();
-        admin.MapGet("/users/{id}", GetUserAsync).RequirePermission(Permission.ManageUsers);
-        admin.MapDelete("/users/{id}", DeleteUserAsync).RequirePermission(Permission.ManageUsers).Audited("user.delete").RefusedWhileFrozen();
-        admin.MapPut("/users/{id}/roles", SetRolesAsync).RequirePermission(Permission.ManageUsers).Audited("user.roles").RefusedWhileFrozen();
-        admin.MapPost("/users/{id}/api-keys", CreateApiKeyAsync).RequirePermission(Permission.ManageUsers).Audited("api-key.create").RefusedWhileFrozen();
-        admin.MapDelete("/users/{id}/api-keys/{keyId}", RevokeApiKeyAsync).RequirePermission(Permission.ManageUsers).Audited("api-key.revoke");
+        var admin = routes.MapGroup("/admin").WithTags("Administration");
+        admin.MapGet("/users", ListUsersAsync).RequirePermission(Permission.ManageUsers)
+            .WithSummary("Lists users, a page at a time (after, limit).").Produces<UserList>().ProducesProblem(StatusCodes.Status400BadRequest);
+        admin.MapPost("/users", CreateUserAsync).RequirePermission(Permission.ManageUsers).Audited("user.create").RefusedWhileFrozen()
+            .WithSummary("Creates a user with roles.").Accepts<CreateUserRequest>("application/json")
+            .Produces<UserResponse>(StatusCodes.Status201Created).ProducesProblem(StatusCodes.Status409Conflict);
+        admin.MapGet("/users/{id}", GetUserAsync).RequirePermission(Permission.ManageUsers)
+            .WithSummary("Reads a user's roles, API keys and usage.").Produces<ProfileResponse>()
+            .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status404NotFound);
+        admin.MapDelete("/users/{id}", DeleteUserAsync).RequirePermission(Permission.ManageUsers).Audited("user.delete").RefusedWhileFrozen()
+            .WithSummary("Erases a user: their data key first, then their state (not the last admin).").Produces(StatusCodes.Status204NoContent)
+            .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status409Conflict);
+        admin.MapPut("/users/{id}/roles", SetRolesAsync).RequirePermission(Permission.ManageUsers).Audited("user.roles").RefusedWhileFrozen()
+            .WithSummary("Replaces a user's roles (not the last admin's admin role).").Accepts<RolesRequest>("application/json")
+            .Produces<UserResponse>().ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status409Conflict);
+        admin.MapPost("/users/{id}/api-keys", CreateApiKeyAsync).RequirePermission(Permission.ManageUsers).Audited("api-key.create").RefusedWhileFrozen()
+            .WithSummary("Issues an API key for a user; the key is shown only in this answer.").Accepts<CreateApiKeyRequest>("application/json")
+            .Produces<ApiKeyResponse>(StatusCodes.Status201Created).ProducesProblem(StatusCodes.Status404NotFound);
+        admin.MapDelete("/users/{id}/api-keys/{keyId}", RevokeApiKeyAsync).RequirePermission(Permission.ManageUsers).Audited("api-key.revoke")
+            .WithSummary("Revokes one of a user's API keys.").Produces(StatusCodes.Status204NoContent)
+            .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status404NotFound);
         admin.MapPost("/users/{id}/suspend", (string id, IGrainFactory grains, Pseudonymizer pseudonyms) => UpdateAsync(id, grains, pseudonyms, user => user.SetSuspendedAsync(true)))
-            .RequirePermission(Permission.ManageUsers).Audited("user.suspend");
+            .RequirePermission(Permission.ManageUsers).Audited("user.suspend")
+            .WithSummary("Suspends a user: their open generations stop and every call is refused.").Produces(StatusCodes.Status204NoContent).ProducesProblem(StatusCodes.Status404NotFound);
         admin.MapPost("/users/{id}/resume", (string id, IGrainFactory grains, Pseudonymizer pseudonyms) => UpdateAsync(id, grains, pseudonyms, user => user.SetSuspendedAsync(false)))
-            .RequirePermission(Permission.ManageUsers).Audited("user.resume").RefusedWhileFrozen();
+            .RequirePermission(Permission.ManageUsers).Audited("user.resume").RefusedWhileFrozen()
+            .WithSummary("Lifts a user's suspension.").Produces(StatusCodes.Status204NoContent).ProducesProblem(StatusCodes.Status404NotFound);
         admin.MapPost("/users/{id}/revoke-tokens", (string id, IGrainFactory grains, Pseudonymizer pseudonyms) => UpdateAsync(id, grains, pseudonyms, user => user.RevokeTokensAsync()))
-            .RequirePermission(Permission.ManageUsers).Audited("user.revoke-tokens");
-        admin.MapGet("/audit", ReadAuditAsync).RequirePermission(Permission.ManageUsers);
-        admin.MapGet("/emergency", async (EmergencySwitchboard switchboard) => Switches(await switchboard.GetAsync())).RequirePermission(Permission.ManageUsers);
-        admin.MapPut("/emergency", SetEmergencyAsync).RequirePermission(Permission.ManageUsers).Audited("emergency.set");
+            .RequirePermission(Permission.ManageUsers).Audited("user.revoke-tokens")
+            .WithSummary("Revokes every access token issued to a user so far.").Produces(StatusCodes.Status204NoContent).ProducesProblem(StatusCodes.Status404NotFound);
+        admin.MapGet("/audit", ReadAuditAsync).RequirePermission(Permission.ManageUsers)
+            .WithSummary("Reads the latest audit records (limit).").Produces<AuditList>().ProducesProblem(StatusCodes.Status400BadRequest);
+        admin.MapGet("/emergency", async (EmergencySwitchboard switchboard) => Switches(await switchboard.GetAsync())).RequirePermission(Permission.ManageUsers)
+            .WithSummary("Reads the emergency switches.").Produces<EmergencyBody>();
+        admin.MapPut("/emergency", SetEmergencyAsync).RequirePermission(Permission.ManageUsers).Audited("emergency.set")
+            .WithSummary("Sets both emergency switches: stop inference, freeze changes that grant access.").Accepts<EmergencyBody>("application/json").Produces<EmergencyBody>();
         return routes;
     }
 

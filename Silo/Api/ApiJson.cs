@@ -88,7 +88,8 @@ public sealed record Usage(long PromptTokens, long CompletionTokens, long TotalT
 
 public sealed record CompletionResponse(string Id, string Object, long Created, string Model, IReadOnlyList<CompletionChoice> Choices, Usage Usage);
 
-public sealed record ModelEntry(string Id, string Object, long Created, string OwnedBy);
+/// <summary>An OpenAI model object, with the context length (prompt plus completion tokens) a request may use.</summary>
+public sealed record ModelEntry(string Id, string Object, long Created, string OwnedBy, int ContextLength);
 
 public sealed record ModelList(string Object, IReadOnlyList<ModelEntry> Data);
 
@@ -158,6 +159,7 @@ public sealed record PublicJsonWebKey(
 [JsonSerializable(typeof(ChatCompletionChunk))]
 [JsonSerializable(typeof(StreamProblem))]
 [JsonSerializable(typeof(ModelList))]
+[JsonSerializable(typeof(ModelEntry))]
 [JsonSerializable(typeof(CreateUserRequest))]
 [JsonSerializable(typeof(UserResponse))]
 [JsonSerializable(typeof(CreateApiKeyRequest))]

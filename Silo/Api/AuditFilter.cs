@@ -50,7 +50,7 @@ public static partial class AuditFilter
 
     /// <summary>Refuses the route with 409 <c>changes-frozen</c> while the emergency switch freezes changes that grant access.</summary>
     public static TBuilder RefusedWhileFrozen<TBuilder>(this TBuilder builder)
-        where TBuilder : IEndpointConventionBuilder => builder.AddEndpointFilter(async (context, next) =>
+        where TBuilder : IEndpointConventionBuilder => builder.WithMetadata(new FrozenRoute()).AddEndpointFilter(async (context, next) =>
             (await context.HttpContext.RequestServices.GetRequiredService<EmergencySwitchboard>().GetAsync()).ChangesFrozen
                 ? Problems.ChangesFrozen()
                 : await next(context));
@@ -80,6 +80,9 @@ public static partial class AuditFilter
 /// <param name="Action">The audit action.</param>
 /// <param name="Target">Whom it acts on.</param>
 public sealed record AuditedRoute(string Action, AuditTarget Target);
+
+/// <summary>Marks a route refused with 409 <c>changes-frozen</c> while changes are frozen (the OpenAPI document reads it).</summary>
+public sealed record FrozenRoute;
 
 /// <summary>Whom an audited route acts on.</summary>
 public enum AuditTarget

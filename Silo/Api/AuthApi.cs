@@ -15,7 +15,10 @@ public static class AuthApi
     public static IEndpointRouteBuilder MapAuthApi(this IEndpointRouteBuilder routes)
     {
         // The key in the body is the credential, so the route checks it itself instead of a bearer header.
-        routes.MapPost("/v1/auth/token", ExchangeAsync).AllowAnonymousCaller().RequireRateLimiting(TokenExchangePolicy);
+        routes.MapPost("/v1/auth/token", ExchangeAsync).AllowAnonymousCaller().RequireRateLimiting(TokenExchangePolicy)
+            .WithTags("Authentication").WithSummary("Exchanges an API key for a short-lived access token (a JWT).")
+            .Accepts<TokenRequest>("application/json").Produces<TokenResponse>()
+            .ProducesProblem(StatusCodes.Status401Unauthorized).ProducesProblem(StatusCodes.Status429TooManyRequests);
         return routes;
     }
 

@@ -22,15 +22,10 @@ public static class CompletionsApi
 
     public static IEndpointRouteBuilder MapCompletionsApi(this IEndpointRouteBuilder routes)
     {
-        routes.MapGet("/v1/models", ListModels).RequirePermission(Permission.ListModels);
         routes.MapPost("/v1/completions", CompleteAsync).RequirePermission(Permission.Infer);
         routes.MapPost("/v1/chat/completions", CompleteChatAsync).RequirePermission(Permission.Infer);
         return routes;
     }
-
-    private static JsonHttpResult<ModelList> ListModels(ModelCatalog models) => TypedResults.Json(
-        new ModelList("list", [.. models.Models.Select(m => new ModelEntry(m.Name, "model", m.Created.ToUnixTimeSeconds(), "bastion"))]),
-        ApiJsonContext.Default.ModelList);
 
     private static async Task<IResult> CompleteAsync(HttpContext context, IGrainFactory grains, TimeProvider time)
     {

@@ -11,7 +11,8 @@ public static class JwksApi
     public static IEndpointRouteBuilder MapJwksApi(this IEndpointRouteBuilder routes)
     {
         // Public keys are public: anyone who verifies Bastion's tokens needs them, and rotation by kid needs them fetched anew.
-        routes.MapGet("/.well-known/jwks.json", GetKeys).AllowAnonymousCaller();
+        routes.MapGet("/.well-known/jwks.json", GetKeys).AllowAnonymousCaller()
+            .WithTags("Authentication").WithSummary("The public keys that verify Bastion's access tokens (JWKS).").Produces<JsonWebKeySetResponse>();
         return routes;
     }
 

@@ -12,11 +12,16 @@ public static class KeysApi
 
     public static IEndpointRouteBuilder MapKeysApi(this IEndpointRouteBuilder routes)
     {
-        var keys = routes.MapGroup("/admin/keys");
-        keys.MapGet("", ListAsync).RequirePermission(Permission.ManageKeys);
-        keys.MapPost("/rewrap", StartRewrapAsync).RequirePermission(Permission.ManageKeys).Audited("keys.rewrap");
-        keys.MapGet("/rewrap", RewrapStatusAsync).RequirePermission(Permission.ManageKeys);
-        keys.MapPost("/kek/{version}/retire", RetireAsync).RequirePermission(Permission.ManageKeys).Audited("keys.retire-kek");
+        var keys = routes.MapGroup("/admin/keys").WithTags("Keys");
+        keys.MapGet("", ListAsync).RequirePermission(Permission.ManageKeys)
+            .WithSummary("Lists the key-encryption-key versions and the data keys each wraps.").Produces<KekList>();
+        keys.MapPost("/rewrap", StartRewrapAsync).RequirePermission(Permission.ManageKeys).Audited("keys.rewrap")
+            .WithSummary("Starts re-wrapping every data key under the current KEK version.").Produces<RewrapStatus>(StatusCodes.Status202Accepted).ProducesProblem(StatusCodes.Status409Conflict);
+        keys.MapGet("/rewrap", RewrapStatusAsync).RequirePermission(Permission.ManageKeys)
+            .WithSummary("Reads the progress of the re-wrap.").Produces<RewrapStatus>();
+        keys.MapPost("/kek/{version}/retire", RetireAsync).RequirePermission(Permission.ManageKeys).Audited("keys.retire-kek")
+            .WithSummary("Retires a KEK version that no data key uses any more.").Produces(StatusCodes.Status204NoContent)
+            .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status409Conflict);
         return routes;
     }
 

@@ -19,7 +19,9 @@ public static class LimitsApi
 
     public static IEndpointRouteBuilder MapLimitsApi(this IEndpointRouteBuilder routes)
     {
-        routes.MapPut("/admin/users/{id}/limits", SetAsync).RequirePermission(Permission.ManageUsers).Audited("user.limits").RefusedWhileFrozen();
+        routes.MapPut("/admin/users/{id}/limits", SetAsync).RequirePermission(Permission.ManageUsers).Audited("user.limits").RefusedWhileFrozen()
+            .WithTags("Administration").WithSummary("Overrides any subset of a user's limits; answers the effective limits.")
+            .Accepts<LimitsBody>("application/json").Produces<LimitsBody>().ProducesProblem(StatusCodes.Status404NotFound);
         return routes;
     }
 

@@ -9,9 +9,12 @@ public static class MeApi
 {
     public static IEndpointRouteBuilder MapMeApi(this IEndpointRouteBuilder routes)
     {
-        routes.MapGet("/v1/me", GetAsync).RequirePermission(Permission.ReadOwnUsage);
-        routes.MapGet("/v1/me/usage", GetUsageAsync).RequirePermission(Permission.ReadOwnUsage);
-        routes.MapDelete("/v1/me", DeleteAsync).RequirePermission(Permission.ReadOwnUsage).Audited("user.delete", AuditTarget.Caller).RefusedWhileFrozen();
+        routes.MapGet("/v1/me", GetAsync).RequirePermission(Permission.ReadOwnUsage)
+            .WithTags("Account").WithSummary("Reads the caller's roles, API keys and usage.").Produces<ProfileResponse>();
+        routes.MapGet("/v1/me/usage", GetUsageAsync).RequirePermission(Permission.ReadOwnUsage)
+            .WithTags("Account").WithSummary("Reads the caller's token usage.").Produces<Usage>();
+        routes.MapDelete("/v1/me", DeleteAsync).RequirePermission(Permission.ReadOwnUsage).Audited("user.delete", AuditTarget.Caller).RefusedWhileFrozen()
+            .WithTags("Account").WithSummary("Erases the caller's account; only with the API key itself, never an access token.").Produces(StatusCodes.Status204NoContent);
         return routes;
     }
 

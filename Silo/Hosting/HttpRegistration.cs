@@ -101,6 +101,18 @@ public static class HttpRegistration
         builder.Services.AddOptions<BootstrapOptions>().BindConfiguration(BootstrapOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddSingleton<Pseudonymizer>();
         builder.Services.AddSingleton<ClientNetworks>();
+        builder.Services.AddSingleton<ClusterModels>();
+        // The API's JSON conventions for what the framework itself describes or writes (the OpenAPI schemas): the
+        // handlers already read and write through ApiJsonContext, snake_case.
+        builder.Services.ConfigureHttpJsonOptions(options =>
+        {
+            options.SerializerOptions.PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.SnakeCaseLower;
+            options.SerializerOptions.TypeInfoResolverChain.Insert(0, ApiJsonContext.Default);
+        });
+        if (builder.Environment.IsDevelopment())
+        {
+            builder.Services.AddBastionOpenApi();
+        }
         builder.Services.AddSingleton<ApiKeys>();
         builder.Services.AddSingleton<AccessTokens>();
         builder.Services.AddOptions<AuthOptions>().BindConfiguration(AuthOptions.SectionName).ValidateOnStart()
@@ -138,6 +150,7 @@ public static class HttpRegistration
             app.Use(app.Services.GetRequiredService<AuthenticationFailureLimiter>().InvokeAsync);
             app.UseRateLimiter();
             app.MapAuthApi();
+            app.MapModelsApi();
             app.MapCompletionsApi();
             app.MapMeApi();
             app.MapAdminApi();
@@ -145,6 +158,10 @@ public static class HttpRegistration
             app.MapKeysApi();
             app.MapJwksApi();
             app.MapMetricsApi();
+            if (app.Environment.IsDevelopment())
+            {
+                app.MapBastionOpenApi();
+            }
         }
 
         app.Lifetime.ApplicationStarted.Register(() => PublishConnectionDetails(app, node));

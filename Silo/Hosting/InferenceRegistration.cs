@@ -74,7 +74,7 @@ public static partial class InferenceRegistration
         return services;
     }
 
-    /// <summary>Reports this worker's batching load to the board that generation placement reads, every second.</summary>
+    /// <summary>Reports this worker's batching load and models to the board that generation placement and the model list read, every second.</summary>
     private sealed class WorkerLoadReporter(
         ModelCatalog catalog, WorkerDrain drain, IGrainFactory grains, ILocalSiloDetails silo, TimeProvider time, IHostApplicationLifetime lifetime) : BackgroundService
     {
@@ -93,7 +93,7 @@ public static partial class InferenceRegistration
                 try
                 {
                     var (queueDepth, active) = catalog.BatchingLoad;
-                    await grains.GetGrain<IWorkerLoadGrain>(IWorkerLoadGrain.Key).ReportAsync(new WorkerLoad(silo.SiloAddress, queueDepth, active, drain.IsDraining)).WaitAsync(stoppingToken);
+                    await grains.GetGrain<IWorkerLoadGrain>(IWorkerLoadGrain.Key).ReportAsync(new WorkerLoad(silo.SiloAddress, queueDepth, active, drain.IsDraining, catalog.Served)).WaitAsync(stoppingToken);
                 }
                 catch (Exception exception) when (exception is not OperationCanceledException)
                 {
@@ -121,7 +121,7 @@ public static partial class InferenceRegistration
             {
                 // Tell the board at once rather than at the next tick, so placements move elsewhere now.
                 var (queueDepth, active) = catalog.BatchingLoad;
-                await grains.GetGrain<IWorkerLoadGrain>(IWorkerLoadGrain.Key).ReportAsync(new WorkerLoad(silo.SiloAddress, queueDepth, active, Draining: true))
+                await grains.GetGrain<IWorkerLoadGrain>(IWorkerLoadGrain.Key).ReportAsync(new WorkerLoad(silo.SiloAddress, queueDepth, active, Draining: true, catalog.Served))
                     .WaitAsync(TimeSpan.FromSeconds(5), time, cancellationToken);
             }
             catch (Exception exception) when (exception is not OutOfMemoryException)

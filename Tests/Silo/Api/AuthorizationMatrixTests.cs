@@ -26,6 +26,7 @@ public sealed class AuthorizationMatrixTests(SiloFixture fixture, ITestOutputHel
     private static readonly (string Method, string Route, string[] Allowed)[] Specification =
     [
         ("GET", "/v1/models", Everyone),
+        ("GET", "/v1/models/{id}", Everyone),
         ("POST", "/v1/completions", Everyone),
         ("POST", "/v1/chat/completions", Everyone),
         ("GET", "/v1/me", Everyone),
@@ -59,6 +60,8 @@ public sealed class AuthorizationMatrixTests(SiloFixture fixture, ITestOutputHel
         ("GET", "/.well-known/jwks.json"),
         ("GET", "/healthz"),
         ("GET", "/readyz"),
+        // Development only (the test silos run as Development): the OpenAPI document, which holds no secret.
+        ("GET", "/openapi/v1.json"),
     ];
 
     [Fact]
