@@ -52,8 +52,9 @@ public sealed record CompletionRequest(
 {
     int? IGenerationParameters.LogprobAlternatives => Logprobs;
 
+    // Settable, not init: the source generator sets init-only members through the constructor, which extension data cannot use.
     [JsonExtensionData]
-    public Dictionary<string, JsonElement>? Extra { get; init; }
+    public Dictionary<string, JsonElement>? Extra { get; set; }
 
     public override string ToString() => $"CompletionRequest {{ Model = {Model}, MaxTokens = {MaxTokens}, Prompt = [redacted] }}";
 }
@@ -75,8 +76,9 @@ public sealed record ChatCompletionRequest(
 
     int? IGenerationParameters.LogprobAlternatives => Logprobs == true ? TopLogprobs ?? 0 : null;
 
+    // Settable, not init: the source generator sets init-only members through the constructor, which extension data cannot use.
     [JsonExtensionData]
-    public Dictionary<string, JsonElement>? Extra { get; init; }
+    public Dictionary<string, JsonElement>? Extra { get; set; }
 
     public override string ToString() => $"ChatCompletionRequest {{ Model = {Model}, MaxTokens = {MaxTokens}, Messages = [redacted] }}";
 }

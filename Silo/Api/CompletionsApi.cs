@@ -397,7 +397,7 @@ public static class CompletionsApi
                     break;
                 default:
                     return Problems.InvalidRequest(
-                        $"The message 'messages[{i}]' needs a 'role' (system, user or assistant) and a 'content' that is a string or an array of text parts.", $"messages[{i}].content");
+                        $"The field 'messages[{i}].content' must be a string or an array of text parts.", $"messages[{i}].content");
             }
         }
 
