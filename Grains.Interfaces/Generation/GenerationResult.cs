@@ -4,14 +4,43 @@ namespace Bastion.Generation;
 /// <param name="Text">The generated text.</param>
 /// <param name="Usage">Exact prompt and completion token counts.</param>
 /// <param name="FinishReason"><c>stop</c> or <c>length</c>, as OpenAI reports it.</param>
+/// <param name="Logprobs">Each token's log probability, when the request asked for them; their texts concatenate to <paramref name="Text"/>.</param>
+/// <param name="Choices">
+/// With more than one choice (OpenAI's <c>n</c>): each choice's own result, in order. Then <paramref name="Text"/>,
+/// <paramref name="FinishReason"/> and <paramref name="Logprobs"/> are the first choice's, and <paramref name="Usage"/>
+/// counts the prompt once and the completion tokens of every choice.
+/// </param>
 [GenerateSerializer, Immutable, Alias("bastion.generation-result")]
 public sealed record GenerationResult(
     [property: Id(0)] string Text,
     [property: Id(1)] TokenUsage Usage,
-    [property: Id(2)] string FinishReason)
+    [property: Id(2)] string FinishReason,
+    [property: Id(3)] TokenLogprob[]? Logprobs = null,
+    [property: Id(4)] GenerationResult[]? Choices = null)
 {
+    /// <summary>Every choice: <see cref="Choices"/>, or this result alone.</summary>
+    public IReadOnlyList<GenerationResult> AllChoices => Choices ?? [this];
+
+    /// <summary>
+    /// One result for several choices of one prompt: the prompt counted once, the completion tokens summed. Cancelled
+    /// when any choice was, since the caller's credential then no longer holds.
+    /// </summary>
+    public static GenerationResult Combine(IReadOnlyList<GenerationResult> choices)
+    {
+        ArgumentNullException.ThrowIfNull(choices);
+        if (choices.Count == 1)
+        {
+            return choices[0];
+        }
+
+        var first = choices[0];
+        var usage = new TokenUsage(first.Usage.PromptTokens, choices.Sum(c => c.Usage.CompletionTokens));
+        var finishReason = choices.Any(c => c.FinishReason == FinishReasons.Cancelled) ? FinishReasons.Cancelled : first.FinishReason;
+        return new GenerationResult(first.Text, usage, finishReason, first.Logprobs, [.. choices]);
+    }
+
     /// <summary>Completions never reach a log line.</summary>
-    public override string ToString() => $"GenerationResult {{ Usage = {Usage}, FinishReason = {FinishReason}, Text = [redacted] }}";
+    public override string ToString() => $"GenerationResult {{ Usage = {Usage}, FinishReason = {FinishReason}, Choices = {Choices?.Length ?? 1}, Text = [redacted] }}";
 }
 
 /// <summary>Token counts of one generation, or of a user's total.</summary>

@@ -112,28 +112,57 @@ public sealed partial class BatchingEngine : IDisposable
     public Task<GenerationResult> Enqueue(string owner, PreparedGeneration prepared, CompletionBuffer buffer, CancellationToken cancellationToken) =>
         Enqueue(owner, prepared, buffer, observer: null, cancellationToken);
 
-    /// <summary>As the public overload; <paramref name="observer"/> sees each step's logits for this sequence.</summary>
+    /// <summary>
+    /// As the public overload; <paramref name="observer"/> sees each step's logits for this sequence (for the first choice
+    /// when there are several). Each choice (<see cref="PreparedGeneration.Choices"/>) is its own sequence, all on the
+    /// one queue place; the task completes once every choice has ended, with their results combined
+    /// (<see cref="GenerationResult.Combine"/>).
+    /// </summary>
     internal Task<GenerationResult> Enqueue(
         string owner, PreparedGeneration prepared, CompletionBuffer buffer, LogitsObserver? observer, CancellationToken cancellationToken)
     {
-        var sequence = new Sequence(prepared, buffer, new CompletionText(_decode, prepared.Stop), new TokenSampler(prepared.Sampling), observer, cancellationToken)
+        var maxNewTokens = _model.MaxNewTokensWithinContext(prepared.PromptTokens.Length, prepared.MaxNewTokens);
+        var sequences = new Sequence[prepared.Choices];
+        for (var choice = 0; choice < sequences.Length; choice++)
         {
-            MaxNewTokens = _model.MaxNewTokensWithinContext(prepared.PromptTokens.Length, prepared.MaxNewTokens),
-            Timing = _metrics is null ? null : new SequenceTiming(_metrics, _name, prepared.Operation, _time),
-            // The loop thread has no ambient activity: the spans hang under the grain call that queued the sequence.
-            Trace = InferenceTracing.Source.HasListeners() ? new SequenceTrace(Activity.Current?.Context ?? default, _name, prepared, _time) : null,
-        };
+            // Choice 0 keeps the request's seed; the others derive theirs from it, so they differ yet repeat with it.
+            var sampling = choice == 0 ? prepared.Sampling : prepared.Sampling with { Seed = unchecked(prepared.Sampling.Seed + (choice * SeedStride)) };
+            sequences[choice] = new Sequence(
+                prepared, buffer, new CompletionText(_decode, prepared.Stop), new TokenSampler(sampling), choice == 0 ? observer : null, cancellationToken)
+            {
+                Choice = choice,
+                Decode = _decode,
+                MaxNewTokens = maxNewTokens,
+                Timing = _metrics is null ? null : new SequenceTiming(_metrics, _name, prepared.Operation, _time),
+                // The loop thread has no ambient activity: the spans hang under the grain call that queued the sequence.
+                Trace = InferenceTracing.Source.HasListeners() ? new SequenceTrace(Activity.Current?.Context ?? default, _name, prepared, _time) : null,
+            };
+        }
+
         lock (_gate)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
             _reserved = Math.Max(0, _reserved - 1);
-            _queue.Enqueue(owner, sequence);
+            foreach (var sequence in sequences)
+            {
+                _queue.Enqueue(owner, sequence);
+            }
         }
 
-        sequence.Registration = cancellationToken.Register(static state => ((BatchingEngine)state!).Wake(), this);
+        foreach (var sequence in sequences)
+        {
+            sequence.Registration = cancellationToken.Register(static state => ((BatchingEngine)state!).Wake(), this);
+        }
+
         Wake();
-        return sequence.Completion.Task;
+        return sequences.Length == 1 ? sequences[0].Completion.Task : CombineAsync(sequences);
     }
+
+    /// <summary>An odd 64-bit constant (the golden ratio's): choice seeds spread over both halves the sampler folds.</summary>
+    private const long SeedStride = unchecked((long)0x9E3779B97F4A7C15);
+
+    private static async Task<GenerationResult> CombineAsync(Sequence[] sequences) =>
+        GenerationResult.Combine(await Task.WhenAll(sequences.Select(s => s.Completion.Task)));
 
     public void Dispose()
     {
@@ -438,7 +467,7 @@ public sealed partial class BatchingEngine : IDisposable
                 Interlocked.Increment(ref _active);
                 sequence.Freed = () => Interlocked.Decrement(ref _active);
                 sequence.Observer?.Invoke(0, logits);
-                var finished = sequence.Take(sequence.Sampler.Next(logits), _model.EosTokenId);
+                var finished = sequence.Take(logits, _model.EosTokenId);
                 sequence.Trace?.Prefilled();
                 if (!finished)
                 {
@@ -492,7 +521,7 @@ public sealed partial class BatchingEngine : IDisposable
             var row = _rows[i];
             var own = logits.Slice(i * vocab, vocab);
             row.Observer?.Invoke(row.Produced, own);
-            row.Take(row.Sampler.Next(own), _model.EosTokenId);
+            row.Take(own, _model.EosTokenId);
         }
     }
 
@@ -527,6 +556,16 @@ public sealed partial class BatchingEngine : IDisposable
 
         public required int MaxNewTokens { get; init; }
 
+        /// <summary>Which of the request's choices this sequence is (OpenAI's <c>index</c>).</summary>
+        public int Choice { get; init; }
+
+        /// <summary>Turns token ids into text: the alternatives of a token's log probability.</summary>
+        public required Func<IReadOnlyList<int>, string> Decode { get; init; }
+
+        // The log probabilities of tokens whose text CompletionText still holds back, and those handed out so far.
+        private readonly Queue<SampledLogprobs> _unsent = new();
+        private readonly List<TokenLogprob> _logprobs = [];
+
         /// <summary>Records time to first token, inter-token latency and token counts; null without metrics.</summary>
         public SequenceTiming? Timing { get; init; }
 
@@ -551,9 +590,10 @@ public sealed partial class BatchingEngine : IDisposable
         /// <summary>Gives back the batch slot once the sequence ends; set when it takes one.</summary>
         public Action? Freed { get; set; }
 
-        /// <summary>Takes the sampled token; true when the sequence has finished.</summary>
-        public bool Take(int token, int eosTokenId)
+        /// <summary>Samples the next token from this step's logits and takes it; true when the sequence has finished.</summary>
+        public bool Take(ReadOnlySpan<float> logits, int eosTokenId)
         {
+            var token = Sampler.Next(logits, Prepared.Logprobs ?? -1, out var logprobs);
             if (token == eosTokenId)
             {
                 Finish();
@@ -562,11 +602,12 @@ public sealed partial class BatchingEngine : IDisposable
 
             Produced++;
             Timing?.Token(Produced);
-            var piece = text.Add(token);
-            if (piece.Length > 0)
+            if (logprobs is not null)
             {
-                Buffer.Write(piece);
+                _unsent.Enqueue(logprobs);
             }
+
+            Write(text.Add(token));
 
             if (text.Stopped || Produced >= MaxNewTokens)
             {
@@ -581,29 +622,48 @@ public sealed partial class BatchingEngine : IDisposable
         public void Finish()
         {
             var finishReason = Produced < Prepared.MaxNewTokens || text.Stopped ? FinishReasons.Stop : FinishReasons.Length;
-            var rest = text.Finish();
-            if (rest.Length > 0)
-            {
-                Buffer.Write(rest);
-            }
-
-            End(new GenerationResult(text.Text, new TokenUsage(Prepared.PromptTokens.Length, Produced), finishReason));
+            Write(text.Finish());
+            End(Result(finishReason));
         }
 
         /// <summary>Ends the sequence early with what it has (a limit on its time was reached), reported as <paramref name="finishReason"/>.</summary>
         public void Stop(string finishReason)
         {
-            var rest = text.Finish();
-            if (rest.Length > 0)
-            {
-                Buffer.Write(rest);
-            }
-
-            End(new GenerationResult(text.Text, new TokenUsage(Prepared.PromptTokens.Length, Produced), finishReason));
+            Write(text.Finish());
+            End(Result(finishReason));
         }
 
         /// <summary>What was generated before the cancellation still counts as usage.</summary>
-        public void Cancel() => End(new GenerationResult(text.Text, new TokenUsage(Prepared.PromptTokens.Length, Produced), FinishReasons.Cancelled));
+        public void Cancel() => End(Result(FinishReasons.Cancelled));
+
+        private GenerationResult Result(string finishReason) => new(
+            text.Text, new TokenUsage(Prepared.PromptTokens.Length, Produced), finishReason, Prepared.Logprobs is null ? null : [.. _logprobs]);
+
+        /// <summary>
+        /// Sends a released piece of text with the log probabilities of the tokens that wrote it: only text that is
+        /// sent has entries, so text held back for a possible stop sequence, or cut by one, has none.
+        /// </summary>
+        private void Write(string piece)
+        {
+            TokenLogprob[]? entries = null;
+            if (Prepared.Logprobs is not null)
+            {
+                var texts = text.TakeTokenTexts();
+                entries = new TokenLogprob[texts.Count];
+                for (var i = 0; i < texts.Count; i++)
+                {
+                    var sampled = _unsent.Dequeue();
+                    entries[i] = new TokenLogprob(texts[i], sampled.Logprob, [.. sampled.Top.Select(t => new TopLogprob(Decode([t.Token]), t.Logprob))]);
+                }
+
+                _logprobs.AddRange(entries);
+            }
+
+            if (piece.Length > 0 || entries is { Length: > 0 })
+            {
+                Buffer.Write(piece, Choice, entries);
+            }
+        }
 
         public void Fail(Exception exception)
         {

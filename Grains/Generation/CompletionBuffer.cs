@@ -10,6 +10,10 @@ public sealed class CompletionBuffer(int capacity)
 {
     private readonly Lock _gate = new();
     private readonly List<string> _pieces = [];
+
+    // Parallel to _pieces; each stays null until a piece of a later choice, or one with log probabilities, arrives.
+    private List<int>? _choices;
+    private List<TokenLogprob[]?>? _logprobs;
     private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _acknowledged;
     private bool _unbounded;
@@ -42,11 +46,29 @@ public sealed class CompletionBuffer(int capacity)
     /// Appends a piece without waiting, for the batching engine: it checks <see cref="IsFull"/> after each
     /// step and sets a full sequence aside, so the bound is exceeded by at most one step's pieces.
     /// </summary>
-    public void Write(string piece)
+    public void Write(string piece) => Write(piece, choice: 0, logprobs: null);
+
+    /// <summary>
+    /// <see cref="Write(string)"/> for the piece of one choice of several, and the log probabilities of the tokens
+    /// that wrote it (when the request asked for them).
+    /// </summary>
+    public void Write(string piece, int choice, TokenLogprob[]? logprobs)
     {
         lock (_gate)
         {
+            if (choice != 0 && _choices is null)
+            {
+                _choices = [.. Enumerable.Repeat(0, _pieces.Count)];
+            }
+
+            if (logprobs is not null && _logprobs is null)
+            {
+                _logprobs = [.. Enumerable.Repeat<TokenLogprob[]?>(null, _pieces.Count)];
+            }
+
             _pieces.Add(piece);
+            _choices?.Add(choice);
+            _logprobs?.Add(logprobs);
             Signal();
         }
     }
@@ -131,7 +153,8 @@ public sealed class CompletionBuffer(int capacity)
                 {
                     var count = Math.Min(available, max);
                     var pieces = _pieces.GetRange(fromIndex, count).ToArray();
-                    return new GenerationChunk(pieces, count == available ? _result : null);
+                    return new GenerationChunk(
+                        pieces, count == available ? _result : null, _choices?.GetRange(fromIndex, count).ToArray(), _logprobs?.GetRange(fromIndex, count).ToArray());
                 }
 
                 if (_failure is GenerationRejectedException rejected)

@@ -5,6 +5,8 @@ namespace Bastion.Generation;
 /// inside a multi-byte character (the decoder shows those as U+FFFD until the character completes) nor
 /// with text that could be the start of a stop sequence. Once the text contains a stop sequence it is cut
 /// before it and <see cref="Stopped"/> turns true. The pieces concatenate to <see cref="Text"/>.
+/// It also knows which token wrote which text (<see cref="TakeTokenTexts"/>), so that per-token log probabilities
+/// travel with exactly the text that was sent.
 /// </summary>
 public sealed class CompletionText(Func<IReadOnlyList<int>, string> decode, IReadOnlyList<string> stops)
 {
@@ -12,6 +14,11 @@ public sealed class CompletionText(Func<IReadOnlyList<int>, string> decode, IRea
     private string _settled = string.Empty;
     private string _text = string.Empty;
     private int _released;
+
+    // Each token's [Start, End) in the decoded text, known once its character is whole; the tokens before
+    // _handedOut already went out through TakeTokenTexts.
+    private readonly List<(int Start, int End)> _spans = [];
+    private int _handedOut;
 
     /// <summary>True once a stop sequence appeared; no more tokens should be added.</summary>
     public bool Stopped { get; private set; }
@@ -34,13 +41,14 @@ public sealed class CompletionText(Func<IReadOnlyList<int>, string> decode, IRea
         var decoded = _settled + tail;
         if (!tail.EndsWith('\uFFFD'))
         {
+            SettlePending(decoded.Length);
             _settled = decoded;
-            _pending.Clear();
         }
 
         var stopAt = FirstStop(decoded);
         if (stopAt >= 0)
         {
+            SettlePending(decoded.Length);
             Stopped = true;
             _text = decoded[..stopAt];
             return Release(_text.Length);
@@ -57,7 +65,52 @@ public sealed class CompletionText(Func<IReadOnlyList<int>, string> decode, IRea
     }
 
     /// <summary>The generation ended: returns what was held back.</summary>
-    public string Finish() => Release(_text.Length);
+    public string Finish()
+    {
+        SettlePending(_text.Length);
+        return Release(_text.Length);
+    }
+
+    /// <summary>
+    /// The text each token wrote into what has been released since the last call, one entry per token, in order. A
+    /// token that only starts a multi-byte character wrote nothing (the character is the completing token's); once a
+    /// stop sequence cut the text, a token it cuts through keeps the part before the cut, and the tokens after it are
+    /// dropped. So the entries handed out concatenate to the text handed out.
+    /// </summary>
+    public IReadOnlyList<string> TakeTokenTexts()
+    {
+        var texts = new List<string>();
+        for (; _handedOut < _spans.Count; _handedOut++)
+        {
+            var (start, end) = _spans[_handedOut];
+            if (end <= _released)
+            {
+                texts.Add(_text[start..end]);
+            }
+            else if (Stopped && start < _text.Length)
+            {
+                texts.Add(_text[start.._text.Length]);
+            }
+            else if (!Stopped)
+            {
+                break;
+            }
+        }
+
+        return texts;
+    }
+
+    /// <summary>Gives the pending tokens their spans: the whole new text to the last, none to those before it.</summary>
+    private void SettlePending(int end)
+    {
+        var start = _settled.Length;
+        for (var i = 0; i < _pending.Count; i++)
+        {
+            _spans.Add(i == _pending.Count - 1 ? (start, end) : (start, start));
+        }
+
+        _pending.Clear();
+    }
 
     private string Release(int end)
     {

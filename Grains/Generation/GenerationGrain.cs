@@ -70,7 +70,8 @@ public sealed partial class GenerationGrain(
         models.Reserve(prepared);
         _reserved = true;
         _prepared = (ownerPseudonym, prepared);
-        return prepared.PromptTokens.Length + prepared.MaxNewTokens;
+        // With several choices, each may generate max_tokens: the prompt counts once (as usage will).
+        return checked((int)prepared.MaxTotalTokens);
     }
 
     public Task StartAsync()

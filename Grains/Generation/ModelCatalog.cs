@@ -19,10 +19,16 @@ public sealed record ModelInfo(string Name, int ContextLength, DateTimeOffset Cr
 /// <param name="Sampling">How tokens are chosen.</param>
 /// <param name="Stop">Sequences that end the completion.</param>
 /// <param name="Operation">What the request asked for, as <c>gen_ai.operation.name</c>: <c>text_completion</c> or <c>chat</c>.</param>
+/// <param name="Choices">How many completions of the prompt to generate, each its own sequence.</param>
+/// <param name="Logprobs">Alternatives per token's log probability; null for no log probabilities.</param>
 public sealed record PreparedGeneration(
-    string Model, int[] PromptTokens, int MaxNewTokens, SamplingOptions Sampling, IReadOnlyList<string> Stop, string Operation = BastionMetrics.TextCompletionOperation)
+    string Model, int[] PromptTokens, int MaxNewTokens, SamplingOptions Sampling, IReadOnlyList<string> Stop, string Operation = BastionMetrics.TextCompletionOperation,
+    int Choices = 1, int? Logprobs = null)
 {
-    public override string ToString() => $"PreparedGeneration {{ Model = {Model}, PromptTokens = {PromptTokens.Length}, MaxNewTokens = {MaxNewTokens} }}";
+    /// <summary>The most tokens the generation may count: the prompt once, and <see cref="MaxNewTokens"/> per choice.</summary>
+    public long MaxTotalTokens => PromptTokens.Length + ((long)Choices * MaxNewTokens);
+
+    public override string ToString() => $"PreparedGeneration {{ Model = {Model}, PromptTokens = {PromptTokens.Length}, MaxNewTokens = {MaxNewTokens}, Choices = {Choices} }}";
 }
 
 /// <summary>The models loaded on this worker silo, and the one place requests are checked against them.</summary>
@@ -109,10 +115,21 @@ public sealed class ModelCatalog(TimeProvider time, BatchingOptions? batching = 
             overrides?.TopP ?? defaults.TopP,
             overrides?.TopK ?? defaults.TopK,
             // Without a seed, every request draws differently.
-            overrides?.Seed ?? RandomNumberGenerator.GetInt32(int.MaxValue));
+            overrides?.Seed ?? RandomNumberGenerator.GetInt32(int.MaxValue),
+            overrides?.PresencePenalty ?? 0,
+            overrides?.FrequencyPenalty ?? 0);
+        var choices = request.Choices ?? 1;
+        if (choices is < 1 or > GenerationRequest.MaxChoices || request.Logprobs is < 0 or > GenerationRequest.MaxTopLogprobs
+            || Math.Abs(sampling.PresencePenalty) > SamplingOptions.MaxPenalty || Math.Abs(sampling.FrequencyPenalty) > SamplingOptions.MaxPenalty)
+        {
+            // The API checks these with messages of its own; this guards the gateway's callers and the sampler.
+            throw new ArgumentOutOfRangeException(nameof(request), "The choices, log probabilities or penalties are out of range.");
+        }
+
         return new PreparedGeneration(
             request.Model, tokens, maxTokens, sampling, request.Stop ?? defaults.Stop,
-            request.Messages is null ? BastionMetrics.TextCompletionOperation : BastionMetrics.ChatOperation);
+            request.Messages is null ? BastionMetrics.TextCompletionOperation : BastionMetrics.ChatOperation,
+            choices, request.Logprobs);
     }
 
     /// <summary>Queue depth and active sequences summed over this silo's engines: what placement compares.</summary>

@@ -4,9 +4,11 @@ using Bastion.Generation;
 namespace Bastion.Inference;
 
 /// <summary>
-/// Chooses each next token from a step's logits: greedy (argmax) when the temperature is 0 or top-k is 1,
-/// otherwise temperature, then top-k, then top-p (nucleus) filtering, then a draw. One instance per
-/// generation, not thread-safe. The draws come from <see cref="Random"/> with an explicit seed, whose seeded
+/// Chooses each next token from a step's logits: first OpenAI's presence and frequency penalties over the tokens this
+/// sampler chose so far, then greedy (argmax) when the temperature is 0 or top-k is 1, otherwise temperature, then
+/// top-k, then top-p (nucleus) filtering, then a draw. Log probabilities, when asked for, are the log-softmax of the
+/// penalized logits: the model's distribution after penalties, before temperature and filtering (as OpenAI reports
+/// them). One instance per sequence, not thread-safe. The draws come from <see cref="Random"/> with an explicit seed, whose seeded
 /// algorithm .NET keeps unchanged across versions for compatibility, so the same seed and logits give
 /// the same tokens on every run.
 /// </summary>
@@ -16,6 +18,10 @@ public sealed class TokenSampler
     private readonly float _topP;
     private readonly int _topK;
     private readonly Random? _random;
+    private readonly float _presencePenalty;
+    private readonly float _frequencyPenalty;
+    private readonly Dictionary<int, int> _counts = [];
+    private float[] _penalized = [];
     private float[] _weights = [];
     private float[] _sortKeys = [];
     private int[] _order = [];
@@ -27,6 +33,10 @@ public sealed class TokenSampler
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(options.TopP);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(options.TopP, 1f);
         ArgumentOutOfRangeException.ThrowIfNegative(options.TopK);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(Math.Abs(options.PresencePenalty), SamplingOptions.MaxPenalty, nameof(options.PresencePenalty));
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(Math.Abs(options.FrequencyPenalty), SamplingOptions.MaxPenalty, nameof(options.FrequencyPenalty));
+        _presencePenalty = options.PresencePenalty;
+        _frequencyPenalty = options.FrequencyPenalty;
         _temperature = options.Temperature;
         _topP = options.TopP;
         _topK = options.TopK;
@@ -38,7 +48,51 @@ public sealed class TokenSampler
     public bool IsGreedy { get; }
 
     /// <summary>The next token for <paramref name="logits"/> (one value per vocabulary entry).</summary>
-    public int Next(ReadOnlySpan<float> logits)
+    public int Next(ReadOnlySpan<float> logits) => Next(logits, topLogprobs: -1, out _);
+
+    /// <summary>
+    /// The next token for <paramref name="logits"/>; with <paramref name="topLogprobs"/> 0 or more, also its log probability
+    /// and that many most likely alternatives (in <paramref name="logprobs"/>, null otherwise).
+    /// </summary>
+    public int Next(ReadOnlySpan<float> logits, int topLogprobs, out SampledLogprobs? logprobs)
+    {
+        var effective = Penalize(logits);
+        var token = Choose(effective);
+        logprobs = topLogprobs < 0 ? null : SampledLogprobs.Of(effective, token, topLogprobs);
+        if (_presencePenalty != 0 || _frequencyPenalty != 0)
+        {
+            _counts[token] = _counts.GetValueOrDefault(token) + 1;
+        }
+
+        return token;
+    }
+
+    /// <summary>
+    /// OpenAI's penalties: logit −= frequency × count + presence × [count &gt; 0], over the tokens chosen so far. Only
+    /// the tokens already chosen change, so the copy costs one pass over the vocabulary and the rest a few entries.
+    /// </summary>
+    private ReadOnlySpan<float> Penalize(ReadOnlySpan<float> logits)
+    {
+        if (_counts.Count == 0)
+        {
+            return logits;
+        }
+
+        if (_penalized.Length != logits.Length)
+        {
+            _penalized = new float[logits.Length];
+        }
+
+        logits.CopyTo(_penalized);
+        foreach (var (token, count) in _counts)
+        {
+            _penalized[token] -= (_frequencyPenalty * count) + _presencePenalty;
+        }
+
+        return _penalized;
+    }
+
+    private int Choose(ReadOnlySpan<float> logits)
     {
         if (IsGreedy)
         {

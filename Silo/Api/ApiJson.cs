@@ -29,35 +29,71 @@ public interface IGenerationParameters
     JsonElement? Stop { get; }
 
     StreamOptions? StreamOptions { get; }
+
+    float? PresencePenalty { get; }
+
+    float? FrequencyPenalty { get; }
+
+    /// <summary>How many alternatives each token's log probability lists; null for no log probabilities.</summary>
+    int? LogprobAlternatives { get; }
+
+    /// <summary>Members the record does not name: checked against the fields Bastion refuses (<see cref="UnsupportedFields"/>).</summary>
+    Dictionary<string, JsonElement>? Extra { get; }
 }
 
 public sealed record StreamOptions(bool? IncludeUsage);
 
+/// <summary>A <c>/v1/completions</c> body; <c>logprobs</c> is the legacy count of alternatives (0–5).</summary>
 public sealed record CompletionRequest(
     string? Model, string? Prompt, int? MaxTokens, bool? Stream, int? N,
-    float? Temperature = null, float? TopP = null, int? TopK = null, long? Seed = null, JsonElement? Stop = null, StreamOptions? StreamOptions = null)
+    float? Temperature = null, float? TopP = null, int? TopK = null, long? Seed = null, JsonElement? Stop = null, StreamOptions? StreamOptions = null,
+    int? Logprobs = null, float? PresencePenalty = null, float? FrequencyPenalty = null)
     : IGenerationParameters
 {
+    int? IGenerationParameters.LogprobAlternatives => Logprobs;
+
+    // Settable, not init: the source generator sets init-only members through the constructor, which extension data cannot use.
+    [JsonExtensionData]
+    public Dictionary<string, JsonElement>? Extra { get; set; }
+
     public override string ToString() => $"CompletionRequest {{ Model = {Model}, MaxTokens = {MaxTokens}, Prompt = [redacted] }}";
 }
 
-public sealed record ChatMessage(string? Role, string? Content);
+/// <summary>A chat message: <c>content</c> is a string or an array of <c>{"type":"text","text":…}</c> parts.</summary>
+public sealed record ChatMessage(string? Role, JsonElement? Content)
+{
+    public override string ToString() => $"ChatMessage {{ Role = {Role}, Content = [redacted] }}";
+}
 
+/// <summary>A <c>/v1/chat/completions</c> body; <c>logprobs</c> is a flag, <c>top_logprobs</c> the count of alternatives (0–20).</summary>
 public sealed record ChatCompletionRequest(
     string? Model, IReadOnlyList<ChatMessage>? Messages, int? MaxTokens, bool? Stream, int? N,
     float? Temperature = null, float? TopP = null, int? TopK = null, long? Seed = null, JsonElement? Stop = null, StreamOptions? StreamOptions = null,
-    int? MaxCompletionTokens = null)
+    int? MaxCompletionTokens = null, bool? Logprobs = null, int? TopLogprobs = null, float? PresencePenalty = null, float? FrequencyPenalty = null)
     : IGenerationParameters
 {
     int? IGenerationParameters.MaxTokens => MaxCompletionTokens ?? MaxTokens;
 
+    int? IGenerationParameters.LogprobAlternatives => Logprobs == true ? TopLogprobs ?? 0 : null;
+
+    // Settable, not init: the source generator sets init-only members through the constructor, which extension data cannot use.
+    [JsonExtensionData]
+    public Dictionary<string, JsonElement>? Extra { get; set; }
+
     public override string ToString() => $"ChatCompletionRequest {{ Model = {Model}, MaxTokens = {MaxTokens}, Messages = [redacted] }}";
 }
 
-public sealed record CompletionChoice(string Text, int Index, object? Logprobs, string FinishReason);
+public sealed record CompletionChoice(string Text, int Index, CompletionLogprobs? Logprobs, string FinishReason);
+
+/// <summary>
+/// Legacy completions' log probabilities, parallel lists per token; <c>text_offset</c> counts UTF-16 code units from the
+/// start of the choice's text.
+/// </summary>
+public sealed record CompletionLogprobs(
+    IReadOnlyList<string> Tokens, IReadOnlyList<float> TokenLogprobs, IReadOnlyList<IReadOnlyDictionary<string, float>> TopLogprobs, IReadOnlyList<int> TextOffset);
 
 /// <summary>A streamed completion choice: <c>finish_reason</c> is null until the last chunk.</summary>
-public sealed record CompletionChunkChoice(string Text, int Index, object? Logprobs, string? FinishReason);
+public sealed record CompletionChunkChoice(string Text, int Index, CompletionLogprobs? Logprobs, string? FinishReason);
 
 /// <summary>One <c>text_completion</c> server-sent event; <c>usage</c> only on the usage chunk.</summary>
 public sealed record CompletionChunk(
@@ -66,7 +102,15 @@ public sealed record CompletionChunk(
 
 public sealed record ChatResponseMessage(string Role, string Content);
 
-public sealed record ChatChoice(int Index, ChatResponseMessage Message, object? Logprobs, string FinishReason);
+public sealed record ChatChoice(int Index, ChatResponseMessage Message, ChatLogprobs? Logprobs, string FinishReason);
+
+/// <summary>A chat choice's log probabilities: one entry per token of its content.</summary>
+public sealed record ChatLogprobs(IReadOnlyList<ChatTokenLogprob> Content, IReadOnlyList<ChatTokenLogprob>? Refusal = null);
+
+/// <summary>One token: its text, log probability, UTF-8 bytes, and the most likely alternatives at its step.</summary>
+public sealed record ChatTokenLogprob(string Token, float Logprob, IReadOnlyList<int> Bytes, IReadOnlyList<ChatTopLogprob> TopLogprobs);
+
+public sealed record ChatTopLogprob(string Token, float Logprob, IReadOnlyList<int> Bytes);
 
 public sealed record ChatCompletionResponse(string Id, string Object, long Created, string Model, IReadOnlyList<ChatChoice> Choices, Usage Usage);
 
@@ -74,7 +118,7 @@ public sealed record ChatDelta(
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Role,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Content);
 
-public sealed record ChatChunkChoice(int Index, ChatDelta Delta, object? Logprobs, string? FinishReason);
+public sealed record ChatChunkChoice(int Index, ChatDelta Delta, ChatLogprobs? Logprobs, string? FinishReason);
 
 /// <summary>One <c>chat.completion.chunk</c> server-sent event; <c>usage</c> only on the usage chunk.</summary>
 public sealed record ChatCompletionChunk(

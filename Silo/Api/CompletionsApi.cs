@@ -20,6 +20,9 @@ public static class CompletionsApi
     private const int MaxStopLength = 64;
     private const int ReadBatch = 32;
 
+    /// <summary>Legacy completions list at most five alternatives per token, as OpenAI does.</summary>
+    private const int MaxCompletionLogprobs = 5;
+
     public static IEndpointRouteBuilder MapCompletionsApi(this IEndpointRouteBuilder routes)
     {
         routes.MapPost("/v1/completions", CompleteAsync).RequirePermission(Permission.Infer);
@@ -40,6 +43,11 @@ public static class CompletionsApi
             return invalid;
         }
 
+        if (request!.Logprobs is < 0 or > MaxCompletionLogprobs)
+        {
+            return Problems.InvalidRequest($"The field 'logprobs' must lie between 0 and {MaxCompletionLogprobs}.", "logprobs");
+        }
+
         return await GenerateAsync(context, grains, time, request!, request!.Prompt!, null, new CompletionShape());
     }
 
@@ -51,13 +59,18 @@ public static class CompletionsApi
             return problem;
         }
 
-        if ((ValidateMessages(request!) ?? ValidateParameters(request!)) is { } invalid)
+        if ((ValidateMessages(request!, out var contents) ?? ValidateParameters(request!)) is { } invalid)
         {
             return invalid;
         }
 
+        if (request!.TopLogprobs is { } top && (top is < 0 or > GenerationRequest.MaxTopLogprobs || request.Logprobs != true))
+        {
+            return Problems.InvalidRequest($"The field 'top_logprobs' must lie between 0 and {GenerationRequest.MaxTopLogprobs}, with 'logprobs': true.", "top_logprobs");
+        }
+
         // The worker renders the messages with the model's own chat template (its chat_template.json).
-        var messages = request!.Messages!.Select(m => new PromptMessage(m.Role!, m.Content!)).ToArray();
+        var messages = request.Messages!.Select((m, i) => new PromptMessage(m.Role!, contents[i])).ToArray();
         if (messages.Sum(m => (long)m.Content.Length) > MaxPromptCharacters)
         {
             return Problems.InvalidRequest($"The messages are longer than {MaxPromptCharacters} characters.");
@@ -78,7 +91,9 @@ public static class CompletionsApi
             request.MaxTokens,
             Stop: StopSequences(request.Stop),
             Messages: messages,
-            Overrides: new SamplingOverrides(request.Temperature, request.TopP, request.TopK, request.Seed));
+            Overrides: new SamplingOverrides(request.Temperature, request.TopP, request.TopK, request.Seed, request.PresencePenalty, request.FrequencyPenalty),
+            Choices: request.N,
+            Logprobs: request.LogprobAlternatives);
         try
         {
             // The user grain learns the client's network as a keyed hash only, for its anomaly detection.
@@ -101,7 +116,9 @@ public static class CompletionsApi
 
             var generation = grains.GetGrain<IGenerationGrain>(generationId);
             // The public id is its own random value: the generation's grain key never leaves the cluster.
-            var header = new ResponseHeader(shape.IdPrefix + Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16)), time.GetUtcNow().ToUnixTimeSeconds(), generationRequest.Model);
+            var header = new ResponseHeader(
+                shape.IdPrefix + Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16)), time.GetUtcNow().ToUnixTimeSeconds(), generationRequest.Model,
+                request.N ?? 1, request.LogprobAlternatives is not null);
             if (request.Stream == true)
             {
                 var includeUsage = request.StreamOptions?.IncludeUsage == true;
@@ -178,10 +195,16 @@ public static class CompletionsApi
         var finished = false;
         try
         {
-            if (shape.Opening(header) is { } opening)
+            for (var choice = 0; choice < header.Choices; choice++)
             {
-                yield return Data(opening);
+                if (shape.Opening(header, choice) is { } opening)
+                {
+                    yield return Data(opening);
+                }
             }
+
+            // Where each choice's next piece starts in its text (legacy completions' text_offset).
+            var offsets = new int[header.Choices];
 
             var next = 0;
 
@@ -212,10 +235,10 @@ public static class CompletionsApi
                 }
 
                 next += chunk.Pieces.Count;
-                var text = string.Concat(chunk.Pieces);
-                if (text.Length > 0)
+                foreach (var (choice, text, logprobs) in Runs(chunk))
                 {
-                    yield return Data(shape.Piece(header, text));
+                    yield return Data(shape.Piece(header, choice, text, logprobs, offsets[choice]));
+                    offsets[choice] += text.Length;
                 }
 
                 if (chunk.Result is not { } result)
@@ -230,7 +253,12 @@ public static class CompletionsApi
                 }
                 else
                 {
-                    yield return Data(shape.Finish(header, result.FinishReason));
+                    var choices = result.AllChoices;
+                    for (var choice = 0; choice < choices.Count; choice++)
+                    {
+                        yield return Data(shape.Finish(header, choice, choices[choice].FinishReason));
+                    }
+
                     if (includeUsage)
                     {
                         yield return Data(shape.Usage(header, ToUsage(result.Usage)));
@@ -269,6 +297,32 @@ public static class CompletionsApi
 
     private static SseItem<string> Data(string data) => new(data);
 
+    /// <summary>
+    /// A chunk's pieces as runs of one choice each, text and log probabilities joined: one event per run. A run with
+    /// neither text nor log probabilities sends nothing.
+    /// </summary>
+    private static IEnumerable<(int Choice, string Text, TokenLogprob[]? Logprobs)> Runs(GenerationChunk chunk)
+    {
+        for (var start = 0; start < chunk.Pieces.Count;)
+        {
+            var choice = chunk.ChoiceOf(start);
+            var end = start + 1;
+            while (end < chunk.Pieces.Count && chunk.ChoiceOf(end) == choice)
+            {
+                end++;
+            }
+
+            var text = string.Concat(chunk.Pieces.Skip(start).Take(end - start));
+            TokenLogprob[]? logprobs = chunk.Logprobs is null ? null : [.. Enumerable.Range(start, end - start).SelectMany(i => chunk.LogprobsOf(i) ?? [])];
+            if (text.Length > 0 || logprobs is { Length: > 0 })
+            {
+                yield return (choice, text, logprobs);
+            }
+
+            start = end;
+        }
+    }
+
     private static string Problem(HttpContext context, int status, string type, string title, string detail) => JsonSerializer.Serialize(
         new StreamProblem(Problems.TypePrefix + type, title, status, detail, Problems.TraceId(context)), ApiJsonContext.Default.StreamProblem);
 
@@ -288,29 +342,73 @@ public static class CompletionsApi
         _ => null,
     };
 
-    private static ProblemHttpResult? ValidateMessages(ChatCompletionRequest request)
+    /// <summary>Checks the messages, and gives each one's text: a string content as it is, an array of text parts joined by newlines.</summary>
+    private static ProblemHttpResult? ValidateMessages(ChatCompletionRequest request, out string[] contents)
     {
+        contents = [];
         if (request.Messages is not { Count: > 0 } messages)
         {
             return Problems.InvalidRequest("The field 'messages' is required and must hold at least one message.");
         }
 
+        var texts = new string[messages.Count];
         for (var i = 0; i < messages.Count; i++)
         {
-            if (messages[i] is not { Role: { } role, Content: not null } || !ChatTemplate.Roles.Contains(role))
+            if (messages[i] is not { Role: { } role } || !ChatTemplate.Roles.Contains(role))
             {
-                return Problems.InvalidRequest($"The message 'messages[{i}]' needs a 'role' (system, user or assistant) and a string 'content'.");
+                return Problems.InvalidRequest($"The message 'messages[{i}]' needs a 'role' (system, user or assistant) and a string 'content'.", $"messages[{i}].role");
+            }
+
+            switch (messages[i].Content)
+            {
+                case { ValueKind: JsonValueKind.String } text:
+                    texts[i] = text.GetString()!;
+                    break;
+                case { ValueKind: JsonValueKind.Array } parts:
+                    var joined = new List<string>();
+                    var index = 0;
+                    foreach (var part in parts.EnumerateArray())
+                    {
+                        var name = $"messages[{i}].content[{index++}]";
+                        if (part.ValueKind != JsonValueKind.Object || !part.TryGetProperty("type", out var type) || type.ValueKind != JsonValueKind.String)
+                        {
+                            return Problems.InvalidRequest($"The content part '{name}' must be an object with a string 'type'.", name);
+                        }
+
+                        if (type.GetString() != "text")
+                        {
+                            // The type is echoed only when it is a plain short name: it is the caller's text.
+                            var shown = type.GetString() is { Length: <= 32 } t && t.All(c => char.IsAsciiLetterOrDigit(c) || c == '_') ? $" '{t}'" : string.Empty;
+                            return Problems.InvalidRequest($"The content part '{name}' is of a type{shown} this server does not support; only 'text' parts are.", name);
+                        }
+
+                        if (!part.TryGetProperty("text", out var partText) || partText.ValueKind != JsonValueKind.String)
+                        {
+                            return Problems.InvalidRequest($"The content part '{name}' needs a string 'text'.", name);
+                        }
+
+                        joined.Add(partText.GetString()!);
+                    }
+
+                    texts[i] = string.Join('\n', joined);
+                    break;
+                default:
+                    return Problems.InvalidRequest(
+                        $"The field 'messages[{i}].content' must be a string or an array of text parts.", $"messages[{i}].content");
             }
         }
 
+        contents = texts;
         return null;
     }
 
-    private static ProblemHttpResult? ValidateParameters(IGenerationParameters request) => request switch
+    private static ProblemHttpResult? ValidateParameters(IGenerationParameters request) => UnsupportedFields.Check(request.Extra) ?? request switch
     {
         { Model: null or "" } => Problems.InvalidRequest("The field 'model' is required."),
         { MaxTokens: < 1 } => Problems.InvalidRequest("The field 'max_tokens' must be at least 1."),
-        { N: not (null or 1) } => Problems.InvalidRequest("Only one choice ('n': 1) is supported."),
+        { N: < 1 or > GenerationRequest.MaxChoices } => Problems.InvalidRequest($"The field 'n' must lie between 1 and {GenerationRequest.MaxChoices}.", "n"),
+        { PresencePenalty: < -SamplingOptions.MaxPenalty or > SamplingOptions.MaxPenalty } => Problems.InvalidRequest("The field 'presence_penalty' must lie between -2 and 2.", "presence_penalty"),
+        { FrequencyPenalty: < -SamplingOptions.MaxPenalty or > SamplingOptions.MaxPenalty } => Problems.InvalidRequest("The field 'frequency_penalty' must lie between -2 and 2.", "frequency_penalty"),
         { Temperature: < 0 or > 2 } => Problems.InvalidRequest("The field 'temperature' must lie between 0 and 2."),
         { TopP: <= 0 or > 1 } => Problems.InvalidRequest("The field 'top_p' must be greater than 0 and at most 1."),
         { TopK: < 0 } => Problems.InvalidRequest("The field 'top_k' must be 0 (no limit) or more."),
@@ -336,7 +434,8 @@ public static class CompletionsApi
     private static bool IsValidStop(JsonElement stop) =>
         stop.ValueKind == JsonValueKind.String && stop.GetString()!.Length is > 0 and <= MaxStopLength;
 
-    internal sealed record ResponseHeader(string Id, long Created, string Model);
+    /// <summary>What every chunk of one response repeats, and what the request asked for: <c>n</c> choices, log probabilities or not.</summary>
+    internal sealed record ResponseHeader(string Id, long Created, string Model, int Choices = 1, bool Logprobs = false);
 
     /// <summary>What differs between text and chat completions: the objects around the same generation.</summary>
     internal interface IResponseShape
@@ -345,11 +444,12 @@ public static class CompletionsApi
 
         IResult Response(ResponseHeader header, GenerationResult result);
 
-        string? Opening(ResponseHeader header);
+        string? Opening(ResponseHeader header, int choice);
 
-        string Piece(ResponseHeader header, string text);
+        // textOffset: where the text starts in its choice's text (legacy completions' text_offset).
+        string Piece(ResponseHeader header, int choice, string text, TokenLogprob[]? logprobs, int textOffset);
 
-        string Finish(ResponseHeader header, string finishReason);
+        string Finish(ResponseHeader header, int choice, string finishReason);
 
         string Usage(ResponseHeader header, Usage usage);
     }
@@ -361,16 +461,37 @@ public static class CompletionsApi
         public string IdPrefix => "cmpl-";
 
         public IResult Response(ResponseHeader header, GenerationResult result) => TypedResults.Json(
-            new CompletionResponse(header.Id, ChunkObject, header.Created, header.Model, [new CompletionChoice(result.Text, 0, null, result.FinishReason)], ToUsage(result.Usage)),
+            new CompletionResponse(
+                header.Id, ChunkObject, header.Created, header.Model,
+                [.. result.AllChoices.Select((c, i) => new CompletionChoice(c.Text, i, header.Logprobs ? Logprobs(c.Logprobs ?? [], 0) : null, c.FinishReason))],
+                ToUsage(result.Usage)),
             ApiJsonContext.Default.CompletionResponse);
 
-        public string? Opening(ResponseHeader header) => null;
+        public string? Opening(ResponseHeader header, int choice) => null;
 
-        public string Piece(ResponseHeader header, string text) => Chunk(header, [new CompletionChunkChoice(text, 0, null, null)], null);
+        public string Piece(ResponseHeader header, int choice, string text, TokenLogprob[]? logprobs, int textOffset) =>
+            Chunk(header, [new CompletionChunkChoice(text, choice, logprobs is null ? null : Logprobs(logprobs, textOffset), null)], null);
 
-        public string Finish(ResponseHeader header, string finishReason) => Chunk(header, [new CompletionChunkChoice(string.Empty, 0, null, finishReason)], null);
+        public string Finish(ResponseHeader header, int choice, string finishReason) => Chunk(header, [new CompletionChunkChoice(string.Empty, choice, null, finishReason)], null);
 
         public string Usage(ResponseHeader header, Usage usage) => Chunk(header, [], usage);
+
+        /// <summary>Legacy parallel lists; an alternative whose text another one already has keeps the first (likelier) value.</summary>
+        private static CompletionLogprobs Logprobs(TokenLogprob[] entries, int textOffset)
+        {
+            var offsets = new int[entries.Length];
+            for (var i = 0; i < entries.Length; i++)
+            {
+                offsets[i] = textOffset;
+                textOffset += entries[i].Token.Length;
+            }
+
+            return new CompletionLogprobs(
+                [.. entries.Select(e => e.Token)],
+                [.. entries.Select(e => e.Logprob)],
+                [.. entries.Select(e => (IReadOnlyDictionary<string, float>)e.Top.DistinctBy(t => t.Token, StringComparer.Ordinal).ToDictionary(t => t.Token, t => t.Logprob, StringComparer.Ordinal))],
+                offsets);
+        }
 
         private static string Chunk(ResponseHeader header, IReadOnlyList<CompletionChunkChoice> choices, Usage? usage) => JsonSerializer.Serialize(
             new CompletionChunk(header.Id, ChunkObject, header.Created, header.Model, choices, usage), ApiJsonContext.Default.CompletionChunk);
@@ -384,17 +505,24 @@ public static class CompletionsApi
 
         public IResult Response(ResponseHeader header, GenerationResult result) => TypedResults.Json(
             new ChatCompletionResponse(header.Id, "chat.completion", header.Created, header.Model,
-                [new ChatChoice(0, new ChatResponseMessage("assistant", result.Text), null, result.FinishReason)], ToUsage(result.Usage)),
+                [.. result.AllChoices.Select((c, i) => new ChatChoice(i, new ChatResponseMessage("assistant", c.Text), header.Logprobs ? Logprobs(c.Logprobs ?? []) : null, c.FinishReason))],
+                ToUsage(result.Usage)),
             ApiJsonContext.Default.ChatCompletionResponse);
 
-        // As OpenAI does, the first chunk names the role and carries no content.
-        public string? Opening(ResponseHeader header) => Chunk(header, [new ChatChunkChoice(0, new ChatDelta("assistant", string.Empty), null, null)], null);
+        // As OpenAI does, each choice's first chunk names the role and carries no content.
+        public string? Opening(ResponseHeader header, int choice) => Chunk(header, [new ChatChunkChoice(choice, new ChatDelta("assistant", string.Empty), null, null)], null);
 
-        public string Piece(ResponseHeader header, string text) => Chunk(header, [new ChatChunkChoice(0, new ChatDelta(null, text), null, null)], null);
+        public string Piece(ResponseHeader header, int choice, string text, TokenLogprob[]? logprobs, int textOffset) =>
+            Chunk(header, [new ChatChunkChoice(choice, new ChatDelta(null, text), logprobs is null ? null : Logprobs(logprobs), null)], null);
 
-        public string Finish(ResponseHeader header, string finishReason) => Chunk(header, [new ChatChunkChoice(0, new ChatDelta(null, null), null, finishReason)], null);
+        public string Finish(ResponseHeader header, int choice, string finishReason) => Chunk(header, [new ChatChunkChoice(choice, new ChatDelta(null, null), null, finishReason)], null);
 
         public string Usage(ResponseHeader header, Usage usage) => Chunk(header, [], usage);
+
+        private static ChatLogprobs Logprobs(TokenLogprob[] entries) => new(
+            [.. entries.Select(e => new ChatTokenLogprob(e.Token, e.Logprob, Bytes(e.Token), [.. e.Top.Select(t => new ChatTopLogprob(t.Token, t.Logprob, Bytes(t.Token)))]))]);
+
+        private static int[] Bytes(string text) => [.. System.Text.Encoding.UTF8.GetBytes(text).Select(b => (int)b)];
 
         private static string Chunk(ResponseHeader header, IReadOnlyList<ChatChunkChoice> choices, Usage? usage) => JsonSerializer.Serialize(
             new ChatCompletionChunk(header.Id, ChunkObject, header.Created, header.Model, choices, usage), ApiJsonContext.Default.ChatCompletionChunk);

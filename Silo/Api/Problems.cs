@@ -11,7 +11,15 @@ public static class Problems
 {
     public const string TypePrefix = "urn:bastion:problem:";
 
+    /// <summary>The name of the extension that carries the offending field to <see cref="OpenAiError"/>'s <c>param</c>.</summary>
+    public const string ParamExtension = "param";
+
     public static ProblemHttpResult InvalidRequest(string detail) => Create(StatusCodes.Status400BadRequest, "invalid-request", "The request is invalid.", detail);
+
+    /// <summary>An invalid request whose OpenAI <c>error.param</c> names <paramref name="param"/>, the field at fault.</summary>
+    public static ProblemHttpResult InvalidRequest(string detail, string param) => TypedResults.Problem(
+        detail: detail, statusCode: StatusCodes.Status400BadRequest, title: "The request is invalid.", type: TypePrefix + "invalid-request",
+        extensions: new Dictionary<string, object?>(StringComparer.Ordinal) { [ParamExtension] = param });
 
     /// <summary>The one body every authentication failure gets, whatever the cause.</summary>
     public static ProblemHttpResult Unauthorized() => Create(StatusCodes.Status401Unauthorized, "unauthorized", "Authentication failed.", "A valid API key or access token is required.");
@@ -66,7 +74,7 @@ public static class Problems
     /// so that an SDK's exception holds the real message: <c>{"message","type","code","param"}</c>. <c>type</c> is
     /// OpenAI's error class for the status, <c>code</c> the problem type's last part in snake case (<c>model_not_found</c>).
     /// </summary>
-    public static IReadOnlyDictionary<string, string?> OpenAiError(int status, string? type, string? message)
+    public static IReadOnlyDictionary<string, string?> OpenAiError(int status, string? type, string? message, string? param = null)
     {
         var name = type is not null && type.StartsWith(TypePrefix, StringComparison.Ordinal) ? type[TypePrefix.Length..] : TypeFor(status)[TypePrefix.Length..];
         var (errorType, code) = name switch
@@ -81,7 +89,7 @@ public static class Problems
                 _ => "server_error",
             }, name.Replace('-', '_')),
         };
-        return new Dictionary<string, string?>(StringComparer.Ordinal) { ["message"] = message, ["type"] = errorType, ["code"] = code, ["param"] = null };
+        return new Dictionary<string, string?>(StringComparer.Ordinal) { ["message"] = message, ["type"] = errorType, ["code"] = code, ["param"] = param };
     }
 
     /// <summary>The trace id every problem carries, so an operator can find the request in the logs.</summary>

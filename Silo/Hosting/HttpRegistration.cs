@@ -64,7 +64,10 @@ public static class HttpRegistration
 
             context.ProblemDetails.Extensions.Remove("exception");
             context.ProblemDetails.Extensions["traceId"] = Problems.TraceId(context.HttpContext);
-            context.ProblemDetails.Extensions["error"] = Problems.OpenAiError(status, context.ProblemDetails.Type, context.ProblemDetails.Detail ?? context.ProblemDetails.Title);
+            // The field at fault travels in OpenAI's error.param only, not twice.
+            var param = context.ProblemDetails.Extensions.TryGetValue(Problems.ParamExtension, out var named) ? named as string : null;
+            context.ProblemDetails.Extensions.Remove(Problems.ParamExtension);
+            context.ProblemDetails.Extensions["error"] = Problems.OpenAiError(status, context.ProblemDetails.Type, context.ProblemDetails.Detail ?? context.ProblemDetails.Title, param);
         });
         var health = builder.Services.AddHealthChecks()
             .AddCheck<ClusterHealthCheck>("cluster", tags: ["ready"])

@@ -65,6 +65,48 @@ public sealed class CompletionTextTests
         Assert.True(tokens.Length > pieces.Count(piece => piece.Length > 0), "some characters should span several tokens");
     }
 
+    [Fact]
+    public void TakeTokenTexts_HeldBackAndCutText_HasNoEntries_AndEntriesConcatenateToTheText()
+    {
+        // Tokens of several characters, written by hand: "cE" straddles the stop "END", "ND" lies wholly after it.
+        string[] vocabulary = ["ab", "cE", "ND", "x"];
+        var text = new CompletionText(tokens => string.Concat(tokens.Select(t => vocabulary[t])), ["END"]);
+
+        Assert.Equal("ab", text.Add(0));
+        Assert.Equal(["ab"], text.TakeTokenTexts());
+
+        // "E" may start the stop: "c" goes out, but the token is not whole yet, so it has no entry.
+        Assert.Equal("c", text.Add(1));
+        Assert.Empty(text.TakeTokenTexts());
+
+        Assert.Equal(string.Empty, text.Add(2));
+        Assert.True(text.Stopped);
+        Assert.Equal("abc", text.Text);
+        Assert.Equal(["c"], text.TakeTokenTexts());
+    }
+
+    [Fact]
+    public void TakeTokenTexts_RealTokensSplittingCharacters_OneEntryPerToken_ConcatenatingToTheText()
+    {
+        var tokenizer = Bastion.Inference.TextTokenizer.CreateGpt2();
+        var tokens = tokenizer.EncodeToIds("Grüße 😀 日本語, done");
+        var text = new CompletionText(tokenizer.Decode, []);
+        var entries = new List<string>();
+
+        foreach (var token in tokens)
+        {
+            text.Add(token);
+            entries.AddRange(text.TakeTokenTexts());
+        }
+
+        text.Finish();
+        entries.AddRange(text.TakeTokenTexts());
+
+        Assert.Equal(tokens.Length, entries.Count);
+        Assert.Equal(text.Text, string.Concat(entries));
+        Assert.Contains(string.Empty, entries);
+    }
+
     private static CompletionText Text(IReadOnlyList<string> stops) =>
         new(tokens => string.Concat(tokens.Select(t => Alphabet[t])), stops);
 

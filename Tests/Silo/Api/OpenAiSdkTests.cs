@@ -88,4 +88,83 @@ public sealed class OpenAiSdkTests(SiloFixture fixture)
         Assert.Equal(problem.GetProperty("detail").GetString(), problem.GetProperty("error").GetProperty("message").GetString());
         Assert.StartsWith("urn:bastion:problem:", problem.GetProperty("type").GetString(), StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task OpenAiClient_Logprobs_TopLogprobs_AndPenalties_AreServed()
+    {
+        var client = await ClientAsync("sdk-logprobs-");
+        var options = new ChatCompletionOptions
+        {
+            Temperature = 0, MaxOutputTokenCount = 8, IncludeLogProbabilities = true, TopLogProbabilityCount = 3, PresencePenalty = 0.5f, FrequencyPenalty = 0.5f,
+        };
+
+        ChatCompletion completion = (await client.CompleteChatAsync([new UserChatMessage("Hello!")], options)).Value;
+
+        var tokens = completion.ContentTokenLogProbabilities;
+        Assert.Equal(completion.Usage.OutputTokenCount, tokens.Count);
+        Assert.Equal(completion.Content[0].Text, string.Concat(tokens.Select(t => t.Token)));
+        Assert.All(tokens, token =>
+        {
+            Assert.Equal(3, token.TopLogProbabilities.Count);
+            Assert.InRange(token.TopLogProbabilities.Sum(t => Math.Exp(t.LogProbability)), 0, 1 + 1e-4);
+            Assert.Equal(token.TopLogProbabilities[0].LogProbability, token.LogProbability, 4);
+            Assert.Equal(Encoding.UTF8.GetBytes(token.Token), token.Utf8Bytes!.Value.ToArray());
+        });
+
+        // Streamed, the same tokens arrive with the pieces of text.
+        var streamed = new StringBuilder();
+        await foreach (var update in client.CompleteChatStreamingAsync([new UserChatMessage("Hello!")], options))
+        {
+            foreach (var token in update.ContentTokenLogProbabilities)
+            {
+                streamed.Append(token.Token);
+            }
+        }
+
+        Assert.Equal(completion.Content[0].Text, streamed.ToString());
+    }
+
+    [Fact]
+    public async Task OpenAiClient_SeveralChoices_EachHasItsIndex_AndUsageSumsThem()
+    {
+        var client = await ClientAsync("sdk-n-");
+        var body = BinaryContent.Create(BinaryData.FromString(
+            $$"""{"model": "{{Model}}", "messages": [{"role": "user", "content": "Hi"}], "n": 3, "max_tokens": 5, "temperature": 0}"""));
+
+        // The typed ChatCompletion reads the first choice only: the protocol method, through the same SDK pipeline, shows them all.
+        var result = await client.CompleteChatAsync(body);
+
+        using var json = System.Text.Json.JsonDocument.Parse(result.GetRawResponse().Content.ToString());
+        var choices = json.RootElement.GetProperty("choices");
+        Assert.Equal([0, 1, 2], choices.EnumerateArray().Select(c => c.GetProperty("index").GetInt32()));
+        // Greedy: every choice is the same, as OpenAI's are at temperature 0.
+        Assert.Single(choices.EnumerateArray().Select(c => c.GetProperty("message").GetProperty("content").GetString()).Distinct());
+        ChatCompletion single = (await client.CompleteChatAsync([new UserChatMessage("Hi")], new ChatCompletionOptions { Temperature = 0, MaxOutputTokenCount = 5 })).Value;
+        var usage = json.RootElement.GetProperty("usage");
+        Assert.Equal(single.Usage.InputTokenCount, usage.GetProperty("prompt_tokens").GetInt32());
+        Assert.Equal(3 * single.Usage.OutputTokenCount, usage.GetProperty("completion_tokens").GetInt32());
+    }
+
+    [Fact]
+    public async Task OpenAiClient_UnsupportedField_FailsWithAMessageNamingIt()
+    {
+        var client = await ClientAsync("sdk-unsupported-");
+        var options = new ChatCompletionOptions { MaxOutputTokenCount = 4, ResponseFormat = ChatResponseFormat.CreateJsonObjectFormat() };
+
+        var error = await Assert.ThrowsAsync<ClientResultException>(() => client.CompleteChatAsync([new UserChatMessage("Hello!")], options));
+
+        Assert.Equal(400, error.Status);
+        Assert.Contains("'response_format' is not supported", error.Message, StringComparison.Ordinal);
+        Assert.Contains("response_format", error.Message[error.Message.IndexOf("Parameter", StringComparison.Ordinal)..], StringComparison.Ordinal);
+    }
+
+    private async Task<ChatClient> ClientAsync(string userPrefix)
+    {
+        var apiKey = await Silo.CreateUserWithKeyAsync(userPrefix + Guid.NewGuid().ToString("N"), "user");
+        return new OpenAIClient(new ApiKeyCredential(apiKey), new OpenAIClientOptions
+        {
+            Endpoint = new Uri(Silo.Http.BaseAddress!, "/v1"),
+            Transport = new HttpClientPipelineTransport(Silo.Http),
+        }).GetChatClient(Model);
+    }
 }
