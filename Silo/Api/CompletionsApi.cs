@@ -10,7 +10,7 @@ using Microsoft.AspNetCore.Http.HttpResults;
 namespace Bastion.Api;
 
 /// <summary>
-/// The OpenAI-compatible inference routes: <c>GET /v1/models</c>, <c>POST /v1/completions</c> and
+/// The OpenAI-compatible inference routes: <c>POST /v1/completions</c> and
 /// <c>POST /v1/chat/completions</c>, each answering at once or, with <c>stream: true</c>, as server-sent events.
 /// </summary>
 public static class CompletionsApi

@@ -95,8 +95,9 @@ public static class OpenApiRegistration
     }
 
     /// <summary>
-    /// The completion routes are described here rather than beside their <c>Map</c> calls only because CompletionsApi
-    /// was being changed in parallel when this landed; the descriptions belong on the routes, and move there next.
+    /// The completion routes are described here rather than beside their <c>Map</c> calls: their 200 answer has two
+    /// media types with different schemas (a JSON object, or server-sent chunks), which route metadata, one type per
+    /// status code, cannot say.
     /// </summary>
     private static async Task DescribeCompletionRoutesAsync(OpenApiOperation operation, OpenApiOperationTransformerContext context, CancellationToken cancellationToken)
     {
@@ -132,7 +133,7 @@ public static class OpenApiRegistration
                 ["text/event-stream"] = new() { Schema = await context.GetOrCreateSchemaAsync(chunk, null, cancellationToken) },
             },
         };
-        await AddProblemAsync(operation, context, StatusCodes.Status400BadRequest, "Invalid JSON or parameters, or the prompt does not fit the model's context (context-length-exceeded).", cancellationToken);
+        await AddProblemAsync(operation, context, StatusCodes.Status400BadRequest, "Invalid JSON or parameters, an unsupported field (named in error.param), the prompt does not fit the model's context (context-length-exceeded), or the input guard refused it (input-rejected).", cancellationToken);
         await AddProblemAsync(operation, context, StatusCodes.Status404NotFound, "No model of this name (model-not-found).", cancellationToken);
         await AddProblemAsync(operation, context, StatusCodes.Status413PayloadTooLarge, "The body is too large.", cancellationToken);
         await AddProblemAsync(operation, context, StatusCodes.Status415UnsupportedMediaType, "The body is not application/json.", cancellationToken);
