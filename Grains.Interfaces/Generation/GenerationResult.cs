@@ -3,12 +3,14 @@ namespace Bastion.Generation;
 /// <summary>A finished completion. Holds generated text, so it redacts itself when printed.</summary>
 /// <param name="Text">The generated text.</param>
 /// <param name="Usage">Exact prompt and completion token counts.</param>
-/// <param name="FinishReason"><c>stop</c> or <c>length</c>, as OpenAI reports it.</param>
+/// <param name="FinishReason"><c>stop</c>, <c>length</c> or <c>content_filter</c>, as OpenAI reports it; or <c>cancelled</c>.</param>
+/// <param name="OutputGuardHits">What the output guard redacted or blocked, per rule; null when it found nothing (or is off).</param>
 [GenerateSerializer, Immutable, Alias("bastion.generation-result")]
 public sealed record GenerationResult(
     [property: Id(0)] string Text,
     [property: Id(1)] TokenUsage Usage,
-    [property: Id(2)] string FinishReason)
+    [property: Id(2)] string FinishReason,
+    [property: Id(3)] GuardHit[]? OutputGuardHits = null)
 {
     /// <summary>Completions never reach a log line.</summary>
     public override string ToString() => $"GenerationResult {{ Usage = {Usage}, FinishReason = {FinishReason}, Text = [redacted] }}";
@@ -37,4 +39,15 @@ public static class FinishReasons
 
     /// <summary>The generation was cancelled (the user was suspended or their tokens revoked).</summary>
     public const string Cancelled = "cancelled";
+
+    /// <summary>The output guard found sensitive data and ended the completion before it (OpenAI's value).</summary>
+    public const string ContentFilter = "content_filter";
 }
+
+/// <summary>How often one guard rule matched in a generation: a name and a count, never the matched text.</summary>
+/// <param name="Rule">The rule's name, as in <c>bastion_guard_hits_total</c>: <c>email</c>, <c>payment-card</c>, …</param>
+/// <param name="Count">How many times it matched.</param>
+[GenerateSerializer, Immutable, Alias("bastion.guard-hit")]
+public sealed record GuardHit(
+    [property: Id(0)] string Rule,
+    [property: Id(1)] int Count);
