@@ -1,5 +1,7 @@
 using System.Diagnostics;
+using System.Text;
 using Bastion.Diagnostics;
+using Bastion.Guards;
 using Bastion.Inference;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -118,6 +120,8 @@ public sealed partial class BatchingEngine : IDisposable
     {
         var sequence = new Sequence(prepared, buffer, new CompletionText(_decode, prepared.Stop), new TokenSampler(prepared.Sampling), observer, cancellationToken)
         {
+            // After the stop-sequence hold-back, before the buffer: nothing unguarded reaches a reader or the result.
+            Guard = prepared.OutputGuard.IsActive ? new OutputRedactor(prepared.OutputGuard, _metrics is { } metrics ? (rule, action) => metrics.RecordGuardHit("output", rule, action) : null) : null,
             MaxNewTokens = _model.MaxNewTokensWithinContext(prepared.PromptTokens.Length, prepared.MaxNewTokens),
             Timing = _metrics is null ? null : new SequenceTiming(_metrics, _name, prepared.Operation, _time),
             // The loop thread has no ambient activity: the spans hang under the grain call that queued the sequence.
@@ -535,6 +539,15 @@ public sealed partial class BatchingEngine : IDisposable
 
         public int Produced { get; private set; }
 
+        /// <summary>The output guard; null when it is off.</summary>
+        public OutputRedactor? Guard { get; init; }
+
+        /// <summary>The guarded text released so far; used only with a guard.</summary>
+        private readonly StringBuilder _guarded = new();
+
+        /// <summary>The completion as released: what the reader got.</summary>
+        private string Text => Guard is null ? text.Text : _guarded.ToString();
+
         public long NextToken { get; private set; }
 
         /// <summary>The cache while outside the batch (joining or set aside); null while a batch row holds it.</summary>
@@ -562,10 +575,11 @@ public sealed partial class BatchingEngine : IDisposable
 
             Produced++;
             Timing?.Token(Produced);
-            var piece = text.Add(token);
-            if (piece.Length > 0)
+            Write(text.Add(token));
+            if (Guard is { Blocked: true })
             {
-                Buffer.Write(piece);
+                Stop(FinishReasons.ContentFilter);
+                return true;
             }
 
             if (text.Stopped || Produced >= MaxNewTokens)
@@ -581,29 +595,28 @@ public sealed partial class BatchingEngine : IDisposable
         public void Finish()
         {
             var finishReason = Produced < Prepared.MaxNewTokens || text.Stopped ? FinishReasons.Stop : FinishReasons.Length;
-            var rest = text.Finish();
-            if (rest.Length > 0)
-            {
-                Buffer.Write(rest);
-            }
-
-            End(new GenerationResult(text.Text, new TokenUsage(Prepared.PromptTokens.Length, Produced), finishReason));
+            Stop(finishReason);
         }
 
         /// <summary>Ends the sequence early with what it has (a limit on its time was reached), reported as <paramref name="finishReason"/>.</summary>
         public void Stop(string finishReason)
         {
-            var rest = text.Finish();
-            if (rest.Length > 0)
+            Write(text.Finish());
+            if (Guard is { } guard)
             {
-                Buffer.Write(rest);
+                Write(guard.Finish(), guarded: true);
+                if (guard.Blocked)
+                {
+                    // Every token generated still counts: only the text is cut.
+                    finishReason = FinishReasons.ContentFilter;
+                }
             }
 
-            End(new GenerationResult(text.Text, new TokenUsage(Prepared.PromptTokens.Length, Produced), finishReason));
+            End(new GenerationResult(Text, new TokenUsage(Prepared.PromptTokens.Length, Produced), finishReason));
         }
 
         /// <summary>What was generated before the cancellation still counts as usage.</summary>
-        public void Cancel() => End(new GenerationResult(text.Text, new TokenUsage(Prepared.PromptTokens.Length, Produced), FinishReasons.Cancelled));
+        public void Cancel() => End(new GenerationResult(Text, new TokenUsage(Prepared.PromptTokens.Length, Produced), FinishReasons.Cancelled));
 
         public void Fail(Exception exception)
         {
@@ -621,8 +634,28 @@ public sealed partial class BatchingEngine : IDisposable
             Completion.TrySetException(exception);
         }
 
+        /// <summary>Sends a piece of the completion on, through the guard unless <paramref name="guarded"/>.</summary>
+        private void Write(string piece, bool guarded = false)
+        {
+            if (Guard is not null)
+            {
+                piece = guarded ? piece : Guard.Push(piece);
+                _guarded.Append(piece);
+            }
+
+            if (piece.Length > 0)
+            {
+                Buffer.Write(piece);
+            }
+        }
+
         private void End(GenerationResult result)
         {
+            if (Guard?.Summary() is { } hits)
+            {
+                result = result with { OutputGuardHits = hits };
+            }
+
             Timing?.End(result.Usage);
             Trace?.End(Produced, result.FinishReason, exception: null);
             Done = true;

@@ -22,8 +22,14 @@ public sealed class OutputDetector
     /// <summary>A candidate can only be found where one of these strings occurs: a cheap test before the expression runs.</summary>
     public required SearchValues<string> Anchors { get; init; }
 
-    /// <summary>Every character a candidate may consume or look ahead at, after its first.</summary>
+    /// <summary>
+    /// Every character a candidate may consume, and those a lookahead must see before it looks further: so a
+    /// candidate whose outcome more text could change lies within the trailing run of these characters.
+    /// </summary>
     public SearchValues<char>? Alphabet { get; init; }
+
+    /// <summary>The characters a candidate can begin with; null for any of <see cref="Alphabet"/>.</summary>
+    public SearchValues<char>? Starts { get; init; }
 
     /// <summary>The most characters a candidate consumes plus those it looks ahead at.</summary>
     public int MaxLength { get; init; }
@@ -33,7 +39,8 @@ public sealed class OutputDetector
 
     /// <summary>
     /// Where, in <c>text</c> from index <c>start</c>, a match could still begin or grow once more text arrives; null
-    /// takes the trailing run of <see cref="Alphabet"/>, at most <see cref="MaxLength"/> long.
+    /// takes the trailing run of <see cref="Alphabet"/>, at most <see cref="MaxLength"/> long, from its first character
+    /// in <see cref="Starts"/>.
     /// </summary>
     public Func<string, int, int>? Hold { get; init; }
 
@@ -52,6 +59,9 @@ public sealed class OutputDetector
             run++;
         }
 
-        return text.Length - run;
+        // Only from a character that can begin a match: a trailing space or full stop waits for nothing.
+        var from = text.Length - run;
+        var first = text.AsSpan(from).IndexOfAny(Starts ?? Alphabet!);
+        return first < 0 ? text.Length : from + first;
     }
 }

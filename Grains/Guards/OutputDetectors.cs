@@ -32,6 +32,7 @@ public static partial class OutputDetectors
     private const int PemHeaderMax = 11 + 40 + 16;
 
     private static readonly SearchValues<string> Digits = SearchValues.Create(["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"], StringComparison.Ordinal);
+    private static readonly SearchValues<char> DigitCharacters = SearchValues.Create("0123456789");
     private static readonly SearchValues<char> TokenCharacters = SearchValues.Create("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-");
     private static readonly SearchValues<char> PemLabelCharacters = SearchValues.Create("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 -");
 
@@ -45,17 +46,18 @@ public static partial class OutputDetectors
         Detector(GitHubToken, GitHubPattern(), ["gh", "github_pat_"], TokenCharacters, 11 + 255 + 1),
         Detector(SlackToken, SlackPattern(), ["xox"], TokenCharacters, 5 + 250 + 1),
         Detector(Jwt, JwtPattern(), ["eyJ"], SearchValues.Create("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-."), 1005 + 4004 + 1001 + 1, JwtHeaderNamesAlgorithm),
-        Detector(Email, EmailPattern(), ["@"], SearchValues.Create("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._%+-@"), 64 + 1 + (9 * 64) + 25 + 1),
-        Detector(PaymentCard, CardPattern(), Digits, SearchValues.Create("0123456789 -"), 19 + 18 + 1, LongestLuhnValid),
-        Detector(Iban, IbanPattern(), Digits, SearchValues.Create("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789 "), 4 + (8 * 5) + 1,
-            candidate => OutputChecksums.IsIbanValid(WithoutSeparators(candidate)) ? candidate.Length : 0),
-        Detector(SpanishDni, DniPattern(), Digits, SearchValues.Create("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"), 9 + 1,
-            candidate => OutputChecksums.IsDniOrNieValid(candidate) ? candidate.Length : 0),
-        Detector(UkNhsNumber, NhsPattern(), Digits, SearchValues.Create("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789 -.,"), 12 + 2,
-            candidate => OutputChecksums.IsNhsNumberValid(WithoutSeparators(candidate)) ? candidate.Length : 0),
-        Detector(DutchBsn, BsnPattern(), Digits, SearchValues.Create("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.,"), 9 + 2,
-            candidate => OutputChecksums.IsBsnValid(candidate) ? candidate.Length : 0),
-        Detector(Phone, PhonePattern(), Digits, SearchValues.Create("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789 .()-+_"), 48, PhoneDigitCount),
+        Detector(Email, EmailPattern(), ["@"], SearchValues.Create("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._%+-@"), 64 + 1 + (9 * 64) + 25 + 1,
+            starts: SearchValues.Create("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._%+-")),
+        Detector(PaymentCard, CardPattern(), Digits, SearchValues.Create("0123456789 -"), 19 + 18 + 1, LongestLuhnValid, starts: DigitCharacters),
+        Detector(Iban, IbanPattern(), Digits, SearchValues.Create("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 "), 4 + (8 * 5) + 1,
+            candidate => OutputChecksums.IsIbanValid(WithoutSeparators(candidate)) ? candidate.Length : 0, starts: SearchValues.Create("ABCDEFGHIJKLMNOPQRSTUVWXYZ")),
+        Detector(SpanishDni, DniPattern(), Digits, SearchValues.Create("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"), 9 + 1,
+            candidate => OutputChecksums.IsDniOrNieValid(candidate) ? candidate.Length : 0, starts: SearchValues.Create("0123456789XYZ")),
+        Detector(UkNhsNumber, NhsPattern(), Digits, SearchValues.Create("0123456789 -.,"), 12 + 2,
+            candidate => OutputChecksums.IsNhsNumberValid(WithoutSeparators(candidate)) ? candidate.Length : 0, starts: DigitCharacters),
+        Detector(DutchBsn, BsnPattern(), Digits, SearchValues.Create("0123456789.,"), 9 + 2,
+            candidate => OutputChecksums.IsBsnValid(candidate) ? candidate.Length : 0, starts: DigitCharacters),
+        Detector(Phone, PhonePattern(), Digits, SearchValues.Create("0123456789 .()-+"), 48, PhoneDigitCount, starts: SearchValues.Create("0123456789+(")),
     ];
 
     /// <summary>The detectors named by <paramref name="rules"/>, in priority order; every name must be known.</summary>
@@ -66,12 +68,14 @@ public static partial class OutputDetectors
     }
 
     private static OutputDetector Detector(
-        string rule, Regex pattern, string[] anchors, SearchValues<char>? alphabet = null, int maxLength = 0, CandidateCheck? check = null, Func<string, int, int>? hold = null) =>
-        Detector(rule, pattern, SearchValues.Create(anchors, StringComparison.Ordinal), alphabet, maxLength, check, hold);
+        string rule, Regex pattern, string[] anchors, SearchValues<char>? alphabet = null, int maxLength = 0, CandidateCheck? check = null,
+        Func<string, int, int>? hold = null, SearchValues<char>? starts = null) =>
+        Detector(rule, pattern, SearchValues.Create(anchors, StringComparison.Ordinal), alphabet, maxLength, check, hold, starts ?? SearchValues.Create([.. anchors.Select(a => a[0]).Distinct()]));
 
     private static OutputDetector Detector(
-        string rule, Regex pattern, SearchValues<string> anchors, SearchValues<char>? alphabet = null, int maxLength = 0, CandidateCheck? check = null, Func<string, int, int>? hold = null) =>
-        new() { Rule = rule, Pattern = pattern, Anchors = anchors, Alphabet = alphabet, MaxLength = maxLength, Check = check, Hold = hold };
+        string rule, Regex pattern, SearchValues<string> anchors, SearchValues<char>? alphabet = null, int maxLength = 0, CandidateCheck? check = null,
+        Func<string, int, int>? hold = null, SearchValues<char>? starts = null) =>
+        new() { Rule = rule, Pattern = pattern, Anchors = anchors, Alphabet = alphabet, MaxLength = maxLength, Check = check, Hold = hold, Starts = starts };
 
     /// <summary>
     /// A card number: the longest prefix, ending at a digit group's end, with 13 to 19 digits that passes Luhn; so a

@@ -161,8 +161,9 @@ public sealed class OutputRedactor(OutputGuardPolicy policy, Action<string, stri
         _matches.Sort(static (a, b) => a.Start != b.Start ? a.Start.CompareTo(b.Start) : a.End != b.End ? b.End.CompareTo(a.End) : a.Priority.CompareTo(b.Priority));
         var kept = 0;
         var covered = 0;
-        foreach (var match in _matches)
+        for (var i = 0; i < _matches.Count; i++)
         {
+            var match = _matches[i];
             if (match.Start >= covered)
             {
                 _matches[kept++] = match;

@@ -1,5 +1,6 @@
 using Bastion.Diagnostics;
 using Bastion.Generation;
+using Bastion.Guards;
 using Bastion.Inference;
 using Microsoft.Extensions.Options;
 
@@ -44,8 +45,12 @@ public static partial class InferenceRegistration
         services.AddSingleton<WorkerDrain>();
         services.AddOptions<BatchingOptions>().BindConfiguration(BatchingOptions.SectionName).ValidateOnStart();
         services.AddSingleton<IValidateOptions<BatchingOptions>, BatchingOptionsValidator>();
+        // A misspelt setting must stop the silo, not silently leave completions unguarded.
+        services.AddOptions<OutputGuardOptions>().BindConfiguration(OutputGuardOptions.SectionName, binder => binder.ErrorOnUnknownConfiguration = true).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<OutputGuardOptions>, OutputGuardOptionsValidator>();
         services.AddSingleton(sp => new ModelCatalog(
-            sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<IOptions<BatchingOptions>>().Value, sp.GetService<BastionMetrics>()));
+            sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<IOptions<BatchingOptions>>().Value, sp.GetService<BastionMetrics>(),
+            sp.GetRequiredService<IOptions<OutputGuardOptions>>().Value.ToPolicy()));
         if (loadModels)
         {
             var runtime = new InferenceRuntimeOptions();
@@ -146,6 +151,12 @@ public static partial class InferenceRegistration
     private sealed class BatchingOptionsValidator : IValidateOptions<BatchingOptions>
     {
         public ValidateOptionsResult Validate(string? name, BatchingOptions options) =>
+            options.Problems().ToList() is { Count: > 0 } problems ? ValidateOptionsResult.Fail(problems) : ValidateOptionsResult.Success;
+    }
+
+    private sealed class OutputGuardOptionsValidator : IValidateOptions<OutputGuardOptions>
+    {
+        public ValidateOptionsResult Validate(string? name, OutputGuardOptions options) =>
             options.Problems().ToList() is { Count: > 0 } problems ? ValidateOptionsResult.Fail(problems) : ValidateOptionsResult.Success;
     }
 
