@@ -1,5 +1,7 @@
 using System.Diagnostics;
+using System.Text;
 using Bastion.Diagnostics;
+using Bastion.Guards;
 using Bastion.Inference;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -132,6 +134,8 @@ public sealed partial class BatchingEngine : IDisposable
             {
                 Choice = choice,
                 Decode = _decode,
+                // After the stop-sequence hold-back, before the buffer: nothing unguarded reaches a reader or the result.
+                Guard = prepared.OutputGuard.IsActive ? new OutputRedactor(prepared.OutputGuard, _metrics is { } metrics ? (rule, action) => metrics.RecordGuardHit("output", rule, action) : null) : null,
                 MaxNewTokens = maxNewTokens,
                 Timing = _metrics is null ? null : new SequenceTiming(_metrics, _name, prepared.Operation, _time),
                 // The loop thread has no ambient activity: the spans hang under the grain call that queued the sequence.
@@ -566,6 +570,10 @@ public sealed partial class BatchingEngine : IDisposable
         private readonly Queue<SampledLogprobs> _unsent = new();
         private readonly List<TokenLogprob> _logprobs = [];
 
+        // With a guard: entries whose text the guard has not consumed yet, and how much unguarded text the released ones cover.
+        private readonly Queue<TokenLogprob> _unguarded = new();
+        private long _unguardedReleased;
+
         /// <summary>Records time to first token, inter-token latency and token counts; null without metrics.</summary>
         public SequenceTiming? Timing { get; init; }
 
@@ -573,6 +581,15 @@ public sealed partial class BatchingEngine : IDisposable
         public SequenceTrace? Trace { get; init; }
 
         public int Produced { get; private set; }
+
+        /// <summary>The output guard; null when it is off.</summary>
+        public OutputRedactor? Guard { get; init; }
+
+        /// <summary>The guarded text released so far; used only with a guard.</summary>
+        private readonly StringBuilder _guarded = new();
+
+        /// <summary>The completion as released: what the reader got.</summary>
+        private string Text => Guard is null ? text.Text : _guarded.ToString();
 
         public long NextToken { get; private set; }
 
@@ -608,6 +625,11 @@ public sealed partial class BatchingEngine : IDisposable
             }
 
             Write(text.Add(token));
+            if (Guard is { Blocked: true })
+            {
+                Stop(FinishReasons.ContentFilter);
+                return true;
+            }
 
             if (text.Stopped || Produced >= MaxNewTokens)
             {
@@ -622,14 +644,23 @@ public sealed partial class BatchingEngine : IDisposable
         public void Finish()
         {
             var finishReason = Produced < Prepared.MaxNewTokens || text.Stopped ? FinishReasons.Stop : FinishReasons.Length;
-            Write(text.Finish());
-            End(Result(finishReason));
+            Stop(finishReason);
         }
 
         /// <summary>Ends the sequence early with what it has (a limit on its time was reached), reported as <paramref name="finishReason"/>.</summary>
         public void Stop(string finishReason)
         {
             Write(text.Finish());
+            if (Guard is { } guard)
+            {
+                Release(guard.Finish(), final: true);
+                if (guard.Blocked)
+                {
+                    // Every token generated still counts: only the text is cut.
+                    finishReason = FinishReasons.ContentFilter;
+                }
+            }
+
             End(Result(finishReason));
         }
 
@@ -637,11 +668,12 @@ public sealed partial class BatchingEngine : IDisposable
         public void Cancel() => End(Result(FinishReasons.Cancelled));
 
         private GenerationResult Result(string finishReason) => new(
-            text.Text, new TokenUsage(Prepared.PromptTokens.Length, Produced), finishReason, Prepared.Logprobs is null ? null : [.. _logprobs]);
+            Text, new TokenUsage(Prepared.PromptTokens.Length, Produced), finishReason, Prepared.Logprobs is null ? null : [.. _logprobs]);
 
         /// <summary>
-        /// Sends a released piece of text with the log probabilities of the tokens that wrote it: only text that is
-        /// sent has entries, so text held back for a possible stop sequence, or cut by one, has none.
+        /// Sends a released piece of text on, through the guard when there is one, with the log probabilities of the
+        /// tokens that wrote it: only text that is sent has entries, so text held back for a possible stop sequence, or
+        /// cut by one, has none.
         /// </summary>
         private void Write(string piece)
         {
@@ -655,10 +687,93 @@ public sealed partial class BatchingEngine : IDisposable
                     var sampled = _unsent.Dequeue();
                     entries[i] = new TokenLogprob(texts[i], sampled.Logprob, [.. sampled.Top.Select(t => new TopLogprob(Decode([t.Token]), t.Logprob))]);
                 }
+            }
 
+            if (Guard is null)
+            {
+                _logprobs.AddRange(entries ?? []);
+                Send(piece, entries);
+                return;
+            }
+
+            foreach (var entry in entries ?? [])
+            {
+                _unguarded.Enqueue(entry);
+            }
+
+            Release(Guard.Push(piece), final: false);
+        }
+
+        /// <summary>
+        /// Sends what the guard released, with the entries of the text it has consumed, guarded too: an entry's text is
+        /// the guarded text of its own span (a redaction's replacement goes with the entry where the redacted text began),
+        /// and an entry that touches a redaction loses its alternatives, which could spell what was redacted.
+        /// </summary>
+        private void Release(string piece, bool final)
+        {
+            _guarded.Append(piece);
+            TokenLogprob[]? entries = null;
+            if (Prepared.Logprobs is not null)
+            {
+                var consumed = Guard!.Consumed;
+                var released = new List<TokenLogprob>();
+                while (_unguarded.TryPeek(out var entry) && (_unguardedReleased + entry.Token.Length <= consumed || (final && _unguardedReleased < consumed)))
+                {
+                    _unguarded.Dequeue();
+                    var start = _unguardedReleased;
+                    _unguardedReleased += entry.Token.Length;
+                    released.Add(Guarded(entry, start, Math.Min(_unguardedReleased, consumed)));
+                }
+
+                if (final)
+                {
+                    // What the guard never consumed (after a block) has no entries.
+                    _unguarded.Clear();
+                }
+
+                entries = [.. released];
                 _logprobs.AddRange(entries);
             }
 
+            Send(piece, entries);
+        }
+
+        /// <summary><paramref name="entry"/> for the unguarded text from <paramref name="start"/> to <paramref name="end"/>, as guarded.</summary>
+        private TokenLogprob Guarded(TokenLogprob entry, long start, long end)
+        {
+            var spans = Guard!.Spans.Where(span => span.Start < Math.Max(end, start + 1) && span.End > start).ToList();
+            if (spans.Count == 0 && end - start == entry.Token.Length)
+            {
+                return entry;
+            }
+
+            var token = new StringBuilder();
+            var at = start;
+            foreach (var span in spans)
+            {
+                if (span.Start > at)
+                {
+                    token.Append(entry.Token, (int)(at - start), (int)(span.Start - at));
+                }
+
+                if (span.Start >= start)
+                {
+                    token.Append(span.Replacement);
+                }
+
+                at = Math.Max(at, Math.Min(end, span.End));
+            }
+
+            if (at < end)
+            {
+                token.Append(entry.Token, (int)(at - start), (int)(end - at));
+            }
+
+            return entry with { Token = token.ToString(), Top = spans.Count > 0 ? [] : entry.Top };
+        }
+
+        private void Send(string piece, TokenLogprob[]? entries)
+        {
             if (piece.Length > 0 || entries is { Length: > 0 })
             {
                 Buffer.Write(piece, Choice, entries);
@@ -683,6 +798,11 @@ public sealed partial class BatchingEngine : IDisposable
 
         private void End(GenerationResult result)
         {
+            if (Guard?.Summary() is { } hits)
+            {
+                result = result with { OutputGuardHits = hits };
+            }
+
             Timing?.End(result.Usage);
             Trace?.End(Produced, result.FinishReason, exception: null);
             Done = true;

@@ -176,6 +176,10 @@ public sealed partial class GenerationGrain(
             _reserved = false;
             var result = await DecodeAsync(ownerPseudonym, prepared);
             await RecordAsync(ownerPseudonym, prepared, result.Usage, result.FinishReason);
+            if (result.OutputGuardHits is { Length: > 0 } hits)
+            {
+                await RecordGuardAsync(ownerPseudonym, prepared, hits, result.FinishReason == FinishReasons.ContentFilter);
+            }
             try
             {
                 await SettleAsync(ownerPseudonym, result.Usage);
@@ -259,6 +263,27 @@ public sealed partial class GenerationGrain(
         catch (AuditUnavailableException)
         {
             // The silo is past stopping its audit trail; only a generation that outlived the drain gets here.
+            LogNotAudited(logger, ownerPseudonym);
+        }
+    }
+
+    /// <summary>
+    /// One record per generation the output guard changed: the rules and how often each matched, never the text.
+    /// </summary>
+    private async Task RecordGuardAsync(string ownerPseudonym, PreparedGeneration prepared, GuardHit[] hits, bool blocked)
+    {
+        var detail = new Dictionary<string, string>(StringComparer.Ordinal) { ["model"] = prepared.Model };
+        foreach (var hit in hits)
+        {
+            detail[hit.Rule] = hit.Count.ToString(CultureInfo.InvariantCulture);
+        }
+
+        try
+        {
+            await audit.EnqueueAsync(new AuditRecord(time.GetUtcNow(), "guard.output", ownerPseudonym, null, blocked ? "blocked" : "redacted", detail));
+        }
+        catch (AuditUnavailableException)
+        {
             LogNotAudited(logger, ownerPseudonym);
         }
     }

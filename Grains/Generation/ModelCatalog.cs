@@ -1,6 +1,7 @@
 using System.Collections.Frozen;
 using System.Security.Cryptography;
 using Bastion.Diagnostics;
+using Bastion.Guards;
 using Bastion.Inference;
 
 namespace Bastion.Generation;
@@ -28,11 +29,18 @@ public sealed record PreparedGeneration(
     /// <summary>The most tokens the generation may count: the prompt once, and <see cref="MaxNewTokens"/> per choice.</summary>
     public long MaxTotalTokens => PromptTokens.Length + ((long)Choices * MaxNewTokens);
 
+    /// <summary>How the completion is guarded (<see cref="OutputRedactor"/>); off unless the catalog sets it.</summary>
+    public OutputGuardPolicy OutputGuard { get; init; } = OutputGuardPolicy.Off;
+
     public override string ToString() => $"PreparedGeneration {{ Model = {Model}, PromptTokens = {PromptTokens.Length}, MaxNewTokens = {MaxNewTokens}, Choices = {Choices} }}";
 }
 
 /// <summary>The models loaded on this worker silo, and the one place requests are checked against them.</summary>
-public sealed class ModelCatalog(TimeProvider time, BatchingOptions? batching = null, BastionMetrics? metrics = null) : IDisposable
+/// <param name="time">The clock of model load times and token latencies.</param>
+/// <param name="batching">Batch size, queue length and wait.</param>
+/// <param name="metrics">Where token counts, latencies and guard hits go, if anywhere.</param>
+/// <param name="outputGuard">How completions are guarded; the default redacts with every detector.</param>
+public sealed class ModelCatalog(TimeProvider time, BatchingOptions? batching = null, BastionMetrics? metrics = null, OutputGuardPolicy? outputGuard = null) : IDisposable
 {
     /// <summary>How many text pieces may wait unread before a sequence is set aside.</summary>
     public const int BufferCapacity = 64;
@@ -129,7 +137,10 @@ public sealed class ModelCatalog(TimeProvider time, BatchingOptions? batching = 
         return new PreparedGeneration(
             request.Model, tokens, maxTokens, sampling, request.Stop ?? defaults.Stop,
             request.Messages is null ? BastionMetrics.TextCompletionOperation : BastionMetrics.ChatOperation,
-            choices, request.Logprobs);
+            choices, request.Logprobs)
+        {
+            OutputGuard = outputGuard ?? OutputGuardPolicy.Default,
+        };
     }
 
     /// <summary>Queue depth and active sequences summed over this silo's engines: what placement compares.</summary>

@@ -105,13 +105,9 @@ public static class HttpRegistration
         builder.Services.AddSingleton<Pseudonymizer>();
         builder.Services.AddSingleton<ClientNetworks>();
         builder.Services.AddSingleton<ClusterModels>();
-        // The API's JSON conventions for what the framework itself describes or writes (the OpenAPI schemas): the
-        // handlers already read and write through ApiJsonContext, snake_case.
-        builder.Services.ConfigureHttpJsonOptions(options =>
-        {
-            options.SerializerOptions.PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.SnakeCaseLower;
-            options.SerializerOptions.TypeInfoResolverChain.Insert(0, ApiJsonContext.Default);
-        });
+        // The API's types as the framework itself describes them (the OpenAPI schemas): ApiJsonContext's snake_case
+        // contracts. No naming policy of its own, which would also rename problem extensions (traceId).
+        builder.Services.ConfigureHttpJsonOptions(options => options.SerializerOptions.TypeInfoResolverChain.Insert(0, ApiJsonContext.Default));
         if (builder.Environment.IsDevelopment())
         {
             builder.Services.AddBastionOpenApi();

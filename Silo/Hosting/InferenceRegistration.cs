@@ -52,8 +52,12 @@ public static partial class InferenceRegistration
         services.AddSingleton<IInputClassifier, InjectionHeuristics>();
         services.AddSingleton(sp => new InputGuard(
             sp.GetRequiredService<IOptions<InputGuardOptions>>(), sp.GetServices<IInputClassifier>(), sp.GetService<BastionMetrics>()));
+        // A misspelt setting must stop the silo, not silently leave completions unguarded.
+        services.AddOptions<OutputGuardOptions>().BindConfiguration(OutputGuardOptions.SectionName, binder => binder.ErrorOnUnknownConfiguration = true).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<OutputGuardOptions>, OutputGuardOptionsValidator>();
         services.AddSingleton(sp => new ModelCatalog(
-            sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<IOptions<BatchingOptions>>().Value, sp.GetService<BastionMetrics>()));
+            sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<IOptions<BatchingOptions>>().Value, sp.GetService<BastionMetrics>(),
+            sp.GetRequiredService<IOptions<OutputGuardOptions>>().Value.ToPolicy()));
         if (loadModels)
         {
             var runtime = new InferenceRuntimeOptions();
@@ -160,6 +164,12 @@ public static partial class InferenceRegistration
     private sealed class InputGuardOptionsValidator : IValidateOptions<InputGuardOptions>
     {
         public ValidateOptionsResult Validate(string? name, InputGuardOptions options) =>
+            options.Problems().ToList() is { Count: > 0 } problems ? ValidateOptionsResult.Fail(problems) : ValidateOptionsResult.Success;
+    }
+
+    private sealed class OutputGuardOptionsValidator : IValidateOptions<OutputGuardOptions>
+    {
+        public ValidateOptionsResult Validate(string? name, OutputGuardOptions options) =>
             options.Problems().ToList() is { Count: > 0 } problems ? ValidateOptionsResult.Fail(problems) : ValidateOptionsResult.Success;
     }
 

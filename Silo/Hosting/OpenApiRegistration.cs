@@ -49,6 +49,7 @@ public static class OpenApiRegistration
                 };
                 return Task.CompletedTask;
             });
+            options.AddSchemaTransformer(NameMembersAsOnTheWire);
             options.AddOperationTransformer(DescribeCompletionRoutesAsync);
             options.AddOperationTransformer(DescribeSharedResponsesAsync);
             options.AddDocumentTransformer(DescribeEndpointsOutsideTheApiExplorer);
@@ -66,6 +67,24 @@ public static class OpenApiRegistration
             options.SwaggerEndpoint(DocumentPath, "Bastion v1");
         });
         return app;
+    }
+
+    /// <summary>
+    /// Names each schema's members as the API writes them (ApiJsonContext: snake_case). The HTTP JSON options carry no
+    /// naming policy of their own, since that would also rename problem extensions such as <c>traceId</c>.
+    /// </summary>
+    private static Task NameMembersAsOnTheWire(OpenApiSchema schema, OpenApiSchemaTransformerContext context, CancellationToken cancellationToken)
+    {
+        if (schema.Properties is { Count: > 0 } properties)
+        {
+            schema.Properties = properties.ToDictionary(pair => System.Text.Json.JsonNamingPolicy.SnakeCaseLower.ConvertName(pair.Key), pair => pair.Value, StringComparer.Ordinal);
+            if (schema.Required is { Count: > 0 } required)
+            {
+                schema.Required = required.Select(System.Text.Json.JsonNamingPolicy.SnakeCaseLower.ConvertName).ToHashSet(StringComparer.Ordinal);
+            }
+        }
+
+        return Task.CompletedTask;
     }
 
     private static async Task DescribeSharedResponsesAsync(OpenApiOperation operation, OpenApiOperationTransformerContext context, CancellationToken cancellationToken)
