@@ -105,7 +105,14 @@ public sealed class StartupTests(PostgresFixture postgres)
     [InlineData("Bastion:Anomaly:PromptEnumeration:Threshold", "1", "Bastion:Anomaly:PromptEnumeration")]
     [InlineData("Bastion:Anomaly:Roles:user:PromptEnumeration", "Ban", "Bastion:Anomaly:Roles:user:PromptEnumeration")]
     [InlineData("Bastion:Anomaly:RefusalStorms:Threshold", "10", "RefusalStorms")]
-    public async Task Start_InvalidAnomalySetting_IsRefusedAndNamesTheSetting(string key, string value, string named)
+    [InlineData("Bastion:Guards:Input:Roles:user:PromptTokenCap", "0", "Bastion:Guards:Input:Roles:user:PromptTokenCap")]
+    [InlineData("Bastion:Guards:Input:Roles:user:Modes:injection", "Maybe", "Bastion:Guards:Input:Roles:user:Modes:injection")]
+    [InlineData("Bastion:Guards:Input:Roles:root:PromptTokenCap", "10", "Bastion:Guards:Input:Roles:root")]
+    [InlineData("Bastion:Guards:Input:InjectionRules:Rules:0:Pattern", "(a)\\1", "Bastion:Guards:Input:InjectionRules:Rules:0")]
+    [InlineData("Bastion:Guards:Input:Injection:Threshold", "1", "Injection")]
+    [InlineData("Bastion:Guards:Output:Mode", "Shout", "Bastion:Guards:Output:Mode")]
+    [InlineData("Bastion:Guards:Output:Detectors:0", "tarot", "Bastion:Guards:Output:Detectors")]
+    public async Task Start_InvalidAnomalyOrGuardSetting_IsRefusedAndNamesTheSetting(string key, string value, string named)
     {
         var settings = await MigratedDatabasesAsync();
         settings[key] = value;
