@@ -44,17 +44,17 @@ public static partial class InferenceRegistration
     {
         services.AddSingleton<WorkerDrain>();
         services.AddOptions<BatchingOptions>().BindConfiguration(BatchingOptions.SectionName).ValidateOnStart();
-        services.AddSingleton<IValidateOptions<BatchingOptions>, BatchingOptionsValidator>();
+        services.AddSingleton<IValidateOptions<BatchingOptions>>(new ProblemsValidator<BatchingOptions>(options => options.Problems()));
         // The input guard (docs/guards.md); a misspelt role or check name stops the silo.
         services.AddOptions<InputGuardOptions>().BindConfiguration(InputGuardOptions.SectionName, binder => binder.ErrorOnUnknownConfiguration = true)
             .ValidateOnStart();
-        services.AddSingleton<IValidateOptions<InputGuardOptions>, InputGuardOptionsValidator>();
+        services.AddSingleton<IValidateOptions<InputGuardOptions>>(new ProblemsValidator<InputGuardOptions>(options => options.Problems()));
         services.AddSingleton<IInputClassifier, InjectionHeuristics>();
         services.AddSingleton(sp => new InputGuard(
             sp.GetRequiredService<IOptions<InputGuardOptions>>(), sp.GetServices<IInputClassifier>(), sp.GetService<BastionMetrics>()));
         // A misspelt setting must stop the silo, not silently leave completions unguarded.
         services.AddOptions<OutputGuardOptions>().BindConfiguration(OutputGuardOptions.SectionName, binder => binder.ErrorOnUnknownConfiguration = true).ValidateOnStart();
-        services.AddSingleton<IValidateOptions<OutputGuardOptions>, OutputGuardOptionsValidator>();
+        services.AddSingleton<IValidateOptions<OutputGuardOptions>>(new ProblemsValidator<OutputGuardOptions>(options => options.Problems()));
         services.AddSingleton(sp => new ModelCatalog(
             sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<IOptions<BatchingOptions>>().Value, sp.GetService<BastionMetrics>(),
             sp.GetRequiredService<IOptions<OutputGuardOptions>>().Value.ToPolicy()));
@@ -153,24 +153,6 @@ public static partial class InferenceRegistration
 
         [LoggerMessage(Level = LogLevel.Information, Message = "Drained: {Finished} generations finished, {Stopped} ended with a retryable error")]
         private static partial void LogDrained(ILogger logger, int finished, int stopped);
-    }
-
-    private sealed class BatchingOptionsValidator : IValidateOptions<BatchingOptions>
-    {
-        public ValidateOptionsResult Validate(string? name, BatchingOptions options) =>
-            options.Problems().ToList() is { Count: > 0 } problems ? ValidateOptionsResult.Fail(problems) : ValidateOptionsResult.Success;
-    }
-
-    private sealed class InputGuardOptionsValidator : IValidateOptions<InputGuardOptions>
-    {
-        public ValidateOptionsResult Validate(string? name, InputGuardOptions options) =>
-            options.Problems().ToList() is { Count: > 0 } problems ? ValidateOptionsResult.Fail(problems) : ValidateOptionsResult.Success;
-    }
-
-    private sealed class OutputGuardOptionsValidator : IValidateOptions<OutputGuardOptions>
-    {
-        public ValidateOptionsResult Validate(string? name, OutputGuardOptions options) =>
-            options.Problems().ToList() is { Count: > 0 } problems ? ValidateOptionsResult.Fail(problems) : ValidateOptionsResult.Success;
     }
 
     private sealed class ModelLoader(

@@ -26,3 +26,14 @@ internal static class OptionsGuard
         return options;
     }
 }
+
+/// <summary>
+/// Validates options at start-up by their own list of problems (<c>Problems()</c>), each naming its setting, so a bad
+/// value stops the silo instead of leaving a default silently in force.
+/// </summary>
+internal sealed class ProblemsValidator<T>(Func<T, IEnumerable<string>> problems) : IValidateOptions<T>
+    where T : class
+{
+    public ValidateOptionsResult Validate(string? name, T options) =>
+        problems(options).ToList() is { Count: > 0 } found ? ValidateOptionsResult.Fail(found) : ValidateOptionsResult.Success;
+}

@@ -84,11 +84,11 @@ public static class SiloRegistration
         builder.Services.AddBastionClusterTls(builder.Configuration, builder.Environment.IsDevelopment(), paths);
         builder.Services.AddOptions<LimitOptions>().BindConfiguration(LimitOptions.SectionName)
             .ValidateOnStart();
-        builder.Services.AddSingleton<IValidateOptions<LimitOptions>, LimitOptionsValidator>();
+        builder.Services.AddSingleton<IValidateOptions<LimitOptions>>(new ProblemsValidator<LimitOptions>(options => options.Problems()));
         // A misspelt signal or role name must stop the silo, not silently leave the default in force.
         builder.Services.AddOptions<AnomalyOptions>().BindConfiguration(AnomalyOptions.SectionName, binder => binder.ErrorOnUnknownConfiguration = true)
             .ValidateOnStart();
-        builder.Services.AddSingleton<IValidateOptions<AnomalyOptions>, AnomalyOptionsValidator>();
+        builder.Services.AddSingleton<IValidateOptions<AnomalyOptions>>(new ProblemsValidator<AnomalyOptions>(options => options.Problems()));
         builder.UseOrleans(silo =>
         {
             if (!node.HasRole(NodeOptions.WorkerRole))
@@ -159,18 +159,6 @@ public static class SiloRegistration
         });
 
         return builder;
-    }
-
-    private sealed class LimitOptionsValidator : IValidateOptions<LimitOptions>
-    {
-        public ValidateOptionsResult Validate(string? name, LimitOptions options) =>
-            options.Problems().ToList() is { Count: > 0 } problems ? ValidateOptionsResult.Fail(problems) : ValidateOptionsResult.Success;
-    }
-
-    private sealed class AnomalyOptionsValidator : IValidateOptions<AnomalyOptions>
-    {
-        public ValidateOptionsResult Validate(string? name, AnomalyOptions options) =>
-            options.Problems().ToList() is { Count: > 0 } problems ? ValidateOptionsResult.Fail(problems) : ValidateOptionsResult.Success;
     }
 
     /// <summary>Stops the embedded PostgreSQL once everything else has stopped (hosted services stop in reverse order).</summary>
