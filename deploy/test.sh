@@ -35,20 +35,29 @@ podman build --network host -f deploy/container/Containerfile -v /etc/ssl/certs:
   --build-arg SDK_IMAGE=localhost/bastion/sdk:10.0 --build-arg RUNTIME_IMAGE=localhost/bastion/runtime-deps:bookworm \
   --build-arg NUGET_CERT_REVOCATION_MODE="${NUGET_CERT_REVOCATION_MODE:-online}" \
   -v "$HOME/.nuget/packages:/root/.nuget/packages" -t localhost/bastion/silo:test .
+podman build --network host -f deploy/container/Containerfile.cli -v /etc/ssl/certs:/etc/ssl/certs:ro \
+  --build-arg SDK_IMAGE=localhost/bastion/sdk:10.0 --build-arg RUNTIME_IMAGE=localhost/bastion/runtime-deps:bookworm \
+  --build-arg NUGET_CERT_REVOCATION_MODE="${NUGET_CERT_REVOCATION_MODE:-online}" \
+  -v "$HOME/.nuget/packages:/root/.nuget/packages" -t localhost/bastion/cli:test .
 
-echo "== the image: user and layers"
-user=$(podman image inspect localhost/bastion/silo:test --format '{{.Config.User}}')
-[[ "$user" == "10001:10001" ]] || { echo "FAIL: the image runs as '$user', not 10001:10001"; exit 1; }
-rm -rf "$work/layers" && mkdir -p "$work/layers"
-podman save --format docker-archive -o "$work/image.tar" localhost/bastion/silo:test
-tar -xf "$work/image.tar" -C "$work/layers"
-listing=$(find "$work/layers" -name '*.tar' -exec tar -tf {} \; 2>/dev/null)
-for forbidden in '\.bastion/' 'admin-api-key' 'keyring' '\.git/' 'node_modules/' 'cluster\.env' '\.pfx$' '-key\.pem$'; do
-  if grep -E -- "$forbidden" <<<"$listing" | grep -q .; then
-    echo "FAIL: a layer holds $forbidden:"; grep -E -- "$forbidden" <<<"$listing" | head; exit 1
-  fi
+for image in silo cli; do
+  echo "== the $image image: user and layers"
+  user=$(podman image inspect "localhost/bastion/$image:test" --format '{{.Config.User}}')
+  [[ "$user" == "10001:10001" ]] || { echo "FAIL: the $image image runs as '$user', not 10001:10001"; exit 1; }
+  rm -rf "$work/layers" "$work/image.tar" && mkdir -p "$work/layers"
+  podman save --format docker-archive -o "$work/image.tar" "localhost/bastion/$image:test"
+  tar -xf "$work/image.tar" -C "$work/layers"
+  listing=$(find "$work/layers" -name '*.tar' -exec tar -tf {} \; 2>/dev/null)
+  for forbidden in '\.bastion/' 'admin-api-key' 'keyring' '\.git/' 'node_modules/' 'cluster\.env' '\.pfx$' '-key\.pem$'; do
+    if grep -E -- "$forbidden" <<<"$listing" | grep -q .; then
+      echo "FAIL: a layer of the $image image holds $forbidden:"; grep -E -- "$forbidden" <<<"$listing" | head; exit 1
+    fi
+  done
+  echo "ok: user 10001:10001, no local state, keys or secrets in $(find "$work/layers" -name '*.tar' | wc -l) layers"
 done
-echo "ok: user 10001:10001, no local state, keys or secrets in $(find "$work/layers" -name '*.tar' | wc -l) layers"
+help=$(podman run --rm --read-only --network none localhost/bastion/cli:test --help)
+grep -q 'Operate a Bastion cluster' <<<"$help" || { echo "FAIL: the CLI image does not run: $help"; exit 1; }
+echo "ok: the CLI runs as uid 10001 with a read-only root"
 
 echo "== a silo from the image: read-only root, against PostgreSQL on this machine"
 pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
