@@ -25,11 +25,9 @@ public interface IWorkerLoadGrain : IGrainWithStringKey
 /// <param name="QueueDepth">Requests waiting for (or holding a place for) a batch slot.</param>
 /// <param name="ActiveSequences">Sequences holding a batch slot.</param>
 /// <param name="Draining">The silo is stopping: it finishes what it runs and takes no new generation.</param>
-/// <param name="Models">The models the silo serves (null from a silo that predates the field).</param>
 [GenerateSerializer, Immutable, Alias("bastion.worker-load-report")]
 public sealed record WorkerLoad(
     [property: Id(0)] SiloAddress Silo,
     [property: Id(1)] int QueueDepth,
     [property: Id(2)] int ActiveSequences,
-    [property: Id(3)] bool Draining = false,
-    [property: Id(4)] IReadOnlyList<ServedModel>? Models = null);
+    [property: Id(3)] bool Draining = false);

@@ -1,21 +1,24 @@
 using Bastion.Generation;
+using Bastion.Storage;
 
 namespace Bastion.Api;
 
 /// <summary>
-/// The models the cluster serves, as <c>GET /v1/models</c> lists them: what every live worker silo last reported to the
-/// worker-load board (each reports its models with its load every second), plus this silo's own when it is a worker
-/// too, so a single node lists its models the moment it starts. An API-only silo loads no model and lists its
-/// workers'. A worker that stopped drops out at once when membership declares it dead, and within the board's
-/// expiry otherwise.
+/// The models the cluster serves, as <c>GET /v1/models</c> lists them: each active silo is asked for its own catalog,
+/// through a grain pinned to it (<see cref="ISiloModelsGrain"/>), so an API-only silo, which loads no model, lists its
+/// workers'. A silo that does not answer within <see cref="AnswerTimeout"/> (it is dying, and membership has not said
+/// so yet) is left out rather than failing the list.
 /// </summary>
-public sealed class ClusterModels(IGrainFactory grains, IClusterMembershipService membership, ModelCatalog local)
+public sealed class ClusterModels(IGrainFactory grains, IClusterMembershipService membership)
 {
+    internal static readonly TimeSpan AnswerTimeout = TimeSpan.FromSeconds(5);
+
     public async Task<IReadOnlyList<ServedModel>> ListAsync()
     {
-        var reports = await grains.GetGrain<IWorkerLoadGrain>(IWorkerLoadGrain.Key).ReadAsync();
-        var members = membership.CurrentSnapshot;
-        return Merge(reports.Where(r => members.GetSiloStatus(r.Silo) == SiloStatus.Active).SelectMany(r => r.Models ?? []).Concat(local.Served));
+        var answers = await Task.WhenAll(membership.CurrentSnapshot.Members.Values
+            .Where(member => member.Status == SiloStatus.Active)
+            .Select(member => AskAsync(member.SiloAddress)));
+        return Merge(answers.SelectMany(models => models));
     }
 
     /// <summary>
@@ -28,4 +31,32 @@ public sealed class ClusterModels(IGrainFactory grains, IClusterMembershipServic
             .Select(same => same.MinBy(m => m.Created)! with { ContextLength = same.Min(m => m.ContextLength) })
             .OrderBy(m => m.Name, StringComparer.Ordinal),
     ];
+
+    private async Task<IReadOnlyList<ServedModel>> AskAsync(SiloAddress silo)
+    {
+        try
+        {
+            return await grains.GetGrain<ISiloModelsGrain>(silo.ToParsableString()).ListAsync().WaitAsync(AnswerTimeout);
+        }
+        catch (Exception exception) when (exception is OrleansException or TimeoutException)
+        {
+            return [];
+        }
+    }
+}
+
+/// <summary>One per silo (keyed by the silo's address, <see cref="SiloPinnedPlacement"/>): the models that silo serves.</summary>
+[Alias("bastion.silo-models")]
+public interface ISiloModelsGrain : IGrainWithStringKey
+{
+    [Alias("list")]
+    Task<ServedModel[]> ListAsync();
+}
+
+/// <summary>Reads the catalog of the silo it is pinned to; an API-only silo's is empty.</summary>
+[GrainType("bastion.silo-models")]
+[SiloPinnedPlacement]
+public sealed class SiloModelsGrain(ModelCatalog catalog) : Grain, ISiloModelsGrain
+{
+    public Task<ServedModel[]> ListAsync() => Task.FromResult<ServedModel[]>([.. catalog.Served]);
 }

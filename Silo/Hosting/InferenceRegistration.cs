@@ -97,7 +97,7 @@ public static partial class InferenceRegistration
                 try
                 {
                     var (queueDepth, active) = catalog.BatchingLoad;
-                    await grains.GetGrain<IWorkerLoadGrain>(IWorkerLoadGrain.Key).ReportAsync(new WorkerLoad(silo.SiloAddress, queueDepth, active, drain.IsDraining, catalog.Served)).WaitAsync(stoppingToken);
+                    await grains.GetGrain<IWorkerLoadGrain>(IWorkerLoadGrain.Key).ReportAsync(new WorkerLoad(silo.SiloAddress, queueDepth, active, drain.IsDraining)).WaitAsync(stoppingToken);
                 }
                 catch (Exception exception) when (exception is not OperationCanceledException)
                 {
@@ -125,7 +125,7 @@ public static partial class InferenceRegistration
             {
                 // Tell the board at once rather than at the next tick, so placements move elsewhere now.
                 var (queueDepth, active) = catalog.BatchingLoad;
-                await grains.GetGrain<IWorkerLoadGrain>(IWorkerLoadGrain.Key).ReportAsync(new WorkerLoad(silo.SiloAddress, queueDepth, active, Draining: true, catalog.Served))
+                await grains.GetGrain<IWorkerLoadGrain>(IWorkerLoadGrain.Key).ReportAsync(new WorkerLoad(silo.SiloAddress, queueDepth, active, Draining: true))
                     .WaitAsync(TimeSpan.FromSeconds(5), time, cancellationToken);
             }
             catch (Exception exception) when (exception is not OutOfMemoryException)
