@@ -222,14 +222,7 @@ public sealed partial class GenerationGrain(
         var detail = hits.ToDictionary(hit => hit.Check, hit => string.Join(",", hit.Rules), StringComparer.Ordinal);
         detail["model"] = prepared.Model;
         detail["prompt_tokens"] = prepared.PromptTokens.Length.ToString(CultureInfo.InvariantCulture);
-        try
-        {
-            await audit.EnqueueAsync(new AuditRecord(time.GetUtcNow(), "guard.input", ownerPseudonym, null, blocked.Count > 0 ? "blocked" : "flagged", detail));
-        }
-        catch (AuditUnavailableException)
-        {
-            LogNotAudited(logger, ownerPseudonym);
-        }
+        await EnqueueAuditAsync(new AuditRecord(time.GetUtcNow(), "guard.input", ownerPseudonym, null, blocked.Count > 0 ? "blocked" : "flagged", detail));
 
         if (blocked.Count > 0)
         {
@@ -256,15 +249,7 @@ public sealed partial class GenerationGrain(
             detail["service"] = service;
         }
 
-        try
-        {
-            await audit.EnqueueAsync(new AuditRecord(time.GetUtcNow(), "inference", ownerPseudonym, null, outcome, detail));
-        }
-        catch (AuditUnavailableException)
-        {
-            // The silo is past stopping its audit trail; only a generation that outlived the drain gets here.
-            LogNotAudited(logger, ownerPseudonym);
-        }
+        await EnqueueAuditAsync(new AuditRecord(time.GetUtcNow(), "inference", ownerPseudonym, null, outcome, detail));
     }
 
     /// <summary>
@@ -278,13 +263,19 @@ public sealed partial class GenerationGrain(
             detail[hit.Rule] = hit.Count.ToString(CultureInfo.InvariantCulture);
         }
 
+        await EnqueueAuditAsync(new AuditRecord(time.GetUtcNow(), "guard.output", ownerPseudonym, null, blocked ? "blocked" : "redacted", detail));
+    }
+
+    /// <summary>Queues a record of this generation; a silo past stopping its audit trail (only a generation that outlived the drain gets there) logs that it could not.</summary>
+    private async Task EnqueueAuditAsync(AuditRecord record)
+    {
         try
         {
-            await audit.EnqueueAsync(new AuditRecord(time.GetUtcNow(), "guard.output", ownerPseudonym, null, blocked ? "blocked" : "redacted", detail));
+            await audit.EnqueueAsync(record);
         }
         catch (AuditUnavailableException)
         {
-            LogNotAudited(logger, ownerPseudonym);
+            LogNotAudited(logger, record.Actor ?? "unknown");
         }
     }
 

@@ -33,9 +33,6 @@ public sealed class OutputRedactor(OutputGuardPolicy policy, Action<string, stri
     /// <summary>True once a match ended the text (block mode); nothing more is released.</summary>
     public bool Blocked { get; private set; }
 
-    /// <summary>True once something was redacted or blocked.</summary>
-    public bool HasHits => _hits.Count > 0;
-
     /// <summary>How much of the pushed text (in UTF-16 code units) the released output covers: everything but the held tail.</summary>
     public long Consumed => policy.IsActive ? _consumed : long.MaxValue;
 
