@@ -6,18 +6,20 @@ using Bastion.Storage;
 namespace Bastion.Hosting;
 
 /// <summary>
-/// <c>dotnet run --project Silo -- keys rotate-kek | rewrap | retire-kek N | rotate-signing-key | rotate-hashing-key</c>: key
-/// rotation of the development keyring and the data keys its KEKs wrap (see docs/rotation.md). Exit codes: 0 done,
-/// 1 refused (the message says why), 2 bad usage or configuration.
+/// <c>dotnet run --project Silo -- keys init | rotate-kek | rewrap | retire-kek N | rotate-signing-key | rotate-hashing-key</c>:
+/// creation of the development keyring, before any silo starts (a deployment's init step, so that silos starting together
+/// never race to create it), and key rotation of the keyring and the data keys its KEKs wrap (see docs/rotation.md).
+/// Exit codes: 0 done, 1 refused (the message says why), 2 bad usage or configuration.
 /// </summary>
 public static class KeysCommand
 {
-    private const string Usage = "usage: keys rotate-kek | keys rewrap | keys retire-kek <version> | keys rotate-signing-key | keys rotate-hashing-key | keys rotate-audit-seal-key";
+    private const string Usage = "usage: keys init | keys rotate-kek | keys rewrap | keys retire-kek <version> | keys rotate-signing-key | keys rotate-hashing-key | keys rotate-audit-seal-key";
 
     public static async Task<int> RunAsync(string[] args)
     {
         var code = await RunVerbAsync(args);
-        if (code is 0 or 1 && args is [var verb, ..])
+        // init runs before the databases exist, so there is no audit trail to record it in yet.
+        if (code is 0 or 1 && args is [var verb, ..] && verb != "init")
         {
             // Every rotation step, done or refused, goes into the audit trail (after it ran: a keyring change cannot wait for it).
             var rest = args.SkipWhile(arg => !arg.StartsWith("--", StringComparison.Ordinal)).ToArray();
@@ -49,6 +51,7 @@ public static class KeysCommand
         var (verb, version, rest) = args switch
         {
             ["rotate-kek", .. var tail] => ("rotate-kek", 0, tail),
+            ["init", .. var tail] => ("init", 0, tail),
             ["rewrap", .. var tail] => ("rewrap", 0, tail),
             ["rotate-signing-key", .. var tail] => ("rotate-signing-key", 0, tail),
             ["rotate-hashing-key", .. var tail] => ("rotate-hashing-key", 0, tail),
@@ -76,6 +79,14 @@ public static class KeysCommand
         }
 
         var keyringPath = keys.KeyringPath ?? paths.Keyring;
+        if (verb == "init")
+        {
+            var existed = File.Exists(keyringPath);
+            using var created = DevelopmentKeyring.LoadOrCreate(keyringPath);
+            Console.Out.WriteLine(existed ? $"{keyringPath} exists; left as it is." : $"keyring created at {keyringPath} (mode 0600).");
+            return 0;
+        }
+
         if (verb == "rotate-kek")
         {
             using var before = DevelopmentKeyring.LoadOrCreate(keyringPath);

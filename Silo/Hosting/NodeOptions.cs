@@ -1,4 +1,6 @@
 using System.ComponentModel.DataAnnotations;
+using System.Net;
+using System.Net.Sockets;
 
 namespace Bastion.Hosting;
 
@@ -26,7 +28,10 @@ public sealed class NodeOptions : IValidatableObject
     [Required]
     public string ServiceId { get; set; } = "bastion";
 
-    /// <summary>The address other silos reach this one at.</summary>
+    /// <summary>
+    /// The address other silos reach this one at: an IP address, or a host name resolved once at start-up (a
+    /// container's service name, which has no fixed address).
+    /// </summary>
     [Required]
     public string AdvertisedAddress { get; set; } = "127.0.0.1";
 
@@ -58,9 +63,34 @@ public sealed class NodeOptions : IValidatableObject
             yield return new ValidationResult($"{SectionName}:DrainTimeout must lie between 00:00:00 and 01:00:00.", [nameof(DrainTimeout)]);
         }
 
-        if (!System.Net.IPAddress.TryParse(AdvertisedAddress, out _))
+        if (!IPAddress.TryParse(AdvertisedAddress, out _) && Uri.CheckHostName(AdvertisedAddress) != UriHostNameType.Dns)
         {
-            yield return new ValidationResult($"{SectionName}:AdvertisedAddress must be an IP address.", [nameof(AdvertisedAddress)]);
+            yield return new ValidationResult($"{SectionName}:AdvertisedAddress must be an IP address or a host name.", [nameof(AdvertisedAddress)]);
         }
+    }
+
+    /// <summary>
+    /// The IP address to advertise: <see cref="AdvertisedAddress"/> itself, or the address its host name resolves to
+    /// (IPv4 first, since silos compare addresses, and a host with both would otherwise advertise either).
+    /// </summary>
+    public IPAddress ResolveAdvertisedAddress()
+    {
+        if (IPAddress.TryParse(AdvertisedAddress, out var address))
+        {
+            return address;
+        }
+
+        IPAddress[] addresses;
+        try
+        {
+            addresses = Dns.GetHostAddresses(AdvertisedAddress);
+        }
+        catch (SocketException exception)
+        {
+            throw new StartupException($"{SectionName}:AdvertisedAddress: the host name '{AdvertisedAddress}' does not resolve ({exception.SocketErrorCode}).", exception);
+        }
+
+        return addresses.OrderBy(candidate => candidate.AddressFamily == AddressFamily.InterNetwork ? 0 : 1).FirstOrDefault()
+            ?? throw new StartupException($"{SectionName}:AdvertisedAddress: the host name '{AdvertisedAddress}' resolves to no address.");
     }
 }

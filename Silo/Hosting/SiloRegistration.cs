@@ -1,4 +1,3 @@
-using System.Net;
 using Bastion.Access;
 using Bastion.Anomaly;
 using Bastion.Api;
@@ -152,7 +151,7 @@ public static class SiloRegistration
             silo.Services.Configure<ClusterMembershipOptions>(builder.Configuration.GetSection("Bastion:Cluster:Membership"));
             silo.Services.Configure<SiloMessagingOptions>(builder.Configuration.GetSection("Bastion:Cluster:Messaging"));
             silo.ConfigureEndpoints(
-                IPAddress.Parse(node.AdvertisedAddress),
+                node.ResolveAdvertisedAddress(),
                 FreePort.OrPick(node.SiloPort),
                 FreePort.OrPick(node.GatewayPort),
                 listenOnAnyHostAddress: false);
