@@ -1,17 +1,17 @@
 #!/usr/bin/env bash
 # Builds the silo image from this checkout with podman, from base images made of Debian packages (no registry needed),
 # then checks it: no secrets or local state in any layer, a numeric non-root user, and, with a read-only root
-# filesystem, a silo that serves a completion. Not part of .ci/run (minutes of image building); see
-# deploy/container/README.md. Run as root on a Debian 12 machine.
+# filesystem, a silo that serves a completion. Then it runs the compose cluster's smoke test (deploy/compose/smoke.sh).
+# Not part of .ci/run (minutes of image building); see deploy/container/README.md and deploy/compose/README.md.
+# Run as root on a Debian 12 machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work=${BASTION_CT_WORK:-/tmp/bastion-container-test}
 mkdir -p "$work"
 export CONTAINERS_CONF="$PWD/deploy/container/containers.conf"
-podman() { command podman --runtime runc "$@"; }
 
-for tool in podman mmdebstrap runc; do
-  command -v "$tool" >/dev/null || { apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman buildah mmdebstrap runc uidmap >/dev/null; break; }
+for tool in podman mmdebstrap runc docker-compose; do
+  command -v "$tool" >/dev/null || { apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman buildah mmdebstrap runc uidmap docker-compose >/dev/null; break; }
 done
 
 # Base images from Debian packages: the runtime libraries, and the same plus this machine's .NET SDK for the build stage.
@@ -26,6 +26,11 @@ if ! podman image exists localhost/bastion/sdk:10.0; then
     --customize-hook="mkdir -p \"\$1/usr/share/dotnet\" && cp -a '$dotnet_root'/. \"\$1/usr/share/dotnet/\" && ln -sf /usr/share/dotnet/dotnet \"\$1/usr/bin/dotnet\"" \
     bookworm "$work/sdk.tar"
   podman import "$work/sdk.tar" localhost/bastion/sdk:10.0
+fi
+# Debian's minbase (essential + apt) stands in for debian:bookworm-slim, the compose tools image's base.
+if ! podman image exists localhost/bastion/debian:bookworm; then
+  mmdebstrap --variant=minbase bookworm "$work/debian.tar"
+  podman import "$work/debian.tar" localhost/bastion/debian:bookworm
 fi
 
 # The build restores from this machine's package cache first, so it needs the network only for what the cache lacks,
@@ -96,3 +101,17 @@ key=$(api "$admin" -X POST "$url/admin/users/container-smoke/api-keys" -d '{"lab
 completion=$(api "$key" "$url/v1/completions" -d '{"model":"bastion-tiny-gpt2","prompt":"Hello","max_tokens":4}')
 grep -q '"completion_tokens":4' <<<"$completion" || { echo "FAIL: no completion: $completion"; exit 1; }
 echo "ok: migrate, then a silo as uid 10001 with a read-only root served a completion: $completion"
+
+echo "== the compose cluster: two databases, init, keyring, migrate, 2 API and 2 worker silos; kill a worker"
+podman build --network host -f deploy/compose/tools.Containerfile --build-arg BASE_IMAGE=localhost/bastion/debian:bookworm \
+  -t localhost/bastion/tools:bookworm deploy/compose
+# docker-compose talks to podman's Docker-compatible API. Podman runs health checks from systemd timers, and these
+# machines have no systemd, so a loop here runs them instead (compose waits for the databases to be healthy).
+socket=$work/podman.sock
+podman system service --time=0 "unix://$socket" &
+service=$!
+(while sleep 2; do for id in $(podman ps -q); do podman healthcheck run "$id" >/dev/null 2>&1 || true; done; done) &
+health=$!
+trap 'kill $service $health 2>/dev/null || true; cleanup' EXIT
+for _ in $(seq 1 30); do [[ -S "$socket" ]] && break; sleep 1; done
+DOCKER_HOST="unix://$socket" COMPOSE=docker-compose BASTION_IMAGE=localhost/bastion/silo:test deploy/compose/smoke.sh
