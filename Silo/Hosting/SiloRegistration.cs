@@ -104,6 +104,8 @@ public static class SiloRegistration
 
             // Every silo may place a generation grain; it chooses the worker with the shortest batching queue.
             silo.Services.AddPlacementDirector<QueueDepthPlacement, QueueDepthPlacementDirector>();
+            // Before Bastion's ClusterOptions, so that Bastion's ids are applied after Orleans' Kubernetes defaults (deploy/kubernetes/).
+            silo.AddBastionKubernetesHosting(builder.Configuration, node);
             silo.Configure<ClusterOptions>(options =>
             {
                 options.ClusterId = clusterId;
